@@ -1,0 +1,84 @@
+using Hv.Core.Execution;
+using Hv.Core.Interpretation;
+using Hv.Core.Memory;
+using Iced.Intel;
+
+namespace Hv.Core.Decoding;
+
+/// <summary>Feeds Iced from guest memory through the fetch path, so decoding honours the execute permission.</summary>
+internal sealed class GuestCodeReader(GuestMemory memory) : CodeReader
+{
+    public ulong Address;
+    /// <summary>First address that could not be fetched, if any.</summary>
+    public ulong? FailedAt;
+
+    public override int ReadByte()
+    {
+        if (memory.TryFetch8(Address, out byte b))
+        {
+            Address++;
+            return b;
+        }
+        FailedAt ??= Address;
+        return -1;
+    }
+}
+
+/// <summary>Decodes guest basic blocks with Iced.</summary>
+internal sealed unsafe class BlockDecoder
+{
+    private readonly GuestMemory memory;
+    private readonly GuestCodeReader reader;
+    private readonly Decoder decoder;
+    private readonly int maxInstructions;
+    private readonly List<Instruction> buffer = new(64);
+
+    public BlockDecoder(GuestMemory memory, int maxInstructions)
+    {
+        this.memory = memory;
+        this.maxInstructions = maxInstructions;
+        reader = new GuestCodeReader(memory);
+        decoder = Decoder.Create(64, reader, DecoderOptions.None);
+    }
+
+    /// <summary>
+    /// Decodes the block at <paramref name="start"/>. Raises the guest fault if not even the first instruction
+    /// can be fetched; an undecodable first instruction becomes a one-instruction block whose handler raises #UD.
+    /// </summary>
+    public DecodedBlock Decode(ulong start)
+    {
+        buffer.Clear();
+        ulong pageOfStart = start & ~PhysicalPage.OffsetMask;
+        ulong ip = start;
+        while (true)
+        {
+            reader.Address = ip;
+            reader.FailedAt = null;
+            decoder.IP = ip;
+            decoder.Decode(out Instruction ins);
+            if (decoder.LastError == DecoderError.NoMoreBytes)
+            {
+                if (buffer.Count > 0) break; // Let the fault happen when execution really gets there.
+                ulong at = reader.FailedAt ?? ip;
+                memory.Fetch8(at); // raises the precise fetch fault
+                throw new InvalidOperationException("fetch of an unfetchable byte did not fault");
+            }
+            buffer.Add(ins);
+            ip = ins.NextIP;
+            if (EndsBlock(in ins) || buffer.Count >= maxInstructions || (ip & ~PhysicalPage.OffsetMask) != pageOfStart)
+                break;
+        }
+
+        var instructions = buffer.ToArray();
+        var handlers = new delegate*<Vcpu, ref Instruction, void>[instructions.Length];
+        for (int i = 0; i < instructions.Length; i++) handlers[i] = InstructionTable.HandlerFor(in instructions[i]);
+        ulong lastByte = instructions[^1].NextIP - 1;
+        PhysicalPage first = memory.PageAt(start)!;
+        PhysicalPage? second = (lastByte & ~PhysicalPage.OffsetMask) != pageOfStart ? memory.PageAt(lastByte) : null;
+        return new DecodedBlock(start, instructions, handlers, second is null || ReferenceEquals(second, first) ? [first] : [first, second]);
+    }
+
+    private static bool EndsBlock(in Instruction ins) =>
+        ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID || ins.Mnemonic == Mnemonic.Syscall
+        || !InstructionTable.IsImplemented(in ins);
+}

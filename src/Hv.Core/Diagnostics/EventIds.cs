@@ -1,0 +1,28 @@
+using Microsoft.Extensions.Logging;
+
+namespace Hv.Core.Diagnostics;
+
+/// <summary>Every log event id Hv uses, in one place (1xxx engine, 2xxx memory/SMC, 3xxx OS personality, 4xxx tools).</summary>
+public static class HvEventIds
+{
+    /// <summary>A machine started running.</summary>
+    public static readonly EventId MachineStarted = new(1000, nameof(MachineStarted));
+    /// <summary>A vCPU stopped.</summary>
+    public static readonly EventId VcpuStopped = new(1001, nameof(VcpuStopped));
+    /// <summary>A block was decoded.</summary>
+    public static readonly EventId BlockDecoded = new(1002, nameof(BlockDecoded));
+    /// <summary>One guest instruction (trace only).</summary>
+    public static readonly EventId InstructionTrace = new(1003, nameof(InstructionTrace));
+    /// <summary>A guest fault reached the kernel.</summary>
+    public static readonly EventId GuestFault = new(1004, nameof(GuestFault));
+    /// <summary>Decoded code was invalidated by a write.</summary>
+    public static readonly EventId CodeInvalidated = new(2000, nameof(CodeInvalidated));
+    /// <summary>A syscall Hv does not implement (logged once per number).</summary>
+    public static readonly EventId UnimplementedSyscall = new(3000, nameof(UnimplementedSyscall));
+    /// <summary>A syscall (trace only).</summary>
+    public static readonly EventId SyscallTrace = new(3001, nameof(SyscallTrace));
+    /// <summary>A signal was delivered or killed the guest.</summary>
+    public static readonly EventId Signal = new(3002, nameof(Signal));
+    /// <summary>An image was loaded.</summary>
+    public static readonly EventId ImageLoaded = new(3003, nameof(ImageLoaded));
+}

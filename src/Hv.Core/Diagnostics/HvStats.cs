@@ -1,0 +1,55 @@
+using System.Text.Json;
+
+namespace Hv.Core.Diagnostics;
+
+/// <summary>
+/// The engine's counters, kept separate from logging. Owned by one machine and updated by its vCPU thread
+/// only, so plain fields are enough. Names are those written by <c>--stats</c>.
+/// </summary>
+public sealed class HvStats
+{
+    /// <summary>Guest instructions run by the interpreter.</summary>
+    public long InterpretedInstructions;
+    /// <summary>Guest instructions run by translated code.</summary>
+    public long TranslatedInstructions;
+    /// <summary>Syscalls handled.</summary>
+    public long Syscalls;
+    /// <summary>Guest page faults (accesses that raised #PF).</summary>
+    public long PageFaults;
+    /// <summary>Blocks decoded.</summary>
+    public long BlocksDecoded;
+    /// <summary>Decoded-block lookups that missed the one-entry chain.</summary>
+    public long BlockCacheLookups;
+    /// <summary>Decoded blocks dropped because their bytes were written.</summary>
+    public long BlocksInvalidated;
+    /// <summary>Signals delivered to guest handlers.</summary>
+    public long SignalsDelivered;
+
+    /// <summary>Guest instructions in every mode.</summary>
+    public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
+
+    /// <summary>Extra counters contributed by other layers (e.g. the OS personality), by name.</summary>
+    public Dictionary<string, long> Extra { get; } = [];
+
+    /// <summary>Every counter by its <c>--stats</c> name.</summary>
+    public SortedDictionary<string, long> Snapshot()
+    {
+        var d = new SortedDictionary<string, long>
+        {
+            ["guest_instructions"] = GuestInstructions,
+            ["guest_instructions_interpreted"] = InterpretedInstructions,
+            ["guest_instructions_translated"] = TranslatedInstructions,
+            ["syscalls"] = Syscalls,
+            ["page_faults"] = PageFaults,
+            ["blocks_decoded"] = BlocksDecoded,
+            ["block_cache_lookups"] = BlockCacheLookups,
+            ["blocks_invalidated"] = BlocksInvalidated,
+            ["signals_delivered"] = SignalsDelivered,
+        };
+        foreach (var (k, v) in Extra) d[k] = v;
+        return d;
+    }
+
+    /// <summary>The counters as an indented JSON object.</summary>
+    public string ToJson() => JsonSerializer.Serialize(Snapshot(), new JsonSerializerOptions { WriteIndented = true });
+}

@@ -1,0 +1,58 @@
+using Hv.Core.Decoding;
+using Hv.Core.Diagnostics;
+using Hv.Core.Memory;
+using Microsoft.Extensions.Logging;
+
+namespace Hv.Core.Execution;
+
+/// <summary>
+/// A guest machine: address space, one vCPU, counters and the OS personality. Everything it needs comes from
+/// <see cref="HvOptions"/>; nothing is process-wide, so machines run side by side.
+/// </summary>
+public sealed class Machine
+{
+    private Machine(HvOptions options, IGuestKernel? kernel)
+    {
+        Options = options;
+        Kernel = kernel;
+        Logger = options.LoggerFactory.CreateLogger("Hv.Engine");
+        var codeCache = new CodeCache(AddressSpace, Stats, Logger);
+        Cpu = new Vcpu(this, codeCache, Logger);
+    }
+
+    /// <summary>Creates a machine, or throws <see cref="ArgumentException"/> for invalid options.</summary>
+    public static Machine Create(HvOptions options, IGuestKernel? kernel = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Validate() is { } error) throw new ArgumentException(error, nameof(options));
+        return new Machine(options, kernel);
+    }
+
+    /// <summary>The options the machine was created with.</summary>
+    public HvOptions Options { get; }
+
+    /// <summary>The guest address space.</summary>
+    public AddressSpace AddressSpace { get; } = new();
+
+    /// <summary>The vCPU.</summary>
+    public Vcpu Cpu { get; }
+
+    /// <summary>Counters.</summary>
+    public HvStats Stats { get; } = new();
+
+    /// <summary>The OS personality, or null for a bare machine.</summary>
+    public IGuestKernel? Kernel { get; private set; }
+
+    /// <summary>The engine's logger.</summary>
+    public ILogger Logger { get; }
+
+    /// <summary>Attaches the OS personality (it usually needs the machine to exist first).</summary>
+    public void AttachKernel(IGuestKernel kernel) => Kernel = kernel;
+
+    /// <summary>Runs the vCPU from its current state.</summary>
+    public StopReason Run(long instructionLimit = long.MaxValue)
+    {
+        EngineLog.MachineStarted(Logger, Cpu.State.Rip, Options.Mode);
+        return Cpu.Run(instructionLimit);
+    }
+}

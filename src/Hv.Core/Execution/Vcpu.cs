@@ -1,0 +1,161 @@
+using Hv.Core.Cpu;
+using Hv.Core.Decoding;
+using Hv.Core.Diagnostics;
+using Hv.Core.Memory;
+using Iced.Intel;
+using Microsoft.Extensions.Logging;
+
+namespace Hv.Core.Execution;
+
+/// <summary>
+/// One virtual CPU: architectural state, its view of memory (with its own soft TLB) and the execution loop.
+/// The loop runs decoded blocks; each instruction is one indirect call to its handler.
+/// </summary>
+public sealed unsafe class Vcpu
+{
+    private readonly BlockDecoder decoder;
+    private readonly CodeCache codeCache;
+    private readonly ILogger logger;
+    private readonly bool trace;
+    private StopReason? stop;
+
+    internal Vcpu(Machine machine, CodeCache codeCache, ILogger logger)
+    {
+        Machine = machine;
+        this.codeCache = codeCache;
+        this.logger = logger;
+        Memory = new GuestMemory(machine.AddressSpace);
+        decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
+        trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
+    }
+
+    /// <summary>The machine this vCPU belongs to.</summary>
+    public Machine Machine { get; }
+
+    /// <summary>Registers and flags.</summary>
+    public CpuState State { get; } = new();
+
+    /// <summary>Guest memory as this vCPU sees it.</summary>
+    public GuestMemory Memory { get; }
+
+    /// <summary>Counters.</summary>
+    public HvStats Stats => Machine.Stats;
+
+    /// <summary>The OS personality, or null for a bare machine.</summary>
+    public IGuestKernel? Kernel => Machine.Kernel;
+
+    /// <summary>Address of the instruction being executed (the precise RIP if it faults).</summary>
+    public ulong InstructionStart { get; private set; }
+
+    /// <summary>Why the vCPU stopped, once it has.</summary>
+    public StopReason? StopReason => stop;
+
+    /// <summary>Stops the vCPU after the current instruction.</summary>
+    public void Stop(StopReason reason) => stop ??= reason;
+
+    /// <summary>Runs until the guest exits, is killed, or <paramref name="instructionLimit"/> instructions ran.</summary>
+    public StopReason Run(long instructionLimit = long.MaxValue)
+    {
+        stop = null;
+        long budgetEnd = instructionLimit == long.MaxValue ? long.MaxValue : Stats.GuestInstructions + instructionLimit;
+        while (stop is null)
+        {
+            try
+            {
+                RunBlocks(budgetEnd);
+            }
+            catch (GuestFaultException e)
+            {
+                State.Rip = InstructionStart;
+                HandleFault(e.Fault);
+            }
+        }
+        EngineLog.VcpuStopped(logger, stop.Value.ToString(), Stats.GuestInstructions);
+        return stop.Value;
+    }
+
+    private void RunBlocks(long budgetEnd)
+    {
+        CpuState state = State;
+        HvStats stats = Stats;
+        DecodedBlock? previous = null;
+        while (stop is null)
+        {
+            if (stats.GuestInstructions >= budgetEnd)
+            {
+                Stop(new StopReason(StopKind.InstructionLimit));
+                return;
+            }
+            ulong rip = state.Rip;
+            DecodedBlock? block = previous?.Successor;
+            if (block is null || block.Start != rip || block.Invalidated)
+            {
+                block = Lookup(rip);
+                if (previous is not null) previous.Successor = block;
+            }
+            block.Executions++;
+            previous = block;
+
+            Instruction[] instructions = block.Instructions;
+            delegate*<Vcpu, ref Instruction, void>[] handlers = block.Handlers;
+            for (int i = 0; i < instructions.Length; i++)
+            {
+                ref Instruction ins = ref instructions[i];
+                InstructionStart = ins.IP;
+                state.Rip = ins.NextIP;
+                if (trace) EngineLog.InstructionTrace(logger, ins.IP, ins.ToString());
+                handlers[i](this, ref ins);
+                stats.InterpretedInstructions++;
+                // A store into this very block: leave right after the storing instruction and decode afresh.
+                if (block.Invalidated) break;
+            }
+        }
+    }
+
+    private DecodedBlock Lookup(ulong rip)
+    {
+        if (codeCache.TryGet(rip, out DecodedBlock? block)) return block!;
+        block = decoder.Decode(rip);
+        Stats.BlocksDecoded++;
+        codeCache.Add(block);
+        EngineLog.BlockDecoded(logger, block.Start, block.End, block.Count);
+        return block;
+    }
+
+    private void HandleFault(in GuestFault fault)
+    {
+        if (fault.Kind is FaultKind.PageNotMapped or FaultKind.PageProtection) Stats.PageFaults++;
+        EngineLog.GuestFault(logger, fault.Kind, State.Rip, fault.Address, fault.Access);
+        if (Kernel is { } kernel) kernel.Fault(this, fault);
+        else Stop(new StopReason(StopKind.Faulted, Fault: fault, Message: Describe(fault)));
+    }
+
+    /// <summary>A one-line description of a fault at the current RIP, with the disassembled instruction.</summary>
+    public string Describe(in GuestFault fault)
+    {
+        string where = $"rip 0x{State.Rip:x}";
+        string instruction = DisassembleAt(State.Rip) ?? "<unreadable>";
+        return fault.Kind switch
+        {
+            FaultKind.PageNotMapped or FaultKind.PageProtection =>
+                $"{(fault.Kind == FaultKind.PageNotMapped ? "unmapped" : "protected")} {fault.Access.ToString().ToLowerInvariant()} access at 0x{fault.Address:x}, {where}: {instruction}",
+            _ => $"{fault.Detail ?? fault.Kind.ToString()}, {where}: {instruction}",
+        };
+    }
+
+    /// <summary>Disassembles the instruction at <paramref name="address"/> with its bytes, or null if unreadable.</summary>
+    public string? DisassembleAt(ulong address)
+    {
+        Span<byte> bytes = stackalloc byte[15];
+        int n = 0;
+        while (n < 15 && Memory.Space.TryRead(address + (ulong)n, bytes.Slice(n, 1), checkPermissions: false)) n++;
+        if (n == 0) return null;
+        var decoder = Decoder.Create(64, new ByteArrayCodeReader(bytes[..n].ToArray()), address);
+        decoder.Decode(out Instruction ins);
+        string hex = Convert.ToHexString(bytes[..Math.Max(1, Math.Min(n, ins.Length == 0 ? n : ins.Length))]).ToLowerInvariant();
+        return ins.Code == Code.INVALID ? $"(bad) [{hex}]" : $"{ins} [{hex}]";
+    }
+
+    /// <summary>Forgets cached decoded code for a range that was unmapped or remapped.</summary>
+    public void InvalidateCode() => codeCache.Clear();
+}

@@ -1,0 +1,257 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
+namespace Hv.Core.Memory;
+
+/// <summary>
+/// A virtual CPU's view of guest memory: every guest load, store and instruction fetch goes through here.
+/// The fast path is a soft-TLB hit; misses, page-straddling accesses and stores into code frames take the slow
+/// path, which checks permissions and raises precise guest faults.
+/// </summary>
+public sealed class GuestMemory
+{
+    private readonly AddressSpace space;
+    private readonly SoftTlb tlb = new();
+
+    /// <summary>Creates a view of <paramref name="space"/> with its own TLB.</summary>
+    public GuestMemory(AddressSpace space)
+    {
+        this.space = space;
+        space.Register(tlb);
+    }
+
+    /// <summary>The address space behind this view.</summary>
+    public AddressSpace Space => space;
+
+    /// <summary>This view's TLB.</summary>
+    public SoftTlb Tlb => tlb;
+
+    /// <summary>TLB misses (slow-path page walks).</summary>
+    public long TlbMisses { get; private set; }
+
+    // ---- loads ----
+
+    /// <summary>Reads a byte.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte Read8(ulong address)
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        if (e.Vpn == vpn) return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)(address & PhysicalPage.OffsetMask));
+        return ReadSlow<byte>(address);
+    }
+
+    /// <summary>Reads a little-endian 16-bit value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ushort Read16(ulong address) => Read<ushort>(address);
+
+    /// <summary>Reads a little-endian 32-bit value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public uint Read32(ulong address) => Read<uint>(address);
+
+    /// <summary>Reads a little-endian 64-bit value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public ulong Read64(ulong address) => Read<ulong>(address);
+
+    /// <summary>Reads 16 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector128<byte> Read128(ulong address) => Read<Vector128<byte>>(address);
+
+    /// <summary>Reads an unmanaged value of up to a page in size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public T Read<T>(ulong address) where T : unmanaged
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        uint offset = (uint)(address & PhysicalPage.OffsetMask);
+        if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
+            return Unsafe.ReadUnaligned<T>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset));
+        return ReadSlow<T>(address);
+    }
+
+    /// <summary>Fetches an instruction byte (needs execute permission).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public byte Fetch8(ulong address)
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Fetch[(int)vpn & SoftTlb.IndexMask];
+        if (e.Vpn == vpn) return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)(address & PhysicalPage.OffsetMask));
+        return FetchSlow(address);
+    }
+
+    /// <summary>Fetches an instruction byte without faulting; false if the byte is not executable.</summary>
+    public bool TryFetch8(ulong address, out byte value)
+    {
+        if (TryResolve(address, AccessKind.Execute, out PageTableEntry? pte, out _))
+        {
+            value = pte.Page.Data[address & PhysicalPage.OffsetMask];
+            return true;
+        }
+        value = 0;
+        return false;
+    }
+
+    // ---- stores ----
+
+    /// <summary>Writes a byte.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write8(ulong address, byte value) => Write(address, value);
+
+    /// <summary>Writes a little-endian 16-bit value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write16(ulong address, ushort value) => Write(address, value);
+
+    /// <summary>Writes a little-endian 32-bit value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write32(ulong address, uint value) => Write(address, value);
+
+    /// <summary>Writes a little-endian 64-bit value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write64(ulong address, ulong value) => Write(address, value);
+
+    /// <summary>Writes 16 bytes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write128(ulong address, Vector128<byte> value) => Write(address, value);
+
+    /// <summary>Writes an unmanaged value of up to a page in size.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public void Write<T>(ulong address, T value) where T : unmanaged
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        uint offset = (uint)(address & PhysicalPage.OffsetMask);
+        if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset), value);
+            return;
+        }
+        WriteSlow(address, value);
+    }
+
+    /// <summary>Reads guest bytes with guest read permission (faults like a load).</summary>
+    public void ReadBytes(ulong address, Span<byte> destination)
+    {
+        for (int i = 0; i < destination.Length; i++) destination[i] = Read8(address + (ulong)i);
+    }
+
+    /// <summary>Writes guest bytes with guest write permission (faults like a store).</summary>
+    public void WriteBytes(ulong address, ReadOnlySpan<byte> source)
+    {
+        // Probe every page first so a fault leaves memory untouched, as one guest instruction would.
+        for (ulong a = address & ~PhysicalPage.OffsetMask; a < address + (ulong)source.Length; a += PhysicalPage.Size)
+            Resolve(Math.Max(a, address), AccessKind.Write);
+        for (int i = 0; i < source.Length; i++) Write8(address + (ulong)i, source[i]);
+    }
+
+    /// <summary>
+    /// Checks that [address, address+length) allows <paramref name="access"/>, raising the guest fault the first
+    /// bad byte would raise. Instructions with several stores call this before the first one so a fault leaves
+    /// no partial effect.
+    /// </summary>
+    public void Probe(ulong address, int length, AccessKind access)
+    {
+        Resolve(address, access);
+        if (length > 1) Resolve(address + (ulong)length - 1, access);
+    }
+
+    // ---- slow paths ----
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private T ReadSlow<T>(ulong address) where T : unmanaged
+    {
+        int size = Unsafe.SizeOf<T>();
+        PageTableEntry first = Resolve(address, AccessKind.Read);
+        int offset = (int)(address & PhysicalPage.OffsetMask);
+        if (offset + size <= PhysicalPage.Size)
+            return MemoryMarshal.Read<T>(first.Page.Data.AsSpan(offset));
+        PageTableEntry second = Resolve(address + (ulong)size - 1, AccessKind.Read);
+        Span<byte> buffer = stackalloc byte[size];
+        int head = PhysicalPage.Size - offset;
+        first.Page.Data.AsSpan(offset, head).CopyTo(buffer);
+        second.Page.Data.AsSpan(0, size - head).CopyTo(buffer[head..]);
+        return MemoryMarshal.Read<T>(buffer);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private byte FetchSlow(ulong address) =>
+        Resolve(address, AccessKind.Execute).Page.Data[address & PhysicalPage.OffsetMask];
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void WriteSlow<T>(ulong address, T value) where T : unmanaged
+    {
+        int size = Unsafe.SizeOf<T>();
+        Span<byte> bytes = stackalloc byte[size];
+        MemoryMarshal.Write(bytes, in value);
+        PageTableEntry first = Resolve(address, AccessKind.Write);
+        int offset = (int)(address & PhysicalPage.OffsetMask);
+        if (offset + size <= PhysicalPage.Size)
+        {
+            space.StoreToFrame(first.Page, offset, bytes, address);
+            return;
+        }
+        // Check both pages before writing either: a fault must leave memory unchanged.
+        PageTableEntry second = Resolve(address + (ulong)size - 1, AccessKind.Write);
+        int head = PhysicalPage.Size - offset;
+        space.StoreToFrame(first.Page, offset, bytes[..head], address);
+        space.StoreToFrame(second.Page, 0, bytes[head..], address + (ulong)head);
+    }
+
+    /// <summary>Walks the page table for one access, fills the TLB when allowed, or raises the guest fault.</summary>
+    private PageTableEntry Resolve(ulong address, AccessKind access)
+    {
+        if (!TryResolve(address, access, out PageTableEntry? pte, out FaultKind kind))
+            ThrowFault(kind, address, access);
+        return pte;
+    }
+
+    private bool TryResolve(ulong address, AccessKind access, [NotNullWhen(true)] out PageTableEntry? pte, out FaultKind kind)
+    {
+        TlbMisses++;
+        ulong vpn = address >> PhysicalPage.Shift;
+        if (address >= AddressSpace.Limit || !space.TryGetPage(vpn, out pte))
+        {
+            pte = null;
+            kind = address >= AddressSpace.Limit && address < 0xFFFF_8000_0000_0000UL ? FaultKind.GeneralProtection : FaultKind.PageNotMapped;
+            return false;
+        }
+        PagePermissions need = access switch
+        {
+            AccessKind.Read => PagePermissions.Read,
+            AccessKind.Write => PagePermissions.Write,
+            _ => PagePermissions.Execute,
+        };
+        if ((pte.Permissions & need) == 0)
+        {
+            kind = FaultKind.PageProtection;
+            return false;
+        }
+        kind = default;
+        int i = (int)vpn & SoftTlb.IndexMask;
+        switch (access)
+        {
+            case AccessKind.Read:
+                tlb.Read[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
+                break;
+            case AccessKind.Write:
+                // Code frames never get a fast write entry; their stores must reach the SMC check.
+                if ((pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0)
+                    tlb.Write[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
+                // Writable implies readable on x86 page tables, but PROT_WRITE alone is mapped readable by Linux too.
+                break;
+            default:
+                tlb.Fetch[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
+                break;
+        }
+        return true;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowFault(FaultKind kind, ulong address, AccessKind access) =>
+        throw new GuestFaultException(new GuestFault(kind, address, access));
+
+    /// <summary>The frame behind a mapped virtual address, or null.</summary>
+    internal PhysicalPage? PageAt(ulong address) =>
+        address < AddressSpace.Limit && space.TryGetPage(address >> PhysicalPage.Shift, out PageTableEntry? pte) ? pte.Page : null;
+}

@@ -1,0 +1,70 @@
+namespace Hv.Core.Memory;
+
+/// <summary>One cached translation: virtual page number → the frame's bytes.</summary>
+internal struct TlbEntry
+{
+    public ulong Vpn;
+    public byte[]? Data;
+}
+
+/// <summary>
+/// A direct-mapped software TLB for one virtual CPU, with separate read, write and fetch arrays. An entry is
+/// only filled when the access is allowed, so a hit needs no permission check. Frames holding code never get a
+/// write entry: stores to them always reach the slow path, where the SMC check lives.
+/// </summary>
+public sealed class SoftTlb
+{
+    /// <summary>Entries per array.</summary>
+    public const int Entries = 256;
+    internal const int IndexMask = Entries - 1;
+    internal const ulong InvalidVpn = ulong.MaxValue;
+
+    internal readonly TlbEntry[] Read = NewArray();
+    internal readonly TlbEntry[] Write = NewArray();
+    internal readonly TlbEntry[] Fetch = NewArray();
+
+    /// <summary>Full flushes plus single-page flushes performed on this TLB.</summary>
+    public long Flushes { get; private set; }
+
+    /// <summary>Drops every entry.</summary>
+    public void Flush()
+    {
+        Clear(Read);
+        Clear(Write);
+        Clear(Fetch);
+        Flushes++;
+    }
+
+    /// <summary>Drops entries for pages in [start, end).</summary>
+    public void FlushRange(ulong start, ulong end)
+    {
+        ulong first = start >> PhysicalPage.Shift, last = (end + PhysicalPage.OffsetMask) >> PhysicalPage.Shift;
+        if (last - first >= Entries) { Flush(); return; }
+        for (ulong vpn = first; vpn < last; vpn++)
+        {
+            int i = (int)vpn & IndexMask;
+            if (Read[i].Vpn == vpn) Read[i] = Invalid;
+            if (Write[i].Vpn == vpn) Write[i] = Invalid;
+            if (Fetch[i].Vpn == vpn) Fetch[i] = Invalid;
+        }
+        Flushes++;
+    }
+
+    /// <summary>Drops write entries that point at <paramref name="page"/> (through any alias).</summary>
+    internal void DropWritesTo(PhysicalPage page)
+    {
+        for (int i = 0; i < Write.Length; i++)
+            if (ReferenceEquals(Write[i].Data, page.Data)) Write[i] = Invalid;
+    }
+
+    private static TlbEntry Invalid => new() { Vpn = InvalidVpn };
+
+    private static TlbEntry[] NewArray()
+    {
+        var a = new TlbEntry[Entries];
+        Clear(a);
+        return a;
+    }
+
+    private static void Clear(TlbEntry[] a) => a.AsSpan().Fill(Invalid);
+}
