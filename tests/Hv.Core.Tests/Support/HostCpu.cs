@@ -78,7 +78,16 @@ public sealed class CpuSnapshot
     {
         var s = Create();
         for (int i = 0; i < 16; i++) if (i != (int)Cpu.Gpr.Rsp) s.Gpr[i] = (ulong)random.NextInt64() ^ ((ulong)random.Next() << 40);
-        random.NextBytes(s.Data);
+        // A seeded Random is slow per byte: expand one seed with xorshift instead.
+        ulong x = (ulong)random.NextInt64() | 1;
+        Span<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(s.Data.AsSpan());
+        for (int i = 0; i < words.Length; i++)
+        {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            words[i] = x;
+        }
         return s;
     }
 
@@ -189,8 +198,8 @@ public sealed class OracleResult(CpuSnapshot initial, CpuSnapshot host, CpuSnaps
 }
 
 /// <summary>
-/// One snippet, runnable natively and under Hv from any number of initial states. Dispose is not required
-/// (nothing native is owned per case); the type is disposable so tests can scope it with <c>using</c>.
+/// One snippet, runnable natively and under Hv from any number of initial states. Dispose hands the Hv machine
+/// back to a per-thread pool (optional; nothing native is owned per case).
 /// </summary>
 public sealed class OracleCase : IDisposable
 {
@@ -207,8 +216,16 @@ public sealed class OracleCase : IDisposable
         if (hostCode.Length < body || !guestCode.AsSpan(0, body).SequenceEqual(hostCode.AsSpan(0, body)))
             throw new InvalidOperationException("the snippet assembles differently for host and guest (size-dependent branches to the end?)");
         listing = Disassemble(guestCode);
-        machine = new TestMachine(mode).LoadBytes(guestCode);
+        this.mode = mode;
+        // Creating a machine costs far more than a run: reuse one per thread and mode.
+        pool ??= new TestMachine?[3];
+        machine = (pool[(int)mode] ?? new TestMachine(mode)).LoadBytes(guestCode);
+        pool[(int)mode] = null;
     }
+
+    [ThreadStatic]
+    private static TestMachine?[]? pool;
+    private readonly ExecutionMode mode;
 
     /// <summary>The Hv machine (for tests that want to look at it after a run).</summary>
     public TestMachine Machine => machine;
@@ -228,9 +245,11 @@ public sealed class OracleCase : IDisposable
         oracle.Run(initial).AssertSame(ignoredFlags, context);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Returns the Hv machine to this thread's pool.</summary>
     public void Dispose()
     {
+        pool ??= new TestMachine?[3];
+        pool[(int)mode] = machine;
     }
 
     private static byte[] Assemble(Action<Assembler> snippet, Action<Assembler> end)
@@ -284,6 +303,7 @@ public static unsafe class HostCpu
 
     private static readonly object Gate = new();
     private static bool mapped;
+    private static byte[]? lastCode;
 
     /// <summary>Runs <paramref name="code"/> (which must end by jumping to <see cref="EpilogueAddress"/>) from <paramref name="initial"/>.</summary>
     public static CpuSnapshot Run(byte[] code, CpuSnapshot initial)
@@ -295,7 +315,9 @@ public static unsafe class HostCpu
         lock (Gate)
         {
             EnsureMapped();
-            code.CopyTo(new Span<byte>((void*)TestMachine.CodeBase, code.Length));
+            // Rewriting identical code would only cost a self-modifying-code pipeline flush.
+            if (!ReferenceEquals(code, lastCode)) code.CopyTo(new Span<byte>((void*)TestMachine.CodeBase, code.Length));
+            lastCode = code;
             initial.Data.CopyTo(new Span<byte>((void*)TestMachine.DataBase, CpuSnapshot.DataWindow));
             initial.Stack.CopyTo(new Span<byte>((void*)(TestMachine.StackTop - CpuSnapshot.StackWindow), CpuSnapshot.StackWindow));
             byte* ctx = (byte*)ContextAddress;
