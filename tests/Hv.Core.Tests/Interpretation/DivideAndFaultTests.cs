@@ -239,3 +239,34 @@ public sealed class DivideAndFaultTests
         Assert.Equal(Enumerable.Range(1, 16).Select(i => (byte)i).ToArray(), before);
     }
 }
+
+/// <summary>LOCK-prefixed read-modify-write instructions are accepted and behave like the plain ones.</summary>
+public sealed class LockPrefixTests
+{
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void LockedRmw_MemoryOperands_MatchHost(ExecutionMode mode)
+    {
+        var random = new Random(5);
+        using var oracle = new OracleCase(mode, a =>
+        {
+            a.@lock.add(__qword_ptr[rdi], rsi);
+            a.@lock.xadd(__dword_ptr[rdi + 8], ebx);
+            a.@lock.cmpxchg(__qword_ptr[rdi + 16], rcx);
+            a.@lock.inc(__word_ptr[rdi + 24]);
+            a.@lock.bts(__qword_ptr[rdi + 32], rdx);
+            a.@lock.cmpxchg16b(__xmmword_ptr[rdi + 48]);
+            a.@lock.xchg(__byte_ptr[rdi + 64], al);
+            a.@lock.sbb(__dword_ptr[rdi + 72], 0x1234);
+            a.@lock.neg(__qword_ptr[rdi + 80]);
+        });
+        for (int i = 0; i < 10; i++)
+        {
+            CpuSnapshot s = CpuSnapshot.CreateRandom(random);
+            s[Gpr.Rdi] = IntegerOracle.MemoryBase;
+            s[Gpr.Rdx] &= 0xFFF; // keeps BTS inside the data window
+            if (i % 2 == 0) s[Gpr.Rax] = s.ReadData64(0x1010);
+            oracle.Run(s).AssertSame(0, $"iteration {i}");
+        }
+    }
+}
