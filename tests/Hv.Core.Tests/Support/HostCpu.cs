@@ -21,6 +21,13 @@
 //  * They must fall through to their end (no ret/jmp out, no infinite loop); internal labels and branches are fine.
 //  * They must not use FS/GS segment overrides (the host's FS is the .NET thread's TLS).
 //  * Native runs are serialized by a process-wide lock (the fixed addresses are one shared resource).
+//
+// Notes: XMM0-15 and MXCSR are always loaded and stored (zero by default), so SSE snippets need nothing extra.
+// While the snippet runs natively RSP is the guest's; a signal delivered to the thread in that window would put
+// its frame below RSP (past the 128-byte red zone) inside the compared stack window, so a rare stack-window diff
+// far below RSP may be noise. OracleCase reuses one Hv machine per thread and mode (returned on Dispose).
+// The same-address trick needs the test process to have [CodeBase, ThunkBase + 0x2000) free; mapping uses
+// MAP_FIXED_NOREPLACE and fails loudly otherwise.
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text;
