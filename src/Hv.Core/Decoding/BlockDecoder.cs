@@ -80,5 +80,6 @@ internal sealed unsafe class BlockDecoder
 
     private static bool EndsBlock(in Instruction ins) =>
         ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID || ins.Mnemonic == Mnemonic.Syscall
+        || ins.Mnemonic == Mnemonic.Hlt // may stop the vCPU: nothing after it may run
         || !InstructionTable.IsImplemented(in ins);
 }
