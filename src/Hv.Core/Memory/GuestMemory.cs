@@ -196,7 +196,7 @@ public sealed class GuestMemory
         int offset = (int)(address & PhysicalPage.OffsetMask);
         if (offset + size <= PhysicalPage.Size)
             return MemoryMarshal.Read<T>(first.Page.Data.AsSpan(offset));
-        PageTableEntry second = Resolve(address + (ulong)size - 1, AccessKind.Read);
+        PageTableEntry second = Resolve((address | PhysicalPage.OffsetMask) + 1, AccessKind.Read); // fault address: the first byte of the page, as CR2 reports it
         Span<byte> buffer = stackalloc byte[size];
         int head = PhysicalPage.Size - offset;
         first.Page.Data.AsSpan(offset, head).CopyTo(buffer);
@@ -222,7 +222,7 @@ public sealed class GuestMemory
             return;
         }
         // Check both pages before writing either: a fault must leave memory unchanged.
-        PageTableEntry second = Resolve(address + (ulong)size - 1, AccessKind.Write);
+        PageTableEntry second = Resolve((address | PhysicalPage.OffsetMask) + 1, AccessKind.Write);
         int head = PhysicalPage.Size - offset;
         space.StoreToFrame(first.Page, offset, bytes[..head], address);
         space.StoreToFrame(second.Page, 0, bytes[head..], address + (ulong)head);
