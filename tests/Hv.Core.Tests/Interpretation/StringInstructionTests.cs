@@ -231,13 +231,15 @@ public sealed class StringInstructionTests
     public void RepMovsb_AddressSize32_TruncatesAndZeroExtends(ExecutionMode mode)
     {
         TestMachine m = Load(mode, a => a.db(0x67, 0xF3, 0xA4)); // rep movsb with ESI/EDI/ECX
+        const ulong low = 0x0060_0000; // 32-bit addressing reaches only the low 4 GiB
+        m.Memory.Map(low, 0x1000, PagePermissions.ReadWrite, "low");
         byte[] src = Pattern(16, 4);
-        Write(m, Data, src);
-        SetRegs(m, 0xFFFF_FFFF_0000_0000 | Data, 0x1234_5678_0000_0000 | (Data + 0x100), 0xABCD_0000_0000_0010);
+        Write(m, low, src);
+        SetRegs(m, 0xFFFF_FFFF_0000_0000 | low, 0x1234_5678_0000_0000 | (low + 0x100), 0xABCD_0000_0000_0010);
         AssertHalted(m.Run());
-        Assert.Equal(src, Read(m, Data + 0x100, 16));
-        Assert.Equal(Data + 16, m.State[Gpr.Rsi]);
-        Assert.Equal(Data + 0x110, m.State[Gpr.Rdi]);
+        Assert.Equal(src, Read(m, low + 0x100, 16));
+        Assert.Equal(low + 16, m.State[Gpr.Rsi]);
+        Assert.Equal(low + 0x110, m.State[Gpr.Rdi]);
         Assert.Equal(0UL, m.State[Gpr.Rcx]);
     }
 
