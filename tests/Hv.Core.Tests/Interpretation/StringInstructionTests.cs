@@ -161,6 +161,59 @@ public sealed class StringInstructionTests
         }
     }
 
+    /// <summary>The DF=1 model: elements from the top down, each read completely before it is written.</summary>
+    private static byte[] BackwardElementCopy(byte[] memory, int src, int dst, int count, int size)
+    {
+        var r = (byte[])memory.Clone();
+        var element = new byte[size];
+        for (int i = 0; i < count; i++)
+        {
+            Array.Copy(r, src - i * size, element, 0, size);
+            Array.Copy(element, 0, r, dst - i * size, size);
+        }
+        return r;
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void RepMovs_OverlappingBackward_ReplicatesLikeHardware(ExecutionMode mode)
+    {
+        // src above dst while copying downwards re-reads what was just written (the mirror of the forward case);
+        // src below dst is the memmove-safe direction.
+        foreach (var (size, distance, count) in new[] { (1, 1, 300), (1, 5, 5000), (8, 3, 200), (8, 16, 600), (4, -12, 900), (1, -1, 5000) })
+        {
+            TestMachine m = Load(mode, a =>
+            {
+                if (size == 1) a.rep.movsb();
+                else if (size == 4) a.rep.movsd();
+                else a.rep.movsq();
+            });
+            byte[] image = Pattern(0x3000, distance & 0xFF);
+            Write(m, Data, image);
+            int src = 0x2800, dst = src - distance;
+            SetRegs(m, Data + (ulong)src, Data + (ulong)dst, (ulong)count, df: true);
+            AssertHalted(m.Run());
+            Assert.Equal(BackwardElementCopy(image, src, dst, count, size), Read(m, Data, 0x3000));
+            Assert.Equal(Data + (ulong)(src - count * size), m.State[Gpr.Rsi]);
+            Assert.Equal(Data + (ulong)(dst - count * size), m.State[Gpr.Rdi]);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void RepMovsb_BackwardDestinationRunsIntoReadOnlyPage_FaultsPrecisely(ExecutionMode mode)
+    {
+        TestMachine m = Load(mode, a => a.rep.movsb());
+        Assert.True(m.Memory.Protect(Data + 0x1000, 0x1000, PagePermissions.Read));
+        SetRegs(m, Data + 0x5100, Data + 0x2010, 0x100, df: true);
+        StopReason stop = m.Run();
+        Assert.Equal(StopKind.Faulted, stop.Kind);
+        Assert.Equal(Data + 0x1FFF, stop.Fault!.Value.Address);
+        Assert.Equal(0x100UL - 0x11, m.State[Gpr.Rcx]);
+        Assert.Equal(Data + 0x5100 - 0x11, m.State[Gpr.Rsi]);
+        Assert.Equal(Data + 0x1FFF, m.State[Gpr.Rdi]);
+    }
+
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void RepMovsb_IntoReadOnlyPageMidway_FaultsPreciselyAndRestarts(ExecutionMode mode)
