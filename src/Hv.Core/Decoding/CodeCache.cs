@@ -52,6 +52,14 @@ internal sealed class CodeCache : ICodeWriteObserver
     public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
     {
         if (newBytes.SequenceEqual(page.Data.AsSpan(offset, newBytes.Length))) return; // nothing changes
+        DropBlocksOf(page, guestAddress);
+    }
+
+    /// <inheritdoc />
+    public void OnCodeUnmapped(PhysicalPage page, ulong guestAddress) => DropBlocksOf(page, guestAddress);
+
+    private void DropBlocksOf(PhysicalPage page, ulong guestAddress)
+    {
         if (page.CodeTracking is not List<DecodedBlock> list) return;
         int count = list.Count;
         foreach (DecodedBlock block in list.ToArray()) Invalidate(block);
