@@ -87,7 +87,12 @@ internal sealed unsafe class BlockDecoder
         return new DecodedBlock(start, instructions, handlers, second is null || ReferenceEquals(second, first) ? [first] : [first, second]);
     }
 
-    private static bool EndsBlock(in Instruction ins) =>
-        ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID || ins.Mnemonic == Mnemonic.Syscall
-        || !InstructionTable.IsImplemented(in ins);
+    private static bool EndsBlock(in Instruction ins) => ins.FlowControl != FlowControl.Next || ExitsToDispatcher(in ins);
+
+    /// <summary>
+    /// Instructions after which control must return to the dispatcher even though they do not branch: the
+    /// OS may have stopped the vCPU or changed anything (SYSCALL, HLT), or the instruction raises #UD.
+    /// </summary>
+    public static bool ExitsToDispatcher(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Hlt || ins.Code == Code.INVALID || !InstructionTable.IsImplemented(in ins);
 }
