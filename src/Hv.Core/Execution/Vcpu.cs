@@ -127,6 +127,8 @@ public sealed unsafe class Vcpu
             DecodedBlock? block = previous?.Successor;
             if (block is null || block.Start != rip || block.Invalidated)
             {
+                // A fetch fault while decoding belongs to the branch target, not the branch (as Linux reports it).
+                instructionStart = rip;
                 block = Lookup(rip);
                 if (previous is not null) previous.Successor = block;
             }
