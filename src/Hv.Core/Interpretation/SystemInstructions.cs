@@ -50,11 +50,7 @@ internal static unsafe class SystemInstructions
             Code.Mfence_F4, Code.Mfence_F5, Code.Mfence_F6, Code.Mfence_F7])
             r.Add(c, &Mfence);
         // The 0F 0D and 0F 18..1F hint-NOP space (everything Iced does not name more precisely).
-        for (int i = 0; i < InstructionTable.CodeCount; i++)
-        {
-            var code = (Code)i;
-            if (code.ToString().StartsWith("Reservednop_", StringComparison.Ordinal)) r.Add(code, &Nop);
-        }
+        r.Add(Mnemonic.Reservednop, &Nop);
 
         r.Add(Code.Clflush_m8, &Clflush);
         r.Add(Code.Clflushopt_m8, &Clflush);

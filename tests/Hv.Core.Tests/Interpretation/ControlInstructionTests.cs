@@ -69,6 +69,30 @@ public sealed class ControlInstructionTests
         Assert.Equal(Code + 0x31, m.State.Rip);
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void JmpCall_RipRelativeSlot_PltStyle(ExecutionMode mode)
+    {
+        // jmp [rip+slot] as in a PLT stub, and call [rip+slot] as in -fno-plt code; "rep ret" returns too.
+        var (m, stop) = Run(mode, a =>
+        {
+            Label slot = a.CreateLabel(), slot2 = a.CreateLabel(), back = a.CreateLabel();
+            a.call(__qword_ptr[slot]); // Code+0, 6 bytes
+            a.jmp(__qword_ptr[slot2]); // Code+6, 6 bytes
+            a.Label(ref slot);         // Code+12
+            a.dq(Code + 28);
+            a.Label(ref slot2);        // Code+20
+            a.dq(Code + 31);
+            a.nop();                   // Code+28: callee
+            a.db(0xF3, 0xC3);          // rep ret
+            a.Label(ref back);         // Code+31: jump target
+        });
+        AssertHalted(stop);
+        Assert.Equal(Code + 32, m.State.Rip);
+        Assert.Equal(Top, m.State[Gpr.Rsp]);
+        Assert.Equal(Code + 6, m.ReadData64(Top - 8));
+    }
+
     public static TheoryData<ExecutionMode, bool> ModesAndEncodings()
     {
         var d = new TheoryData<ExecutionMode, bool>();
