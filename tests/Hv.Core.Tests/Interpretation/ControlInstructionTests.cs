@@ -361,6 +361,36 @@ public sealed class ControlInstructionTests
 
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void FallThrough_IntoUnmappedPage_FaultsAtPageStart(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode).Load(a => { for (int i = 0; i < 0x1000; i++) a.nop(); });
+        m.Memory.Unmap(Code + 0x1000, 0x1000);
+        GuestFault f = AssertFaulted(m.Run());
+        Assert.Equal(FaultKind.PageNotMapped, f.Kind);
+        Assert.Equal(AccessKind.Execute, f.Access);
+        Assert.Equal(Code + 0x1000, f.Address);
+        Assert.Equal(Code + 0x1000, m.State.Rip);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void InstructionStraddlingIntoUnmappedPage_FaultsWithRipAtInstruction(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode).Load(a =>
+        {
+            for (int i = 0; i < 0xFFE; i++) a.nop();
+            a.push(0x12345678); // 5 bytes: 2 on the first page, 3 on the unmapped one
+        });
+        m.Memory.Unmap(Code + 0x1000, 0x1000);
+        GuestFault f = AssertFaulted(m.Run());
+        Assert.Equal(FaultKind.PageNotMapped, f.Kind);
+        Assert.Equal(Code + 0x1000, f.Address);
+        Assert.Equal(Code + 0xFFE, m.State.Rip);
+        Assert.Equal(Top, m.State[Gpr.Rsp]);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void Jmp_NonCanonicalTarget_GeneralProtectionAtBranch(ExecutionMode mode)
     {
         var (m, stop) = Run(mode, a => { a.nop(); a.jmp(rax); }, t => t.State[Gpr.Rax] = 0x8000_0000_0000_0000);
