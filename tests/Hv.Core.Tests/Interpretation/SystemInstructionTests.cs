@@ -222,6 +222,28 @@ public sealed class SystemInstructionTests
 
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void IntImm3_TrapsLikeInt3(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode).Load(a => a.db(0xCD, 0x03));
+        StopReason stop = m.Run();
+        Assert.Equal(FaultKind.Breakpoint, stop.Fault!.Value.Kind);
+        Assert.Equal(Code, m.State.Rip);
+        Assert.Equal(Code + 2, stop.Fault.Value.Address);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Int1_DebugTrapWithTrapAddress(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode).Load(a => a.db(0xF1));
+        StopReason stop = m.Run();
+        Assert.Equal(FaultKind.DebugTrap, stop.Fault!.Value.Kind);
+        Assert.Equal(Code, m.State.Rip);
+        Assert.Equal(Code + 1, stop.Fault.Value.Address);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void IntN_GeneralProtection(ExecutionMode mode)
     {
         var m = new TestMachine(mode).Load(a => a.@int(0x80));
