@@ -46,6 +46,33 @@ public sealed partial class LinuxKernel
         DeliverPending(cpu);
     }
 
+    /// <summary>The mask to save in the next signal frame instead of the current one (rt_sigsuspend), or null.</summary>
+    private ulong? savedSignalMask;
+
+    /// <summary>rt_sigsuspend: blocks <paramref name="mask"/> until the next handler returns, which restores the current mask.</summary>
+    internal void SuspendWithMask(ulong mask)
+    {
+        savedSignalMask = BlockedSignals;
+        BlockedSignals = mask;
+    }
+
+    /// <summary>Drops a pending <paramref name="signal"/> (its action became "ignore").</summary>
+    public void DiscardPending(int signal) => PendingSignals &= ~Signal.Bit(signal);
+
+    /// <summary>
+    /// Marks <paramref name="info"/> pending without delivering it yet (a syscall sending a signal to its own
+    /// process: delivery happens when the syscall returns). Ignored signals are dropped at once.
+    /// </summary>
+    public void QueueSignal(in SignalInfo info)
+    {
+        int sig = info.Signal;
+        SignalAction action = actions[sig];
+        if (sig != Signal.SIGKILL && (action.Handler == SignalAction.Ignore ||
+            (action.Handler == SignalAction.Default && Signal.DefaultIgnores(sig)))) return;
+        if ((PendingSignals & Signal.Bit(sig)) == 0) pendingInfo[sig] = info; // standard signals don't queue twice
+        PendingSignals |= Signal.Bit(sig);
+    }
+
     /// <summary>
     /// Sends <paramref name="info"/> to the process (kill/tgkill/raise): ignored, queued while blocked, delivered
     /// to the handler, or the default action (usually terminate). Call when the guest state is at an instruction
@@ -53,12 +80,7 @@ public sealed partial class LinuxKernel
     /// </summary>
     public void SendSignal(Vcpu cpu, in SignalInfo info)
     {
-        int sig = info.Signal;
-        SignalAction action = actions[sig];
-        if (action.Handler == SignalAction.Ignore && sig != Signal.SIGKILL && sig != Signal.SIGSTOP) return;
-        if (action.Handler == SignalAction.Default && Signal.DefaultIgnores(sig) && sig != Signal.SIGSTOP) return;
-        if ((PendingSignals & Signal.Bit(sig)) == 0) pendingInfo[sig] = info; // standard signals don't queue twice
-        PendingSignals |= Signal.Bit(sig);
+        QueueSignal(info);
         DeliverPending(cpu);
     }
 
@@ -68,10 +90,16 @@ public sealed partial class LinuxKernel
         while (cpu.StopReason is null)
         {
             ulong ready = PendingSignals & ~BlockedSignals;
-            if (ready == 0) return;
+            if (ready == 0) break;
             int sig = System.Numerics.BitOperations.TrailingZeroCount(ready) + 1;
             PendingSignals &= ~Signal.Bit(sig);
             Dispatch(cpu, pendingInfo[sig], default, null);
+        }
+        // rt_sigsuspend whose signal ran no handler: the caller's mask comes back now.
+        if (savedSignalMask is { } saved)
+        {
+            BlockedSignals = saved;
+            savedSignalMask = null;
         }
     }
 
@@ -110,7 +138,9 @@ public sealed partial class LinuxKernel
         ulong top = sp - SignalFrame.RedZone;
         if ((action.Flags & SignalActionFlags.OnStack) != 0 && AltStackEnabled && !IsOnAltStack(sp))
             top = AltStackBase + AltStackSize;
-        ulong frame = SignalFrame.Build(Memory, s, top, info, action, BlockedSignals, trap,
+        ulong frameMask = savedSignalMask ?? BlockedSignals;
+        savedSignalMask = null;
+        ulong frame = SignalFrame.Build(Memory, s, top, info, action, frameMask, trap,
             AltStackBase, AltStackFlags(sp), AltStackSize);
         if (frame == 0)
         {
