@@ -110,7 +110,8 @@ public sealed partial class LinuxKernel
         int sig = SignalOf(fault);
         SignalInfo info = InfoOf(fault, s.Rip, sig);
         SignalFrame.TrapInfo trap = TrapOf(fault);
-        if (fault.Kind == FaultKind.Breakpoint) s.Rip += BreakpointLength(s.Rip); // #BP is a trap: RIP is past INT3
+        // #BP and #DB from INT3/INT1 are traps: the engine passes the address after the instruction.
+        if (fault.Kind is FaultKind.Breakpoint or FaultKind.DebugTrap && fault.Address != 0) s.Rip = fault.Address;
         SignalAction action = actions[sig];
         // Like force_sig_info: a blocked or ignored synchronous fault cannot be ignored; it kills.
         if ((BlockedSignals & Signal.Bit(sig)) != 0 || action.Handler == SignalAction.Ignore)
@@ -215,12 +216,5 @@ public sealed partial class LinuxKernel
             case FaultKind.DebugTrap: return new SignalFrame.TrapInfo(1, 0, 0);
             default: return new SignalFrame.TrapInfo(19, 0, 0);
         }
-    }
-
-    private ulong BreakpointLength(ulong rip)
-    {
-        Span<byte> b = stackalloc byte[2];
-        if (Memory.TryRead(rip, b, checkPermissions: false) && b[0] == 0xCD) return 2;
-        return 1;
     }
 }

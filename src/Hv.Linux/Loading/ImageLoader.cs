@@ -51,11 +51,8 @@ public static class ImageLoader
     /// <summary>Most bytes of argument and environment strings accepted (the kernel allows a quarter of the stack).</summary>
     public const int MaxStringBytes = (int)(StackSize / 4);
 
-    /// <summary>
-    /// CPUID.1:EDX as Hv advertises it (FPU, TSC, CX8, CMOV, MMX, FXSR, SSE, SSE2); the kernel passes this
-    /// word as AT_HWCAP.
-    /// </summary>
-    public const uint HwCap = (1u << 0) | (1u << 4) | (1u << 8) | (1u << 15) | (1u << 23) | (1u << 24) | (1u << 25) | (1u << 26);
+    /// <summary>CPUID.1:EDX as Hv's CPUID model advertises it; the kernel passes this word as AT_HWCAP.</summary>
+    public const uint HwCap = Hv.Core.Interpretation.CpuidModel.Leaf1Edx;
 
     /// <summary>Auxiliary vector keys.</summary>
 #pragma warning disable CS1591 // The names are the kernel's.
