@@ -361,7 +361,9 @@ internal static unsafe class ProcessSyscalls
         ulong done = 0;
         while (done < length)
         {
-            int n = (int)Math.Min((ulong)chunk.Length, length - done);
+            // Chunks never cross a page, so a fault leaves an exact count of bytes written.
+            ulong pageLeft = 4096 - ((buffer + done) & 4095);
+            int n = (int)Math.Min(Math.Min((ulong)chunk.Length, length - done), pageLeft);
             RandomNumberGenerator.Fill(chunk[..n]);
             if (!k.Memory.TryWrite(buffer + done, chunk[..n]))
             {
