@@ -13,9 +13,9 @@ public sealed unsafe partial class LinuxKernel
 
     /// <summary>
     /// The guest's fd table. Unless <see cref="InitializeFiles"/> ran first, it is created on first use with
-    /// guest fds 0/1/2 bound to host fds 0/1/2.
+    /// guest fds 0/1/2 bound to the host fds in <see cref="Stdio"/>.
     /// </summary>
-    public FileTable Files => files ??= FileTable.CreateStandard();
+    public FileTable Files => files ??= FileTable.CreateStandard(Stdio.Input, Stdio.Output, Stdio.Error);
 
     /// <summary>The guest's umask (kept here: the host's is process-wide).</summary>
     public int Umask { get; set; } = 0x12; // 022

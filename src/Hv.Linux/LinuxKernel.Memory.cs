@@ -10,12 +10,6 @@ public sealed unsafe partial class LinuxKernel
     private Dictionary<(ulong Device, ulong Inode), SharedFileMapping>? sharedFiles;
 
     /// <summary>
-    /// Top of the mmap area: mmap searches top-down below it, like the kernel's mmap_base without randomization
-    /// (TASK_SIZE minus the 128 MiB stack gap).
-    /// </summary>
-    public ulong MmapBase { get; set; } = 0x7FFF_F7FF_F000;
-
-    /// <summary>
     /// The frames of a MAP_SHARED host file (one object per inode, so every shared mapping of the file shares them),
     /// with the file's pages in [<paramref name="offset"/>, +<paramref name="length"/>) loaded.
     /// </summary>

@@ -26,6 +26,9 @@ internal sealed class CodeCache : ICodeWriteObserver
 
     public int Count => blocks.Count;
 
+    /// <summary>Called for every block that gets invalidated (the translation cache drops units made from it).</summary>
+    public Action<DecodedBlock>? BlockInvalidated { get; set; }
+
     public bool TryGet(ulong address, out DecodedBlock? block)
     {
         stats.BlockCacheLookups++;
@@ -74,12 +77,17 @@ internal sealed class CodeCache : ICodeWriteObserver
         stats.BlocksInvalidated++;
         if (blocks.TryGetValue(block.Start, out DecodedBlock? current) && ReferenceEquals(current, block)) blocks.Remove(block.Start);
         foreach (PhysicalPage p in block.Pages) (p.CodeTracking as List<DecodedBlock>)?.Remove(block);
+        BlockInvalidated?.Invoke(block);
     }
 
     /// <summary>Drops everything (e.g. after munmap of code); frames lose their protection lazily.</summary>
     public void Clear()
     {
-        foreach (DecodedBlock b in blocks.Values) b.Invalidated = true;
+        foreach (DecodedBlock b in blocks.Values)
+        {
+            b.Invalidated = true;
+            BlockInvalidated?.Invoke(b);
+        }
         blocks.Clear();
     }
 }

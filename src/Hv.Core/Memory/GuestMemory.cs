@@ -156,6 +156,36 @@ public sealed class GuestMemory
         if (length > 1) Resolve(address + (ulong)length - 1, access);
     }
 
+    // ---- bulk access for string instructions ----
+
+    /// <summary>
+    /// The bytes from <paramref name="address"/> to the end of its page if the page is readable, else an empty
+    /// span. Never faults: bulk paths use it and fall back to <see cref="Read{T}"/> for the precise fault.
+    /// </summary>
+    internal Span<byte> ReadableSpan(ulong address)
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        byte[]? data = e.Vpn == vpn ? e.Data
+            : TryResolve(address, AccessKind.Read, out PageTableEntry? pte, out _) ? pte.Page.Data : null;
+        return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
+    }
+
+    /// <summary>
+    /// The bytes from <paramref name="address"/> to the end of its page if the page is writable and holds no
+    /// decoded code, else an empty span (code frames must be written with <see cref="Write{T}"/> so the SMC check
+    /// sees the store). Never faults.
+    /// </summary>
+    internal Span<byte> WritableSpan(ulong address)
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        byte[]? data = e.Vpn == vpn ? e.Data
+            : TryResolve(address, AccessKind.Write, out PageTableEntry? pte, out _)
+              && (pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0 ? pte.Page.Data : null;
+        return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
+    }
+
     // ---- slow paths ----
 
     [MethodImpl(MethodImplOptions.NoInlining)]

@@ -95,6 +95,12 @@ public sealed unsafe class HostFile : FileDescription
                 (BinaryPrimitives.ReadUInt32LittleEndian(st[24..]) & OpenFlags.S_IFMT) == OpenFlags.S_IFREG;
     }
 
+    /// <summary>A guest that never closed its files (or a test that forgot CloseFiles) does not leak host fds.</summary>
+    ~HostFile()
+    {
+        if (ownsFd && !closed) Host.CloseFd(fd);
+    }
+
     /// <inheritdoc />
     public override int HostFd => fd;
 
@@ -156,6 +162,7 @@ public sealed unsafe class HostFile : FileDescription
         if (closed) return;
         closed = true;
         if (ownsFd) Host.CloseFd(fd);
+        GC.SuppressFinalize(this);
     }
 }
 

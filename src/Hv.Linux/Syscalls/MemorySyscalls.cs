@@ -183,8 +183,7 @@ internal static unsafe class MemorySyscalls
             at = hint;
             return true;
         }
-        return mem.TryFindFree(size, MmapMinAddr, k.MmapBase, out at) ||
-            mem.TryFindFree(size, k.MmapBase, AddressSpace.Limit, out at);
+        return mem.TryFindFree(size, MmapMinAddr, k.MmapBase, out at);
     }
 
     /// <summary>True if no region intersects [start, end).</summary>
@@ -309,8 +308,7 @@ internal static unsafe class MemorySyscalls
             k.WriteBackSharedFiles(address, address + size);
             return true;
         }
-        return k.Memory.TryFindFree(size, MmapMinAddr, k.MmapBase, out at) ||
-            k.Memory.TryFindFree(size, k.MmapBase, AddressSpace.Limit, out at);
+        return k.Memory.TryFindFree(size, MmapMinAddr, k.MmapBase, out at);
     }
 
     /// <summary>

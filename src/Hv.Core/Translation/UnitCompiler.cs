@@ -1,0 +1,821 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using Hv.Core.Cpu;
+using Hv.Core.Decoding;
+using Hv.Core.Diagnostics;
+using Hv.Core.Execution;
+using Hv.Core.Interpretation;
+using Hv.Core.Memory;
+using Iced.Intel;
+using FlowControl = Iced.Intel.FlowControl;
+using Label = System.Reflection.Emit.Label;
+
+namespace Hv.Core.Translation;
+
+/// <summary>
+/// Emits the IL of one translated unit. Guest registers used by the unit live in IL locals (the JIT keeps them
+/// in host registers); common integer instructions are emitted inline with their memory accesses going through
+/// the soft-TLB fast path; everything else calls its interpreter handler with the registers spilled around the
+/// call. Flags stay lazy: an inline instruction records them only if a later reader, exit or possible fault
+/// can see them, and a compare followed by a conditional branch becomes one host compare.
+/// </summary>
+/// <remarks>
+/// Precision: inline code performs every guest memory access before it changes a register, so when an access
+/// faults the locals still hold the state before the faulting instruction; a fault block writes them back and
+/// the dispatcher restores RIP from <see cref="Vcpu.instructionStart"/>.
+/// </remarks>
+internal sealed unsafe class UnitCompiler
+{
+    private static readonly FieldInfo InstructionStartField = typeof(Vcpu).GetField(nameof(Vcpu.instructionStart), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo StateGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.State))!.GetMethod!;
+    private static readonly MethodInfo StatsGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Stats))!.GetMethod!;
+    private static readonly MethodInfo MemoryGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Memory))!.GetMethod!;
+    private static readonly MethodInfo MustLeaveMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.MustLeaveUnit), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo RipField = typeof(CpuState).GetField(nameof(CpuState.Rip))!;
+    private static readonly FieldInfo GprField = typeof(CpuState).GetField(nameof(CpuState.Gpr))!;
+    private static readonly FieldInfo FsBaseField = typeof(CpuState).GetField(nameof(CpuState.FsBase))!;
+    private static readonly FieldInfo GsBaseField = typeof(CpuState).GetField(nameof(CpuState.GsBase))!;
+    private static readonly FieldInfo TranslatedField = typeof(HvStats).GetField(nameof(HvStats.TranslatedInstructions))!;
+    private static readonly FieldInfo InstructionsField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Instructions), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
+    private static readonly Type[] HandlerParameters = [typeof(Vcpu), typeof(Instruction).MakeByRefType()];
+    private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
+    private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
+    private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
+    private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
+    private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
+    private static readonly MethodInfo Read8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read8))!;
+    private static readonly MethodInfo Read16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read16))!;
+    private static readonly MethodInfo Read32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read32))!;
+    private static readonly MethodInfo Read64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read64))!;
+    private static readonly MethodInfo Write32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Write32))!;
+    private static readonly MethodInfo Write64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Write64))!;
+
+    private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
+
+    private readonly TranslatedUnit unit;
+    private readonly ILGenerator il;
+    private readonly LocalBuilder state, stats, memory, count, address, tmpA, tmpB, tmpR;
+    private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
+    private readonly Label exit;
+    private readonly Label[] blockLabels;
+
+    /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
+    private (FlagOp Op, int Size)? fused;
+
+    private UnitCompiler(TranslatedUnit unit, DynamicMethod method)
+    {
+        this.unit = unit;
+        il = method.GetILGenerator();
+        state = il.DeclareLocal(typeof(CpuState));
+        stats = il.DeclareLocal(typeof(HvStats));
+        memory = il.DeclareLocal(typeof(GuestMemory));
+        count = il.DeclareLocal(typeof(long));
+        address = il.DeclareLocal(typeof(ulong));
+        tmpA = il.DeclareLocal(typeof(ulong));
+        tmpB = il.DeclareLocal(typeof(ulong));
+        tmpR = il.DeclareLocal(typeof(ulong));
+        exit = il.DefineLabel();
+        blockLabels = new Label[unit.Blocks.Length];
+        for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
+    }
+
+    /// <summary>Compiles <paramref name="unit"/> into its body delegate.</summary>
+    public static UnitBody Compile(TranslatedUnit unit)
+    {
+        var method = new DynamicMethod($"unit_{unit.Start:x}", typeof(void), [typeof(Vcpu), typeof(TranslatedUnit)],
+            typeof(UnitCompiler).Module, skipVisibility: true);
+        new UnitCompiler(unit, method).EmitUnit();
+        return method.CreateDelegate<UnitBody>();
+    }
+
+    private void EmitUnit()
+    {
+        AllocateRegisters();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, StateGetter);
+        il.Emit(OpCodes.Stloc, state);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, StatsGetter);
+        il.Emit(OpCodes.Stloc, stats);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, MemoryGetter);
+        il.Emit(OpCodes.Stloc, memory);
+        LoadRegisters();
+
+        il.BeginExceptionBlock();   // try { try { body } fault { spill } } finally { count }
+        il.BeginExceptionBlock();
+        int g = 0;
+        for (int k = 0; k < unit.Blocks.Length; k++)
+        {
+            il.MarkLabel(blockLabels[k]);
+            fused = null;
+            ReadOnlySpan<Instruction> code = unit.Blocks[k].Code;
+            for (int i = 0; i < code.Length; i++, g++)
+            {
+                ref readonly Instruction ins = ref code[i];
+                bool last = i == code.Length - 1;
+                bool flagsLive = FlagsLiveAfter(code, i);
+                if (last && TryEmitTerminator(in ins)) continue;
+                if (!TryEmitInline(in ins, flagsLive)) EmitFallback(in ins, g);
+                EmitCount();
+                if (MayWriteMemory(in ins)) EmitInvalidationCheck(in ins);
+                if (last) EmitBlockEnd(k, in ins);
+            }
+        }
+        il.MarkLabel(exit);
+        StoreRegisters();
+        il.BeginFaultBlock();
+        StoreRegisters();
+        il.EndExceptionBlock();
+        il.BeginFinallyBlock();
+        FlushCount();
+        il.EndExceptionBlock();
+        il.Emit(OpCodes.Ret);
+    }
+
+    // ---------------------------------------------------------------- registers
+
+    private void AllocateRegisters()
+    {
+        foreach (Instruction ins in unit.Instructions)
+        {
+            for (int op = 0; op < ins.OpCount; op++)
+                if (ins.GetOpKind(op) == OpKind.Register) Use(ins.GetOpRegister(op));
+            Use(ins.MemoryBase);
+            Use(ins.MemoryIndex);
+            if (ins.Mnemonic is Mnemonic.Push or Mnemonic.Pop or Mnemonic.Call or Mnemonic.Ret) Use(Register.RSP);
+        }
+    }
+
+    private void Use(Register r)
+    {
+        if (!r.IsGPR()) return;
+        int i = Operands.GprIndex(r);
+        regs[i] ??= il.DeclareLocal(typeof(ulong));
+    }
+
+    private void LoadRegisters()
+    {
+        for (int i = 0; i < 16; i++)
+        {
+            if (regs[i] is not { } local) continue;
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, GprField);
+            il.Emit(OpCodes.Ldc_I4, i);
+            il.Emit(OpCodes.Ldelem_I8);
+            il.Emit(OpCodes.Stloc, local);
+        }
+    }
+
+    private void StoreRegisters()
+    {
+        for (int i = 0; i < 16; i++)
+        {
+            if (regs[i] is not { } local) continue;
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, GprField);
+            il.Emit(OpCodes.Ldc_I4, i);
+            il.Emit(OpCodes.Ldloc, local);
+            il.Emit(OpCodes.Stelem_I8);
+        }
+    }
+
+    private LocalBuilder Reg(Register r) => regs[Operands.GprIndex(r)]!;
+
+    /// <summary>Pushes a 32- or 64-bit register's value (zero-extended).</summary>
+    private void LoadReg(Register r)
+    {
+        il.Emit(OpCodes.Ldloc, Reg(r));
+        if (Operands.GprSize(r) == 4) ZeroExtend32();
+    }
+
+    /// <summary>Stores the value on the stack into a 32- or 64-bit register (32-bit writes zero the top half).</summary>
+    private void StoreReg(Register r)
+    {
+        if (Operands.GprSize(r) == 4) ZeroExtend32();
+        il.Emit(OpCodes.Stloc, Reg(r));
+    }
+
+    private void ZeroExtend32()
+    {
+        il.Emit(OpCodes.Conv_U4);
+        il.Emit(OpCodes.Conv_U8);
+    }
+
+    // ---------------------------------------------------------------- bookkeeping
+
+    private void EmitCount()
+    {
+        il.Emit(OpCodes.Ldloc, count);
+        il.Emit(OpCodes.Ldc_I8, 1L);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stloc, count);
+    }
+
+    private void FlushCount()
+    {
+        il.Emit(OpCodes.Ldloc, stats);
+        il.Emit(OpCodes.Ldloc, stats);
+        il.Emit(OpCodes.Ldfld, TranslatedField);
+        il.Emit(OpCodes.Ldloc, count);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stfld, TranslatedField);
+        il.Emit(OpCodes.Ldc_I8, 0L);
+        il.Emit(OpCodes.Stloc, count);
+    }
+
+    private void SetInstructionStart(in Instruction ins)
+    {
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldc_I8, (long)ins.IP);
+        il.Emit(OpCodes.Stfld, InstructionStartField);
+    }
+
+    private void SetRip(ulong value)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldc_I8, (long)value);
+        il.Emit(OpCodes.Stfld, RipField);
+    }
+
+    /// <summary>A store into this unit's own code: leave right after the storing instruction.</summary>
+    private void EmitInvalidationCheck(in Instruction ins)
+    {
+        Label stay = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InvalidatedField);
+        il.Emit(OpCodes.Brfalse, stay);
+        if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
+        il.Emit(OpCodes.Br, exit);
+        il.MarkLabel(stay);
+    }
+
+    // ---------------------------------------------------------------- fallback
+
+    private void EmitFallback(in Instruction ins, int index)
+    {
+        fused = null;
+        StoreRegisters();
+        SetInstructionStart(in ins);
+        SetRip(ins.NextIP);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InstructionsField);
+        il.Emit(OpCodes.Ldc_I4, index);
+        il.Emit(OpCodes.Ldelema, typeof(Instruction));
+        il.Emit(OpCodes.Ldc_I8, (long)InstructionTable.HandlerFor(in ins));
+        il.Emit(OpCodes.Conv_I);
+        il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void), HandlerParameters, null);
+        LoadRegisters();
+    }
+
+    // ---------------------------------------------------------------- block ends
+
+    /// <summary>After a non-terminator last instruction: continue at a region block or leave the unit.</summary>
+    private void EmitBlockEnd(int k, in Instruction last)
+    {
+        if (last.FlowControl == FlowControl.Next && !BlockDecoder.ExitsToDispatcher(in last))
+        {
+            // The block ended at the size or page limit: the successor is static.
+            SetRip(last.NextIP);
+            GoTo(last.NextIP, k);
+            return;
+        }
+        // A fallback branch (or syscall) left RIP in the state: dispatch on it.
+        Span<ulong> successors = stackalloc ulong[2];
+        int n = Translator.StaticSuccessors(unit.Blocks[k], successors);
+        for (int s = 0; s < n; s++)
+        {
+            if (IndexOfBlock(successors[s]) < 0) continue;
+            Label skip = il.DefineLabel();
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, RipField);
+            il.Emit(OpCodes.Ldc_I8, (long)successors[s]);
+            il.Emit(OpCodes.Bne_Un, skip);
+            GoTo(successors[s], k);
+            il.MarkLabel(skip);
+        }
+        il.Emit(OpCodes.Br, exit);
+    }
+
+    /// <summary>Control goes to <paramref name="target"/> (state.Rip already holds it): a region block or the exit.</summary>
+    private void GoTo(ulong target, int fromBlock)
+    {
+        int index = IndexOfBlock(target);
+        if (index < 0)
+        {
+            il.Emit(OpCodes.Br, exit);
+            return;
+        }
+        if (index <= fromBlock)
+        {
+            // A back edge: publish progress and let the dispatcher stop us (exit requested, budget spent).
+            FlushCount();
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Call, MustLeaveMethod);
+            il.Emit(OpCodes.Brtrue, exit);
+        }
+        il.Emit(OpCodes.Br, blockLabels[index]);
+    }
+
+    private int IndexOfBlock(ulong start)
+    {
+        DecodedBlock[] blocks = unit.Blocks;
+        for (int i = 0; i < blocks.Length; i++) if (blocks[i].Start == start) return i;
+        return -1;
+    }
+
+    private int CurrentBlockOf(in Instruction ins)
+    {
+        DecodedBlock[] blocks = unit.Blocks;
+        for (int i = 0; i < blocks.Length; i++) if (ins.IP >= blocks[i].Start && ins.IP < blocks[i].End) return i;
+        return 0;
+    }
+
+    /// <summary>Inline JCC/JMP/CALL/RET at the end of a block.</summary>
+    private bool TryEmitTerminator(in Instruction ins)
+    {
+        int k = CurrentBlockOf(in ins);
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Jmp when ins.Op0Kind == OpKind.NearBranch64:
+                fused = null;
+                EmitCount();
+                SetRip(ins.NearBranchTarget);
+                GoTo(ins.NearBranchTarget, k);
+                return true;
+            case Mnemonic.Ja or Mnemonic.Jae or Mnemonic.Jb or Mnemonic.Jbe or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jg
+                or Mnemonic.Jge or Mnemonic.Jl or Mnemonic.Jle or Mnemonic.Js or Mnemonic.Jns or Mnemonic.Jo or Mnemonic.Jno
+                or Mnemonic.Jp or Mnemonic.Jnp when ins.Op0Kind == OpKind.NearBranch64:
+            {
+                Label notTaken = il.DefineLabel();
+                EmitCondition(ins.ConditionCode);
+                fused = null;
+                EmitCount();
+                il.Emit(OpCodes.Brfalse, notTaken);
+                SetRip(ins.NearBranchTarget);
+                GoTo(ins.NearBranchTarget, k);
+                il.MarkLabel(notTaken);
+                SetRip(ins.NextIP);
+                GoTo(ins.NextIP, k);
+                return true;
+            }
+            case Mnemonic.Call when ins.Op0Kind == OpKind.NearBranch64:
+                fused = null;
+                SetInstructionStart(in ins);
+                ulong returnAddress = ins.NextIP;
+                EmitPush(() => il.Emit(OpCodes.Ldc_I8, (long)returnAddress));
+                EmitCount();
+                EmitInvalidationCheckAfterBranch(ins.NearBranchTarget);
+                SetRip(ins.NearBranchTarget);
+                GoTo(ins.NearBranchTarget, k);
+                return true;
+            case Mnemonic.Ret when ins.OpCount == 0:
+                fused = null;
+                SetInstructionStart(in ins);
+                LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
+                il.Emit(OpCodes.Ldloc, state);
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, rsp);
+                il.Emit(OpCodes.Call, Read64);
+                il.Emit(OpCodes.Stfld, RipField);
+                il.Emit(OpCodes.Ldloc, rsp);
+                il.Emit(OpCodes.Ldc_I8, 8L);
+                il.Emit(OpCodes.Add);
+                il.Emit(OpCodes.Stloc, rsp);
+                EmitCount();
+                il.Emit(OpCodes.Br, exit);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void EmitInvalidationCheckAfterBranch(ulong target)
+    {
+        Label stay = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InvalidatedField);
+        il.Emit(OpCodes.Brfalse, stay);
+        SetRip(target);
+        il.Emit(OpCodes.Br, exit);
+        il.MarkLabel(stay);
+    }
+
+    // ---------------------------------------------------------------- inline instructions
+
+    private static bool IsGpr3264(Register r) => r.IsGPR32() || r.IsGPR64();
+
+    private bool TryEmitInline(in Instruction ins, bool flagsLive)
+    {
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Nop or Mnemonic.Endbr64:
+                return true;
+            case Mnemonic.Mov:
+                return TryEmitMov(in ins);
+            case Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd:
+                return TryEmitExtend(in ins);
+            case Mnemonic.Lea when IsGpr3264(ins.Op0Register):
+                fused = null;
+                EmitAddress(in ins, withSegment: false);
+                StoreReg(ins.Op0Register);
+                return true;
+            case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test:
+                return TryEmitAlu(in ins, flagsLive);
+            case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+            {
+                int size = Operands.GprSize(ins.Op0Register);
+                LoadReg(ins.Op0Register);
+                il.Emit(OpCodes.Stloc, tmpA);
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldc_I8, 1L);
+                il.Emit(ins.Mnemonic == Mnemonic.Inc ? OpCodes.Add : OpCodes.Sub);
+                if (size == 4) ZeroExtend32();
+                il.Emit(OpCodes.Stloc, tmpR);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                StoreReg(ins.Op0Register);
+                if (flagsLive)
+                {
+                    il.Emit(OpCodes.Ldloc, state);
+                    il.Emit(ins.Mnemonic == Mnemonic.Dec ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+                    il.Emit(OpCodes.Ldloc, tmpA);
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    il.Emit(OpCodes.Ldc_I4, size);
+                    il.Emit(OpCodes.Call, SetIncDecMethod);
+                }
+                fused = (ins.Mnemonic == Mnemonic.Inc ? FlagOp.Inc : FlagOp.Dec, size);
+                return true;
+            }
+            case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
+            {
+                fused = null;
+                SetInstructionStart(in ins);
+                Register r = ins.Op0Register;
+                EmitPush(() => il.Emit(OpCodes.Ldloc, Reg(r)));
+                return true;
+            }
+            case Mnemonic.Pop when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() && ins.Op0Register != Register.RSP:
+            {
+                fused = null;
+                SetInstructionStart(in ins);
+                LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, rsp);
+                il.Emit(OpCodes.Call, Read64);
+                il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
+                il.Emit(OpCodes.Ldloc, rsp);
+                il.Emit(OpCodes.Ldc_I8, 8L);
+                il.Emit(OpCodes.Add);
+                il.Emit(OpCodes.Stloc, rsp);
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    private void EmitPush(Action pushValue)
+    {
+        LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
+        // Store first, then move RSP: a faulting push leaves RSP unchanged.
+        il.Emit(OpCodes.Ldloc, rsp);
+        il.Emit(OpCodes.Ldc_I8, 8L);
+        il.Emit(OpCodes.Sub);
+        il.Emit(OpCodes.Stloc, address);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, address);
+        pushValue();
+        il.Emit(OpCodes.Call, Write64);
+        il.Emit(OpCodes.Ldloc, address);
+        il.Emit(OpCodes.Stloc, rsp);
+    }
+
+    private bool TryEmitMov(in Instruction ins)
+    {
+        OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
+        if (k0 == OpKind.Register && IsGpr3264(ins.Op0Register))
+        {
+            int size = Operands.GprSize(ins.Op0Register);
+            if (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) LoadReg(ins.Op1Register);
+            else if (IsImmediate(k1)) il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            else if (k1 == OpKind.Memory)
+            {
+                SetInstructionStart(in ins);
+                EmitLoad(in ins, size);
+            }
+            else return false;
+            StoreReg(ins.Op0Register);
+            fused = null;
+            return true;
+        }
+        if (k0 == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8)
+        {
+            int size = ins.MemorySize.GetSize();
+            if (!(k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) && !IsImmediate(k1)) return false;
+            SetInstructionStart(in ins);
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Ldloc, address);
+            if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
+            else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            EmitStoreCall(size);
+            fused = null;
+            return true;
+        }
+        return false;
+    }
+
+    private bool TryEmitExtend(in Instruction ins)
+    {
+        if (ins.Op0Kind != OpKind.Register || !IsGpr3264(ins.Op0Register)) return false;
+        bool signed = ins.Mnemonic != Mnemonic.Movzx;
+        int srcSize;
+        if (ins.Op1Kind == OpKind.Register)
+        {
+            Register src = ins.Op1Register;
+            if (src is >= Register.AH and <= Register.BH) return false;
+            srcSize = Operands.GprSize(src);
+            il.Emit(OpCodes.Ldloc, Reg(src));
+        }
+        else if (ins.Op1Kind == OpKind.Memory)
+        {
+            srcSize = ins.MemorySize.GetSize();
+            SetInstructionStart(in ins);
+            EmitLoad(in ins, srcSize);
+        }
+        else return false;
+        if (signed)
+        {
+            il.Emit(srcSize switch { 1 => OpCodes.Conv_I1, 2 => OpCodes.Conv_I2, _ => OpCodes.Conv_I4 });
+            il.Emit(OpCodes.Conv_I8);
+        }
+        else
+        {
+            il.Emit(srcSize switch { 1 => OpCodes.Conv_U1, 2 => OpCodes.Conv_U2, _ => OpCodes.Conv_U4 });
+            il.Emit(OpCodes.Conv_U8);
+        }
+        StoreReg(ins.Op0Register);
+        fused = null;
+        return true;
+    }
+
+    private bool TryEmitAlu(in Instruction ins, bool flagsLive)
+    {
+        OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
+        int size;
+        if (k0 == OpKind.Register && IsGpr3264(ins.Op0Register)) size = Operands.GprSize(ins.Op0Register);
+        else if (k0 == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8) size = ins.MemorySize.GetSize();
+        else return false;
+        bool srcOk = (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) || IsImmediate(k1) || (k1 == OpKind.Memory && k0 == OpKind.Register);
+        if (!srcOk) return false;
+        if (ins.HasLockPrefix) return false;
+
+        bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
+        if (k0 == OpKind.Memory || k1 == OpKind.Memory) SetInstructionStart(in ins);
+        // a = destination value
+        if (k0 == OpKind.Memory)
+        {
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Ldloc, address);
+            il.Emit(OpCodes.Call, size == 8 ? Read64 : Read32);
+            if (size == 4) il.Emit(OpCodes.Conv_U8);
+        }
+        else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpA);
+        // b = source value
+        if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
+        else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
+        else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+        il.Emit(OpCodes.Stloc, tmpB);
+        // r = a op b
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        FlagOp op;
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Add: il.Emit(OpCodes.Add); op = FlagOp.Add; break;
+            case Mnemonic.Sub or Mnemonic.Cmp: il.Emit(OpCodes.Sub); op = FlagOp.Sub; break;
+            case Mnemonic.And or Mnemonic.Test: il.Emit(OpCodes.And); op = FlagOp.Logic; break;
+            case Mnemonic.Or: il.Emit(OpCodes.Or); op = FlagOp.Logic; break;
+            default: il.Emit(OpCodes.Xor); op = FlagOp.Logic; break;
+        }
+        if (size == 4) ZeroExtend32();
+        il.Emit(OpCodes.Stloc, tmpR);
+        if (writes)
+        {
+            if (k0 == OpKind.Memory)
+            {
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, address);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                EmitStoreCall(size);
+            }
+            else
+            {
+                il.Emit(OpCodes.Ldloc, tmpR);
+                il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
+            }
+        }
+        if (flagsLive)
+        {
+            il.Emit(OpCodes.Ldloc, state);
+            if (op != FlagOp.Logic)
+            {
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldloc, tmpB);
+            }
+            il.Emit(OpCodes.Ldloc, tmpR);
+            il.Emit(OpCodes.Ldc_I4, size);
+            il.Emit(OpCodes.Call, op switch { FlagOp.Add => SetAddMethod, FlagOp.Sub => SetSubMethod, _ => SetLogicMethod });
+        }
+        fused = (op, size);
+        return true;
+    }
+
+    private void EmitStoreCall(int size)
+    {
+        if (size == 4)
+        {
+            il.Emit(OpCodes.Conv_U4);
+            il.Emit(OpCodes.Call, Write32);
+        }
+        else il.Emit(OpCodes.Call, Write64);
+    }
+
+    /// <summary>Loads the memory operand (1, 2, 4 or 8 bytes), zero-extended to 64 bits.</summary>
+    private void EmitLoad(in Instruction ins, int size)
+    {
+        il.Emit(OpCodes.Ldloc, memory);
+        EmitAddress(in ins, withSegment: true);
+        switch (size)
+        {
+            case 1: il.Emit(OpCodes.Call, Read8); il.Emit(OpCodes.Conv_U8); break;
+            case 2: il.Emit(OpCodes.Call, Read16); il.Emit(OpCodes.Conv_U8); break;
+            case 4: il.Emit(OpCodes.Call, Read32); il.Emit(OpCodes.Conv_U8); break;
+            default: il.Emit(OpCodes.Call, Read64); break;
+        }
+    }
+
+    /// <summary>Pushes the effective address of the memory operand.</summary>
+    private void EmitAddress(in Instruction ins, bool withSegment)
+    {
+        il.Emit(OpCodes.Ldc_I8, (long)ins.MemoryDisplacement64);
+        Register b = ins.MemoryBase, x = ins.MemoryIndex;
+        if (b != Register.None && b != Register.RIP && b != Register.EIP)
+        {
+            LoadReg(b);
+            il.Emit(OpCodes.Add);
+        }
+        if (x != Register.None)
+        {
+            LoadReg(x);
+            int shift = ins.MemoryIndexScale switch { 1 => 0, 2 => 1, 4 => 2, _ => 3 };
+            if (shift != 0)
+            {
+                il.Emit(OpCodes.Ldc_I4, shift);
+                il.Emit(OpCodes.Shl);
+            }
+            il.Emit(OpCodes.Add);
+        }
+        if (withSegment && ins.SegmentPrefix is Register.FS or Register.GS)
+        {
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, ins.SegmentPrefix == Register.FS ? FsBaseField : GsBaseField);
+            il.Emit(OpCodes.Add);
+        }
+        if (b.IsGPR32() || x.IsGPR32()) ZeroExtend32();
+    }
+
+    private static bool IsImmediate(OpKind k) =>
+        k is OpKind.Immediate8 or OpKind.Immediate16 or OpKind.Immediate32 or OpKind.Immediate64
+            or OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64;
+
+    // ---------------------------------------------------------------- conditions and flag liveness
+
+    /// <summary>Pushes 1 if <paramref name="cc"/> holds, else 0 — from the previous compare when possible.</summary>
+    private void EmitCondition(ConditionCode cc)
+    {
+        if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldc_I4, (int)cc);
+        il.Emit(OpCodes.Call, ConditionMethod);
+    }
+
+    private bool TryEmitFusedCondition(FlagOp op, int size, ConditionCode cc)
+    {
+        switch (op, cc)
+        {
+            case (_, ConditionCode.e):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Ceq); return true;
+            case (_, ConditionCode.ne):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Ceq); Not(); return true;
+            case (_, ConditionCode.s):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Clt); return true;
+            case (_, ConditionCode.ns):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Clt); Not(); return true;
+            case (FlagOp.Sub, ConditionCode.b): Compare(OpCodes.Clt_Un, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.ae): Compare(OpCodes.Clt_Un, true, size); return true;
+            case (FlagOp.Sub, ConditionCode.a): Compare(OpCodes.Cgt_Un, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.be): Compare(OpCodes.Cgt_Un, true, size); return true;
+            case (FlagOp.Sub, ConditionCode.l): Compare(OpCodes.Clt, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.ge): Compare(OpCodes.Clt, true, size); return true;
+            case (FlagOp.Sub, ConditionCode.g): Compare(OpCodes.Cgt, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.le): Compare(OpCodes.Cgt, true, size); return true;
+            case (FlagOp.Logic, ConditionCode.l):
+                return TryEmitFusedCondition(op, size, ConditionCode.s);
+            case (FlagOp.Logic, ConditionCode.ge):
+                return TryEmitFusedCondition(op, size, ConditionCode.ns);
+            case (FlagOp.Logic, ConditionCode.g):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Cgt); return true;
+            case (FlagOp.Logic, ConditionCode.le):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Cgt); Not(); return true;
+            case (FlagOp.Logic, ConditionCode.be):
+                return TryEmitFusedCondition(op, size, ConditionCode.e);
+            case (FlagOp.Logic, ConditionCode.a):
+                return TryEmitFusedCondition(op, size, ConditionCode.ne);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Compares the recorded operands a and b (signed compares on sign-extended values).</summary>
+    private void Compare(OpCode compare, bool negate, int size)
+    {
+        bool signed = compare.Value == OpCodes.Clt.Value || compare.Value == OpCodes.Cgt.Value;
+        if (signed)
+        {
+            EmitSigned(tmpA, size);
+            EmitSigned(tmpB, size);
+        }
+        else
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldloc, tmpB);
+        }
+        il.Emit(compare);
+        if (negate) Not();
+    }
+
+    private void EmitSigned(LocalBuilder value, int size)
+    {
+        il.Emit(OpCodes.Ldloc, value);
+        if (size == 4)
+        {
+            il.Emit(OpCodes.Conv_I4);
+            il.Emit(OpCodes.Conv_I8);
+        }
+    }
+
+    private void Not()
+    {
+        il.Emit(OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Ceq);
+    }
+
+    /// <summary>
+    /// Must instruction <paramref name="i"/>'s flags be recorded? Not if a later instruction of the block
+    /// overwrites every status flag before anything reads them and nothing in between can fault or leave.
+    /// </summary>
+    private static bool FlagsLiveAfter(ReadOnlySpan<Instruction> code, int i)
+    {
+        for (int j = i + 1; j < code.Length; j++)
+        {
+            ref readonly Instruction next = ref code[j];
+            if ((next.RflagsRead & StatusFlags) != 0) return true;
+            if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
+            if ((next.RflagsModified & StatusFlags) == StatusFlags && next.RflagsUndefined == RflagsBits.None) return false;
+        }
+        return true;
+    }
+
+    private static bool MayFault(in Instruction ins)
+    {
+        if (ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp
+            or Mnemonic.Test or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Mov or Mnemonic.Lea or Mnemonic.Movzx
+            or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Nop)
+        {
+            for (int op = 0; op < ins.OpCount; op++)
+                if (ins.GetOpKind(op) != OpKind.Register && !IsImmediate(ins.GetOpKind(op))) return ins.Mnemonic != Mnemonic.Lea && ins.Mnemonic != Mnemonic.Nop;
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Conservatively: can this instruction store to guest memory (and so hit code)?</summary>
+    internal static bool MayWriteMemory(in Instruction ins)
+    {
+        if (ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Push or Mnemonic.Pushfq or Mnemonic.Call or Mnemonic.Enter) return true;
+        for (int i = 0; i < ins.OpCount; i++)
+        {
+            OpKind k = ins.GetOpKind(i);
+            if (k is OpKind.Memory or OpKind.MemoryESRDI or OpKind.MemoryESEDI or OpKind.MemoryESDI) return true;
+        }
+        // x87/SSE stores with implicit memory and FXSAVE are covered by OpKind.Memory.
+        return !InstructionTable.IsImplemented(in ins);
+    }
+}
