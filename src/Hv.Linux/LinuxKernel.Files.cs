@@ -7,7 +7,7 @@ namespace Hv.Linux;
 public sealed unsafe partial class LinuxKernel
 {
     private FileTable? files;
-    private int cwdFd = -1;
+    private HostFile? cwd; // owns the host directory fd (its finalizer closes it if the guest is abandoned)
     private byte[] cwdPath = [];
     private ulong nextInode = 1;
 
@@ -51,7 +51,7 @@ public sealed unsafe partial class LinuxKernel
         get
         {
             EnsureWorkingDirectory();
-            return cwdFd;
+            return cwd!.HostFd;
         }
     }
 
@@ -84,8 +84,8 @@ public sealed unsafe partial class LinuxKernel
     public void CloseFiles()
     {
         files?.Dispose();
-        if (cwdFd >= 0) Host.CloseFd(cwdFd);
-        cwdFd = -1;
+        cwd?.Release();
+        cwd = null;
         CloseSharedFileMappings();
     }
 
@@ -98,9 +98,8 @@ public sealed unsafe partial class LinuxKernel
     /// </summary>
     internal long AdoptWorkingDirectory(int fd)
     {
-        byte dot = (byte)'.';
         byte* path = stackalloc byte[2];
-        path[0] = dot;
+        path[0] = (byte)'.';
         path[1] = 0;
         long r = Host.Call(Host.Faccessat, fd, (long)path, 1 /* X_OK */);
         if (r < 0)
@@ -114,8 +113,8 @@ public sealed unsafe partial class LinuxKernel
             Host.CloseFd(fd);
             return -Errno.ENOENT;
         }
-        if (cwdFd >= 0) Host.CloseFd(cwdFd);
-        cwdFd = fd;
+        cwd?.Release();
+        cwd = new HostFile(fd, ownsFd: true);
         cwdPath = resolved;
         return 0;
     }
@@ -143,7 +142,7 @@ public sealed unsafe partial class LinuxKernel
 
     private void EnsureWorkingDirectory()
     {
-        if (cwdFd >= 0) return;
+        if (cwd is not null) return;
         long r = SetWorkingDirectory(Environment.CurrentDirectory);
         if (r < 0) throw new DirectoryNotFoundException($"cannot open the host working directory: errno {-r}");
     }

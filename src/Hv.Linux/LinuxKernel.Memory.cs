@@ -122,5 +122,16 @@ internal sealed unsafe class SharedFileMapping(int hostFd, bool writable) : IDis
         }
     }
 
-    public void Dispose() => Host.CloseFd(fd);
+    public void Dispose()
+    {
+        if (fd >= 0) Host.CloseFd(fd);
+        fd = -1;
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>An abandoned guest does not leak the host fd.</summary>
+    ~SharedFileMapping()
+    {
+        if (fd >= 0) Host.CloseFd(fd);
+    }
 }

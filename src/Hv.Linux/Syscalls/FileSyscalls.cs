@@ -4,6 +4,7 @@ using System.Text;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
 using Hv.Linux.Files;
+using Hv.Linux.Signals;
 using static Hv.Linux.Files.GuestBuffers;
 
 namespace Hv.Linux.Syscalls;
@@ -296,7 +297,7 @@ internal static unsafe class FileSyscalls
                 }
                 if (filled == 0) return done > 0 ? (long)done : -Errno.EFAULT;
                 long n = offset < 0 ? f.Write(buffer.AsSpan(0, filled)) : f.WriteAt(buffer.AsSpan(0, filled), offset + (long)done);
-                if (n < 0) return done > 0 ? (long)done : n;
+                if (n < 0) return done > 0 ? (long)done : BrokenPipe(k, n);
                 done += (ulong)n;
                 if (n < filled) break;
             }
@@ -306,6 +307,16 @@ internal static unsafe class FileSyscalls
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// A write to a pipe without readers raises SIGPIPE in the writer, as the kernel does (the host runtime ignores
+    /// SIGPIPE, so the host only reports EPIPE). Returns <paramref name="result"/>.
+    /// </summary>
+    private static long BrokenPipe(LinuxKernel k, long result)
+    {
+        if (result == -Errno.EPIPE) k.QueueSignal(new SignalInfo(Signal.SIGPIPE, 0, 0, k.Pid, k.Ids.Uid));
+        return result;
     }
 
     private static long Lseek(LinuxKernel k, Vcpu cpu)
@@ -346,7 +357,7 @@ internal static unsafe class FileSyscalls
                 long w = output.Write(buffer.AsSpan(0, (int)n));
                 if (w < 0)
                 {
-                    result = w;
+                    result = BrokenPipe(k, w);
                     break;
                 }
                 done += w;

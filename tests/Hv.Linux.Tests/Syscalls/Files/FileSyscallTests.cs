@@ -1,4 +1,5 @@
 using System.Text;
+using Hv.Core.Execution;
 using static Hv.Linux.Tests.Syscalls.SyscallHarness;
 
 namespace Hv.Linux.Tests.Syscalls.Files;
@@ -114,6 +115,18 @@ public sealed class FileSyscallTests
         Assert.Equal("abc", h.ReadString(buf, 3));
         Assert.Equal(0, h.Call("close", w));
         Assert.Equal(0, h.Call("read", r, buf, 16));
+    }
+
+    [Fact]
+    public void Write_PipeWithoutReader_EpipeAndSigpipe()
+    {
+        using var h = new SyscallHarness();
+        long fds = h.Alloc(8);
+        Assert.Equal(0, h.Call("pipe", fds));
+        Assert.Equal(0, h.Call("close", h.Read32(fds)));
+        Assert.Equal(-32 /* EPIPE */, h.Call("write", h.Read32(fds + 4), h.Bytes([1]), 1));
+        Assert.Equal(StopKind.Killed, h.Machine.Cpu.StopReason!.Value.Kind);
+        Assert.Equal(13, h.Machine.Cpu.StopReason!.Value.Status);
     }
 
     [Fact]
