@@ -177,6 +177,7 @@ public sealed class MemoryFile : FileDescription
 
     private long position;
     private int statusFlags = OpenFlags.O_RDWR | OpenFlags.O_LARGEFILE;
+    private bool readOnly;
 
     private readonly AddressSpace space;
 
@@ -213,6 +214,13 @@ public sealed class MemoryFile : FileDescription
 
     /// <inheritdoc />
     public override bool IsRegular => true;
+
+    /// <summary>Turns the file into a read-only one (synthesized /proc files): writes fail with EBADF.</summary>
+    internal void MakeReadOnly()
+    {
+        readOnly = true;
+        statusFlags = (statusFlags & ~OpenFlags.O_ACCMODE) | OpenFlags.O_RDONLY;
+    }
 
     /// <inheritdoc />
     public override long Read(Span<byte> buffer)
@@ -253,6 +261,7 @@ public sealed class MemoryFile : FileDescription
     /// <inheritdoc />
     public override long WriteAt(ReadOnlySpan<byte> buffer, long offset)
     {
+        if (readOnly) return -Errno.EBADF;
         if (offset < 0) return -Errno.EINVAL;
         if ((Seals & (SealWrite | SealFutureWrite)) != 0) return -Errno.EPERM;
         long start = offset, end = offset + buffer.Length;
@@ -325,7 +334,7 @@ public sealed class MemoryFile : FileDescription
     /// <inheritdoc />
     public override long Truncate(long length)
     {
-        if (length < 0) return -Errno.EINVAL;
+        if (length < 0 || readOnly) return -Errno.EINVAL;
         if (length > MaxSize) return -Errno.EFBIG;
         if (length < Size && (Seals & SealShrink) != 0) return -Errno.EPERM;
         if (length > Size && (Seals & SealGrow) != 0) return -Errno.EPERM;

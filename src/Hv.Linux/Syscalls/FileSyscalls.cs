@@ -472,6 +472,11 @@ internal static unsafe class FileSyscalls
         Span<byte> path = stackalloc byte[PathMax];
         long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
         if (n < 0) return n;
+        if (ProcFiles.TryOpen(k, path[..(int)n]) is { } proc)
+        {
+            if ((flags & OpenFlags.O_ACCMODE) != OpenFlags.O_RDONLY) return -Errno.EACCES;
+            return Install(k, proc, (flags & OpenFlags.O_CLOEXEC) != 0);
+        }
         mode &= 0xFFF;
         if ((flags & OpenFlags.O_CREAT) != 0 || (flags & OpenFlags.O_TMPFILE) == OpenFlags.O_TMPFILE) mode &= ~k.Umask;
         long hostFd;

@@ -164,6 +164,23 @@ public sealed class FileSyscallTests
     }
 
     [Fact]
+    public void Open_ProcSelfMaps_DescribesGuestMappings()
+    {
+        using var h = new SyscallHarness();
+        long a = h.Call("mmap", 0x2000_0000, 0x3000, 5, 0x22, -1, 0);
+        Assert.Equal(0x2000_0000, a);
+        long fd = h.Open("/proc/self/maps", O_RDONLY);
+        Assert.True(fd >= 0);
+        long buf = h.Alloc(4096);
+        long n = h.Call("read", fd, buf, 4096);
+        string maps = h.ReadString(buf, (int)n);
+        Assert.Contains("10000000-10100000 rw-p 00000000 00:00 0" + new string(' ', 34) + "scratch\n", maps);
+        Assert.Contains("20000000-20003000 r-xp 00000000 00:00 0 \n", maps);
+        Assert.Equal(-EBADF, h.Call("write", fd, buf, 1));
+        Assert.Equal(-13 /* EACCES */, h.Open("/proc/self/maps", O_RDWR));
+    }
+
+    [Fact]
     public void Readlink_Symlink_ReturnsTarget()
     {
         using var h = new SyscallHarness();
