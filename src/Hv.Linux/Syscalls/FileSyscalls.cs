@@ -100,6 +100,16 @@ internal static unsafe class FileSyscalls
         r.Add("fstatfs", &Fstatfs);
         r.Add("fadvise64", &Fadvise64);
         r.Add("flock", &Flock);
+        r.Add("fallocate", &Fallocate);
+        r.Add("syncfs", &Syncfs);
+        r.Add("eventfd", &Eventfd);
+        r.Add("eventfd2", &Eventfd2);
+        r.Add("epoll_create", &EpollCreate);
+        r.Add("epoll_create1", &EpollCreate1);
+        r.Add("epoll_ctl", &EpollCtl);
+        r.Add("epoll_wait", &EpollWait);
+        r.Add("epoll_pwait", &EpollWait);
+        r.Add("epoll_pwait2", &EpollPwait2);
     }
 
     /// <summary>One guest buffer of a vectored I/O (an iovec).</summary>
@@ -822,6 +832,21 @@ internal static unsafe class FileSyscalls
     private static long Fadvise64(LinuxKernel k, Vcpu cpu) =>
         OnHostFd(k, cpu, 221, (long)Arg1(cpu), (long)Arg2(cpu), Int(Arg3(cpu)));
 
+    private static long Syncfs(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, 306);
+
+    private static long Fallocate(LinuxKernel k, Vcpu cpu)
+    {
+        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
+        if (f is null) return -Errno.EBADF;
+        int mode = Int(Arg1(cpu));
+        long offset = (long)Arg2(cpu), length = (long)Arg3(cpu);
+        if (f.HostFd >= 0) return Host.Call(285, f.HostFd, mode, offset, length);
+        if (offset < 0 || length <= 0) return -Errno.EINVAL;
+        if (mode != 0) return -Errno.EOPNOTSUPP;
+        var m = (MemoryFile)f;
+        return offset + length > m.Size ? m.Truncate(offset + length) : 0;
+    }
+
     /// <summary>A host syscall whose first argument is the fd; memfds accept it without effect.</summary>
     private static long OnHostFd(LinuxKernel k, Vcpu cpu, long number, long a1 = 0, long a2 = 0, long a3 = 0)
     {
@@ -1079,6 +1104,104 @@ internal static unsafe class FileSyscalls
         0x40045431 => (4, true, false),               // TIOCSPTLCK
         _ => (-1, false, false),
     };
+
+    // ---------------------------------------------------------------- event fds
+
+    private static long Eventfd(LinuxKernel k, Vcpu cpu) => MakeEventfd(k, (uint)Arg0(cpu), 0);
+    private static long Eventfd2(LinuxKernel k, Vcpu cpu) => MakeEventfd(k, (uint)Arg0(cpu), Int(Arg1(cpu)));
+
+    /// <summary>eventfd: a host eventfd behind a guest fd (reads, writes and polls pass through).</summary>
+    private static long MakeEventfd(LinuxKernel k, uint initial, int flags)
+    {
+        const int EFD_SEMAPHORE = 1;
+        if ((flags & ~(OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK | EFD_SEMAPHORE)) != 0) return -Errno.EINVAL;
+        long fd = Host.Call(290, initial, flags | OpenFlags.O_CLOEXEC);
+        return fd < 0 ? fd : Install(k, new HostFile((int)fd, ownsFd: true), (flags & OpenFlags.O_CLOEXEC) != 0);
+    }
+
+    private static long EpollCreate(LinuxKernel k, Vcpu cpu) => Int(Arg0(cpu)) <= 0 ? -Errno.EINVAL : MakeEpoll(k, 0);
+
+    private static long EpollCreate1(LinuxKernel k, Vcpu cpu)
+    {
+        int flags = Int(Arg0(cpu));
+        return (flags & ~OpenFlags.O_CLOEXEC) != 0 ? -Errno.EINVAL : MakeEpoll(k, flags);
+    }
+
+    /// <summary>
+    /// epoll: a host epoll instance watching host fds. The 64-bit event data is the guest's own cookie and
+    /// comes back unchanged, so events need no translation.
+    /// </summary>
+    private static long MakeEpoll(LinuxKernel k, int flags)
+    {
+        long fd = Host.Call(291, OpenFlags.O_CLOEXEC);
+        return fd < 0 ? fd : Install(k, new HostFile((int)fd, ownsFd: true), flags != 0);
+    }
+
+    private static long EpollCtl(LinuxKernel k, Vcpu cpu)
+    {
+        const int EPOLL_CTL_DEL = 2;
+        FileDescription? epoll = k.Files.Get(Int(Arg0(cpu))), target = k.Files.Get(Int(Arg2(cpu)));
+        if (epoll is null || target is null) return -Errno.EBADF;
+        int op = Int(Arg1(cpu));
+        Span<byte> ev = stackalloc byte[12];
+        ev.Clear();
+        if (op != EPOLL_CTL_DEL && !k.Memory.TryRead(Arg3(cpu), ev)) return -Errno.EFAULT;
+        if (epoll.HostFd < 0) return -Errno.EINVAL;
+        if (target.HostFd < 0) return -Errno.EPERM; // like a regular file
+        fixed (byte* p = ev) return Host.Call(233, epoll.HostFd, op, target.HostFd, (long)p);
+    }
+
+    private static long EpollWait(LinuxKernel k, Vcpu cpu)
+    {
+        int timeout = Int(Arg3(cpu));
+        Span<byte> ts = stackalloc byte[16];
+        BinaryPrimitives.WriteInt64LittleEndian(ts, timeout / 1000);
+        BinaryPrimitives.WriteInt64LittleEndian(ts[8..], timeout % 1000 * 1_000_000L);
+        return EpollWaitCore(k, cpu, ts, timeout >= 0);
+    }
+
+    private static long EpollPwait2(LinuxKernel k, Vcpu cpu)
+    {
+        ulong address = Arg3(cpu);
+        Span<byte> ts = stackalloc byte[16];
+        if (address != 0)
+        {
+            if (!k.Memory.TryRead(address, ts)) return -Errno.EFAULT;
+            if (!ValidTimespec(ts)) return -Errno.EINVAL;
+        }
+        return EpollWaitCore(k, cpu, ts, address != 0);
+    }
+
+    private static long EpollWaitCore(LinuxKernel k, Vcpu cpu, ReadOnlySpan<byte> timeout, bool hasTimeout)
+    {
+        const int EventSize = 12, MaxEvents = Chunk / EventSize;
+        FileDescription? epoll = k.Files.Get(Int(Arg0(cpu)));
+        if (epoll is null) return -Errno.EBADF;
+        ulong events = Arg1(cpu);
+        int max = Int(Arg2(cpu));
+        if (max <= 0 || max > int.MaxValue / EventSize) return -Errno.EINVAL;
+        if (AccessiblePrefix(k.Memory, events, (ulong)max * EventSize, PagePermissions.Write) < (ulong)max * EventSize) return -Errno.EFAULT;
+        if (epoll.HostFd < 0) return -Errno.EINVAL;
+        max = Math.Min(max, MaxEvents);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(max * EventSize);
+        try
+        {
+            long n;
+            fixed (byte* p = buffer)
+            fixed (byte* t = timeout)
+            {
+                // epoll_pwait2 with a NULL sigmask: the timeout as a timespec (NULL waits forever).
+                do n = Host.Call(441, epoll.HostFd, (long)p, max, hasTimeout ? (long)t : 0, 0, 8);
+                while (n == -Errno.EINTR);
+            }
+            if (n <= 0) return n;
+            return k.Memory.TryWrite(events, buffer.AsSpan(0, (int)n * EventSize)) ? n : -Errno.EFAULT;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
 
     // ---------------------------------------------------------------- waiting
 

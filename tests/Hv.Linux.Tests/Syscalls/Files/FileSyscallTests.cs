@@ -130,6 +130,40 @@ public sealed class FileSyscallTests
     }
 
     [Fact]
+    public void Epoll_PipeBecomesReadable_ReturnsGuestCookie()
+    {
+        using var h = new SyscallHarness();
+        long fds = h.Alloc(8);
+        Assert.Equal(0, h.Call("pipe2", fds, 0));
+        int r = h.Read32(fds), w = h.Read32(fds + 4);
+        long ep = h.Call("epoll_create1", O_CLOEXEC);
+        Assert.True(ep > 0);
+        long ev = h.Bytes([1, 0, 0, 0, .. BitConverter.GetBytes(0x1122_3344_5566_7788L)]); // EPOLLIN, cookie
+        Assert.Equal(0, h.Call("epoll_ctl", ep, 1 /* ADD */, r, ev));
+        long events = h.Alloc(24);
+        Assert.Equal(0, h.Call("epoll_wait", ep, events, 2, 0));
+        Assert.Equal(1, h.Call("write", w, h.Bytes([7]), 1));
+        Assert.Equal(1, h.Call("epoll_pwait", ep, events, 2, 1000, 0, 8));
+        Assert.Equal(1, h.Read32(events) & 1);
+        Assert.Equal(0x1122_3344_5566_7788L, h.Read64(events + 4));
+        Assert.Equal(-EINVAL, h.Call("epoll_wait", ep, events, 0, 0));
+        Assert.Equal(-EFAULT, h.Call("epoll_wait", ep, 0x40, 1, 0));
+    }
+
+    [Fact]
+    public void Eventfd_WriteThenRead_ReturnsCounter()
+    {
+        using var h = new SyscallHarness();
+        long fd = h.Call("eventfd2", 5, O_CLOEXEC);
+        Assert.True(fd > 0);
+        Assert.Equal(8, h.Call("write", fd, h.Bytes(BitConverter.GetBytes(3L)), 8));
+        long buf = h.Alloc(8);
+        Assert.Equal(8, h.Call("read", fd, buf, 8));
+        Assert.Equal(8, h.Read64(buf));
+        Assert.Equal(1, h.Call("fcntl", fd, 1));
+    }
+
+    [Fact]
     public void Dup2_OntoOpenFd_SharesOffsetAndDescription()
     {
         using var h = new SyscallHarness();
