@@ -13,7 +13,7 @@ internal static unsafe class MemorySyscalls
 {
     public const int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4, PROT_SEM = 8, PROT_GROWSDOWN = 0x0100_0000, PROT_GROWSUP = 0x0200_0000;
     public const int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_SHARED_VALIDATE = 3, MAP_TYPE = 0xF, MAP_FIXED = 0x10,
-        MAP_ANONYMOUS = 0x20, MAP_FIXED_NOREPLACE = 0x10_0000;
+        MAP_ANONYMOUS = 0x20, MAP_32BIT = 0x40, MAP_FIXED_NOREPLACE = 0x10_0000;
     public const int MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2, MREMAP_DONTUNMAP = 4;
     public const int MADV_DONTNEED = 4;
 
@@ -102,6 +102,11 @@ internal static unsafe class MemorySyscalls
             if (address < MmapMinAddr) return -Errno.EPERM;
             if ((flags & MAP_FIXED) == 0 && !IsFree(mem, address, address + size)) return -Errno.EEXIST;
             at = address;
+        }
+        else if ((flags & MAP_32BIT) != 0)
+        {
+            // x86-64 MAP_32BIT: somewhere in the second GiB, so the address fits a sign-extended imm32.
+            if (!k.Memory.TryFindFree(size, 0x4000_0000, 0x8000_0000, out at)) return -Errno.ENOMEM;
         }
         else if (!TryPlace(k, address, size, out at))
         {

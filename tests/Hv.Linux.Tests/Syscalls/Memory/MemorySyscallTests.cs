@@ -56,6 +56,14 @@ public sealed class MemorySyscallTests
     }
 
     [Fact]
+    public void Mmap_Map32Bit_PlacesBelowTwoGiB()
+    {
+        using var h = new SyscallHarness();
+        long a = MapAnon(h, 2 * Page, extra: 0x40);
+        Assert.InRange(a, 0x4000_0000, 0x8000_0000 - 2 * Page);
+    }
+
+    [Fact]
     public void Mmap_FixedOverExisting_ReplacesWithZeros()
     {
         using var h = new SyscallHarness();
