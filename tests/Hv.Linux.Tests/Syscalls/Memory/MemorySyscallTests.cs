@@ -276,3 +276,41 @@ public sealed class MemorySyscallTests
         Assert.Equal(-ENOMEM, h.Call("mincore", a, 3 * Page, vec));
     }
 }
+
+public sealed class MemorySyscallFuzzTests
+{
+    private static readonly string[] Calls = ["mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore", "brk"];
+
+    private static long Pick(Random r) => r.Next(10) switch
+    {
+        0 => 0,
+        1 => -1,
+        2 => r.Next(0, 16) << 12,
+        3 => 0x1000_0000 + ((long)r.Next(0, 0x200) << 12),
+        4 => 0x7FFF_F000_0000 + ((long)r.Next(0, 0x1000_0000) << 12),
+        5 => long.MaxValue - r.Next(0, 0x2000),
+        6 => 1L << r.Next(0, 63),
+        7 => r.NextInt64(),
+        8 => r.Next(0, 0x40),
+        _ => (long)r.Next() << 12,
+    };
+
+    [Fact]
+    public void MemorySyscalls_RandomArguments_NeverThrowAndReturnKernelValues()
+    {
+        using var h = new SyscallHarness();
+        h.Kernel.BrkStart = h.Kernel.BrkCurrent = 0x0060_0000;
+        var random = new Random(12345);
+        for (int i = 0; i < 5000; i++)
+        {
+            string name = Calls[random.Next(Calls.Length)];
+            long[] args = [Pick(random), Pick(random), Pick(random), Pick(random), Pick(random), Pick(random)];
+            if (name == "mmap") args[4] = -1; // anonymous or EBADF: never a host file
+            long result = h.Call(name, args);
+            Assert.True(result >= 0 || result >= -4095, $"{name} returned {result}");
+            if (name is "mmap" && result >= 0) Assert.Equal(0, result & 0xFFF);
+        }
+        IReadOnlyList<Hv.Core.Memory.MemoryRegion> regions = h.Memory.Regions;
+        for (int i = 1; i < regions.Count; i++) Assert.True(regions[i - 1].End <= regions[i].Start);
+    }
+}
