@@ -18,6 +18,7 @@ public sealed unsafe class Vcpu
     private readonly ILogger logger;
     private readonly bool trace;
     private StopReason? stop;
+    private Interpretation.Simd.SimdUnit? simd;
 
     internal Vcpu(Machine machine, CodeCache codeCache, ILogger logger)
     {
@@ -40,6 +41,9 @@ public sealed unsafe class Vcpu
 
     /// <summary>Counters.</summary>
     public HvStats Stats => Machine.Stats;
+
+    /// <summary>Host thunks for SIMD/x87 instructions, created on first use.</summary>
+    internal Interpretation.Simd.SimdUnit Simd => simd ??= new Interpretation.Simd.SimdUnit();
 
     /// <summary>The OS personality, or null for a bare machine.</summary>
     public IGuestKernel? Kernel => Machine.Kernel;
