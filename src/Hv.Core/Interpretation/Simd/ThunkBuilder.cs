@@ -140,7 +140,7 @@ internal static unsafe class ThunkBuilder
 
         t.FlagsRead = ins.RflagsRead != RflagsBits.None;
         t.FlagsWritten = ToX86Flags(ins.RflagsModified);
-        if (memOp >= 0 && t.MemSize == 16 && !x87 && !IsUnaligned(original.Mnemonic)) t.AlignMask = 15;
+        if (memOp >= 0 && t.MemSize == 16 && !IsUnaligned(original.Mnemonic)) t.AlignMask = 15; // incl. CVTPD2PI mm, m128
         if (x87) ClassifyX87(original, t);
 
         byte[] code = Emit(ins, t, usedXmmHost, writtenXmmHost);
