@@ -37,6 +37,7 @@ internal static unsafe class SseInstructions
         r.Add(Code.Ldmxcsr_m32, &Ldmxcsr);
         r.Add(Code.Stmxcsr_m32, &Stmxcsr);
         r.Add(Code.Maskmovdqu_rDI_xmm_xmm, &Maskmovdqu);
+        r.Add(Mnemonic.Crc32, &Crc32);
 
         // Fast paths: moves.
         foreach (Code c in (ReadOnlySpan<Code>)[Code.Movaps_xmm_xmmm128, Code.Movaps_xmmm128_xmm, Code.Movapd_xmm_xmmm128, Code.Movapd_xmmm128_xmm,
@@ -458,6 +459,23 @@ internal static unsafe class SseInstructions
 
     private static void Movmskpd(Vcpu cpu, ref Instruction ins) =>
         Operands.WriteGpr(cpu.State, ins.Op0Register, Xmm(cpu, ref ins, 1).AsUInt64().ExtractMostSignificantBits());
+
+    /// <summary>CRC32 (SSE4.2, integer): done with the host intrinsic; the source may be AH..BH.</summary>
+    private static void Crc32(Vcpu cpu, ref Instruction ins)
+    {
+        int size = Operands.Size(ref ins, 1);
+        ulong data = Operands.Read(cpu, ref ins, 1, size);
+        CpuState s = cpu.State;
+        uint crc = (uint)Operands.ReadGpr(s, ins.Op0Register);
+        crc = size switch
+        {
+            1 => Sse42.Crc32(crc, (byte)data),
+            2 => Sse42.Crc32(crc, (ushort)data),
+            4 => Sse42.Crc32(crc, (uint)data),
+            _ => (uint)Sse42.X64.Crc32(crc, data),
+        };
+        Operands.WriteGpr(s, ins.Op0Register.GetFullRegister(), crc); // zero-extended to 64 bits in both forms
+    }
 
     // ---- MXCSR and masked stores ----
 
