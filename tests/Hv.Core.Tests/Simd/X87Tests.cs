@@ -259,4 +259,77 @@ public sealed class X87Tests
         Assert.Equal(Math.Sqrt(2.0), BitConverter.Int64BitsToDouble(BitConverter.ToInt64(Read(m, Data + 8, 8))));
         Assert.Equal(Math.PI, BitConverter.Int64BitsToDouble(BitConverter.ToInt64(Read(m, Data + 0x10, 8))));
     }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Fucomi_Fcmov_UseAndSetGuestFlags(ExecutionMode mode)
+    {
+        var m = Create(mode, a =>
+        {
+            a.fld(__qword_ptr[rsi + 8]);  // 2.0 -> ST1 after next load
+            a.fld(__qword_ptr[rsi]);      // 1.0 -> ST0
+            a.fucomi(st0, st1);           // 1 < 2: CF=1
+            a.fcmovb(st0, st1);           // taken: ST0 = 2.0
+            a.fstp(__qword_ptr[rsi + 0x10]);
+            a.fldz();
+            a.fcmovnb(st0, st1);          // CF still 1: not taken, ST0 stays 0
+            a.fstp(__qword_ptr[rsi + 0x18]);
+        });
+        WriteDouble(m, Data, 1.0);
+        WriteDouble(m, Data + 8, 2.0);
+        m.State.RFlags = (ulong)(RFlags.OF | RFlags.SF | RFlags.AF) | 2;
+        RunToHalt(m);
+        Assert.Equal(2.0, BitConverter.Int64BitsToDouble(BitConverter.ToInt64(Read(m, Data + 0x10, 8))));
+        Assert.Equal(0.0, BitConverter.Int64BitsToDouble(BitConverter.ToInt64(Read(m, Data + 0x18, 8))));
+        Assert.Equal((ulong)RFlags.CF, m.State.RFlags & (ulong)RFlags.Status); // OF/SF/AF cleared
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Fld_Fstp_Tword_RoundTripsPseudoValuesBitExactly(ExecutionMode mode)
+    {
+        var m = Create(mode, a =>
+        {
+            a.fld(__tword_ptr[rsi]);
+            a.fld(__tword_ptr[rsi + 0x10]);
+            a.fxch(st0, st1);
+            a.fstp(__tword_ptr[rsi + 0x20]);
+            a.fstp(__tword_ptr[rsi + 0x30]);
+            a.fnstsw(ax);
+        });
+        byte[] denormal = [0x01, 0, 0, 0, 0, 0, 0, 0x40, 0x00, 0x00];      // extended denormal
+        byte[] snan = [0x01, 0, 0, 0, 0, 0, 0, 0xA0, 0xFF, 0x7F];          // signalling NaN: m80 loads/stores do not convert
+        Write(m, Data, denormal);
+        Write(m, Data + 0x10, snan);
+        RunToHalt(m);
+        Assert.Equal(denormal, Read(m, Data + 0x20, 10));
+        Assert.Equal(snan, Read(m, Data + 0x30, 10));
+        Assert.Equal(0UL, m.State[Gpr.Rax] & 0x3F); // no exception
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void FloatingPointFault_SignalCode_ClassifiesSimdAndX87(ExecutionMode mode)
+    {
+        var m = Create(mode, a => a.divsd(xmm0, xmm1));
+        m.State.Fpu.Mxcsr = 0x1F80 & ~(1u << 9);
+        SetXmmDouble(m, 0, 1.0);
+        Assert.Equal(FaultKind.FloatingPoint, RunToFault(m).Kind);
+        Assert.Equal(Hv.Core.Interpretation.Simd.FloatingPointFault.FltDiv, Hv.Core.Interpretation.Simd.FloatingPointFault.SignalCode(m.State.Fpu));
+
+        var x = Create(mode, a =>
+        {
+            a.fldcw(__word_ptr[rsi]);
+            a.fld(__qword_ptr[rsi + 8]);
+            a.fld(__qword_ptr[rsi + 8]);
+            a.fmulp(st1, st0);
+            a.fstp(__qword_ptr[rsi + 0x10]); // overflow on the double store
+            a.wait();
+        });
+        Write(x, Data, BitConverter.GetBytes((ushort)(0x037F & ~8))); // OM clear
+        WriteDouble(x, Data + 8, 1e300);
+        Assert.Equal(FaultKind.FloatingPoint, RunToFault(x).Kind);
+        Assert.Equal(InstructionAddress(x, 5), x.State.Rip);
+        Assert.Equal(Hv.Core.Interpretation.Simd.FloatingPointFault.FltOvf, Hv.Core.Interpretation.Simd.FloatingPointFault.SignalCode(x.State.Fpu));
+    }
 }

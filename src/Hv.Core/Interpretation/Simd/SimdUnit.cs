@@ -56,8 +56,18 @@ internal sealed unsafe class SimdUnit : IDisposable
     private byte* context = (byte*)NativeMemory.AlignedAlloc(SimdContext.Size, 64);
     private bool disposed;
 
-    /// <summary>Creates an empty unit.</summary>
-    public SimdUnit() => new Span<byte>(context, SimdContext.Size).Clear();
+    /// <summary>Creates an empty unit; the host must be x86-64 with SSE4.2 (thunks run guest instructions natively).</summary>
+    public SimdUnit()
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse42.X64.IsSupported || !System.Runtime.Intrinsics.X86.Ssse3.IsSupported)
+        {
+            NativeMemory.AlignedFree(context);
+            context = null;
+            disposed = true;
+            throw new PlatformNotSupportedException("Hv executes guest SIMD/x87 instructions natively and needs an x86-64 host with SSE4.2");
+        }
+        new Span<byte>(context, SimdContext.Size).Clear();
+    }
 
     /// <summary>Number of thunks generated.</summary>
     public int ThunkCount => cache.Count;
@@ -121,7 +131,8 @@ internal sealed unsafe class SimdUnit : IDisposable
         LoadImplicit(s, t, ctx);
         if (t.ImplicitXmm0) *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(0)) = fpu.Xmm(0);
 
-        uint mxcsr = fpu.Mxcsr;
+        // Reserved bits would make the host's LDMXCSR fault, whoever stored them (e.g. a sigreturn frame).
+        uint mxcsr = fpu.Mxcsr & 0xFFFF;
         *(uint*)(ctx + SimdContext.GuestMxcsr) = (mxcsr | 0x1F80) & ~0x3Fu;
         t.Entry(ctx);
         uint raised = *(uint*)(ctx + SimdContext.GuestMxcsrOut) & 0x3F;
@@ -149,7 +160,7 @@ internal sealed unsafe class SimdUnit : IDisposable
         FpuState fpu = s.Fpu;
         byte* ctx = context;
         ushort fcw = fpu.Fcw, fsw = fpu.Fsw;
-        uint mxcsr = fpu.Mxcsr;
+        uint mxcsr = fpu.Mxcsr & 0xFFFF;
         if (t.Waiting && (fsw & 0x80) != 0) throw X87Exception();
         ulong address = 0;
         byte* buffer = ctx + SimdContext.Memory;
