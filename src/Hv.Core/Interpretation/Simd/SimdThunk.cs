@@ -99,6 +99,9 @@ internal sealed unsafe class SimdThunk
     /// <summary>x87 only: control/status word fix-ups.</summary>
     public X87Fixup Fixup;
 
+    /// <summary>The shape key this thunk was built for.</summary>
+    public ulong Key;
+
     /// <summary>Host code size in bytes.</summary>
     public int CodeSize;
 }

@@ -53,6 +53,8 @@ internal sealed unsafe class SimdUnit : IDisposable
 
     private readonly ExecutableMemory arena = new();
     private readonly Dictionary<ulong, SimdThunk> cache = [];
+    // The last thunk used per Code: most code runs one register shape per opcode, so this skips the dictionary.
+    private readonly SimdThunk?[] lastByCode = new SimdThunk?[InstructionTable.CodeCount];
     private byte* context = (byte*)NativeMemory.AlignedAlloc(SimdContext.Size, 64);
     private bool disposed;
 
@@ -81,10 +83,18 @@ internal sealed unsafe class SimdUnit : IDisposable
         ObjectDisposedException.ThrowIf(disposed, this);
         bool x87 = X87KindByCode[(int)ins.Code];
         ulong key = Key(ref ins, x87);
-        if (!cache.TryGetValue(key, out SimdThunk? t))
+        SimdThunk? t = lastByCode[(int)ins.Code];
+        if (t is null || t.Key != key)
         {
-            t = ThunkBuilder.Build(ins, arena);
-            cache.Add(key, t);
+            if (!cache.TryGetValue(key, out t))
+            {
+                t = ThunkBuilder.Build(ins, arena);
+                t.Key = key;
+                cache.Add(key, t);
+                cpu.Stats.Extra["simd_thunks"] = cache.Count;
+                cpu.Stats.Extra["simd_thunk_code_bytes"] = arena.BytesUsed;
+            }
+            lastByCode[(int)ins.Code] = t;
         }
         if (x87) ExecuteX87(cpu, ref ins, t);
         else ExecuteSse(cpu, ref ins, t);
