@@ -15,6 +15,8 @@ public static class HvEventIds
     public static readonly EventId InstructionTrace = new(1003, nameof(InstructionTrace));
     /// <summary>A guest fault reached the kernel.</summary>
     public static readonly EventId GuestFault = new(1004, nameof(GuestFault));
+    /// <summary>A region was translated.</summary>
+    public static readonly EventId RegionTranslated = new(1005, nameof(RegionTranslated));
     /// <summary>Decoded code was invalidated by a write.</summary>
     public static readonly EventId CodeInvalidated = new(2000, nameof(CodeInvalidated));
     /// <summary>A syscall Hv does not implement (logged once per number).</summary>

@@ -18,6 +18,12 @@ public interface ICodeWriteObserver
     /// the old bytes.
     /// </summary>
     void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress);
+
+    /// <summary>
+    /// Called when the code frame <paramref name="page"/> stops being executable at <paramref name="guestAddress"/>
+    /// (munmap, a mapping replaced by MAP_FIXED, or mprotect without PROT_EXEC): code decoded from it must go.
+    /// </summary>
+    void OnCodeUnmapped(PhysicalPage page, ulong guestAddress);
 }
 
 /// <summary>
@@ -75,7 +81,11 @@ public sealed class AddressSpace
         SplitAt(end);
         for (int i = FirstRegionEndingAfter(address); i < regions.Count && regions[i].Start < end; i++)
             regions[i].Permissions = permissions;
-        ForEachPopulatedPage(address, end, (_, pte) => pte.Permissions = permissions);
+        ForEachPopulatedPage(address, end, (vpn, pte) =>
+        {
+            pte.Permissions = permissions;
+            if ((permissions & PagePermissions.Execute) == 0) DropCode(vpn, pte);
+        });
         FlushTlbs(address, end);
         return true;
     }
@@ -226,9 +236,19 @@ public sealed class AddressSpace
         while (i + count < regions.Count && regions[i + count].Start < end) count++;
         if (count > 0) regions.RemoveRange(i, count);
         List<ulong> dead = [];
-        ForEachPopulatedPage(start, end, (vpn, _) => dead.Add(vpn));
+        ForEachPopulatedPage(start, end, (vpn, pte) =>
+        {
+            dead.Add(vpn);
+            DropCode(vpn, pte);
+        });
         foreach (ulong vpn in dead) pageTable.Remove(vpn);
         FlushTlbs(start, end);
+    }
+
+    private void DropCode(ulong vpn, PageTableEntry pte)
+    {
+        if ((pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0)
+            CodeWriteObserver?.OnCodeUnmapped(pte.Page, vpn << PhysicalPage.Shift);
     }
 
     private void ForEachPopulatedPage(ulong start, ulong end, Action<ulong, PageTableEntry> action)
