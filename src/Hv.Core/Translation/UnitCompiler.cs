@@ -40,7 +40,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo TranslatedField = typeof(HvStats).GetField(nameof(HvStats.TranslatedInstructions))!;
     private static readonly FieldInfo InstructionsField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Instructions), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
-    private static readonly Type[] HandlerParameters = [typeof(Vcpu), typeof(Instruction).MakeByRefType()];
+    private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
     private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
@@ -67,6 +67,7 @@ internal sealed unsafe class UnitCompiler
     private int pending;
     private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
     private readonly Label exit;
+    private readonly InstructionInfoFactory infoFactory = new();
     private readonly Label[] blockLabels;
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
@@ -192,11 +193,11 @@ internal sealed unsafe class UnitCompiler
         regs[i] ??= il.DeclareLocal(typeof(ulong));
     }
 
-    private void LoadRegisters()
+    private void LoadRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
-            if (regs[i] is not { } local) continue;
+            if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
             il.Emit(OpCodes.Ldloc, state);
             il.Emit(OpCodes.Ldfld, GprField);
             il.Emit(OpCodes.Ldc_I4, i);
@@ -205,11 +206,11 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
-    private void StoreRegisters()
+    private void StoreRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
-            if (regs[i] is not { } local) continue;
+            if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
             il.Emit(OpCodes.Ldloc, state);
             il.Emit(OpCodes.Ldfld, GprField);
             il.Emit(OpCodes.Ldc_I4, i);
@@ -296,11 +297,17 @@ internal sealed unsafe class UnitCompiler
 
     // ---------------------------------------------------------------- fallback
 
+    /// <summary>
+    /// Calls the interpreter handler: spills the registers it uses, reloads those it may write (everything
+    /// around instructions that hand control to the OS). A fault in the handler comes back as false and
+    /// goes to a stub, which writes every register back before raising it.
+    /// </summary>
     private void EmitFallback(in Instruction ins, int index)
     {
         fused = null;
         FlushPending();
-        StoreRegisters();
+        (uint spill, uint reload) = BlockDecoder.ExitsToDispatcher(in ins) ? (0xFFFFu, 0xFFFFu) : RegisterUse(in ins);
+        StoreRegisters(spill);
         SetInstructionStart(in ins);
         SetRip(ins.NextIP);
         il.Emit(OpCodes.Ldarg_0);
@@ -310,8 +317,39 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldelema, typeof(Instruction));
         il.Emit(OpCodes.Ldc_I8, (long)InstructionTable.HandlerFor(in ins));
         il.Emit(OpCodes.Conv_I);
-        il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void), HandlerParameters, null);
-        LoadRegisters();
+        il.Emit(OpCodes.Call, RunHandlerMethod);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+        LoadRegisters(reload);
+    }
+
+    /// <summary>Bit masks of the GPRs an instruction reads or writes (spill) and may write (reload), from Iced.</summary>
+    private (uint Spill, uint Reload) RegisterUse(in Instruction ins)
+    {
+        uint spill = 0, reload = 0;
+        foreach (UsedRegister used in infoFactory.GetInfo(in ins).GetUsedRegisters())
+        {
+            Register full = used.Register.GetFullRegister();
+            if (!full.IsGPR64()) continue;
+            uint bit = 1u << Operands.GprIndex(full);
+            spill |= bit; // partial writes merge with the old value, so writes need the current value too
+            if (used.Access is not (OpAccess.Read or OpAccess.CondRead)) reload |= bit;
+        }
+        return (spill, reload);
+    }
+
+    /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
+    internal static bool RunHandler(Vcpu cpu, ref Instruction ins, delegate*<Vcpu, ref Instruction, void> handler)
+    {
+        try
+        {
+            handler(cpu, ref ins);
+            return true;
+        }
+        catch (GuestFaultException e)
+        {
+            cpu.Memory.PendingFault = e.Fault;
+            return false;
+        }
     }
 
     // ---------------------------------------------------------------- block ends
