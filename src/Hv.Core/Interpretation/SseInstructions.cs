@@ -28,12 +28,11 @@ internal static unsafe class SseInstructions
             OpCodeInfo info = code.ToOpCode();
             if (!info.Mode64 || info.Encoding != EncodingKind.Legacy || !HasOnly(code, Features)) continue;
             if (ThunkBuilder.IsX87Kind(code)) continue; // MMX-register forms: X87Instructions
+            // Prefetches and fences are hints/barriers SystemInstructions owns.
+            if (code.Mnemonic() is Mnemonic.Prefetchnta or Mnemonic.Prefetcht0 or Mnemonic.Prefetcht1 or Mnemonic.Prefetcht2
+                or Mnemonic.Sfence or Mnemonic.Lfence or Mnemonic.Mfence) continue;
             r.Add(code, &Thunked);
         }
-
-        foreach (Mnemonic m in (ReadOnlySpan<Mnemonic>)[Mnemonic.Prefetchnta, Mnemonic.Prefetcht0, Mnemonic.Prefetcht1, Mnemonic.Prefetcht2,
-            Mnemonic.Sfence, Mnemonic.Lfence, Mnemonic.Mfence])
-            r.Add(m, &NoOperation);
         r.Add(Code.Ldmxcsr_m32, &Ldmxcsr);
         r.Add(Code.Stmxcsr_m32, &Stmxcsr);
         r.Add(Code.Maskmovdqu_rDI_xmm_xmm, &Maskmovdqu);
@@ -118,10 +117,6 @@ internal static unsafe class SseInstructions
 
     /// <summary>Runs the instruction on the host through its thunk.</summary>
     internal static void Thunked(Vcpu cpu, ref Instruction ins) => cpu.Simd.Execute(cpu, ref ins);
-
-    private static void NoOperation(Vcpu cpu, ref Instruction ins)
-    {
-    }
 
     // ---- operand helpers ----
 

@@ -457,4 +457,30 @@ public sealed class SseTests
         RunToHalt(m);
         Assert.Equal(3UL, m.State[Gpr.Rcx]);
     }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void LockPrefixedSse_IsInvalidOpcodeNotAHostFault(ExecutionMode mode)
+    {
+        var m = Create(mode, a => a.db(0xF0, 0x66, 0x0F, 0x58, 0xC1)); // lock addpd xmm0, xmm1
+        Assert.Equal(FaultKind.InvalidOpcode, RunToFault(m).Kind);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Movsd_StringAndSseForms_BothExecute(ExecutionMode mode)
+    {
+        var m = Create(mode, a =>
+        {
+            a.movsd(xmm1, __qword_ptr[rsi]);
+            a.lea(rdi, __[rsi + 0x20]);
+            a.db(0xA5); // string MOVSD: 4 bytes, advances RSI/RDI
+            a.cmpsd(xmm1, xmm1, 0);                     // SSE CMPSD (equal): all ones
+        });
+        Write64(m, Data, 0x1122334455667788);
+        RunToHalt(m);
+        Assert.Equal(0x55667788u, BitConverter.ToUInt32(Read(m, Data + 0x20, 4)));
+        Assert.Equal(Data + 4, m.State[Gpr.Rsi]);
+        Assert.Equal(ulong.MaxValue, XmmLow(m, 1));
+    }
 }
