@@ -117,4 +117,19 @@ public sealed class CoverageTests
         public List<byte> Bytes { get; } = [];
         public override void WriteByte(byte value) => Bytes.Add(value);
     }
+
+    [Fact]
+    public void EverySupportedCode_HasAHandler()
+    {
+        var missing = new List<Code>();
+        for (int c = 0; c < InstructionTable.CodeCount; c++)
+        {
+            var code = (Code)c;
+            OpCodeInfo info = code.ToOpCode();
+            if (!info.Mode64 || info.Encoding != EncodingKind.Legacy || !SseInstructions.HasOnly(code, Supported)) continue;
+            if (!InstructionTable.IsImplemented(code)) missing.Add(code);
+        }
+        Assert.Empty(missing);
+        Assert.True(InstructionTable.IsImplemented(Code.Wait));
+    }
 }

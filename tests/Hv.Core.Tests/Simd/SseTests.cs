@@ -483,4 +483,59 @@ public sealed class SseTests
         Assert.Equal(Data + 4, m.State[Gpr.Rsi]);
         Assert.Equal(ulong.MaxValue, XmmLow(m, 1));
     }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void UnmaskedDivideByZero_InsideHotLoop_FaultsPrecisely(ExecutionMode mode)
+    {
+        // xmm0 = 1/5/4/3/2/1, then the divisor reaches 0: #XM at the DIVSD with ECX = 0 and xmm0 intact.
+        var m = Create(mode, a =>
+        {
+            Iced.Intel.Label loop = a.CreateLabel();
+            a.mov(ecx, 5);
+            a.Label(ref loop);
+            a.cvtsi2sd(xmm1, ecx);
+            a.divsd(xmm0, xmm1);
+            a.dec(ecx);
+            a.jns(loop);
+        });
+        m.State.Fpu.Mxcsr = 0x1F80 & ~(1u << 9);
+        SetXmmDouble(m, 0, 1.0);
+        GuestFault fault = RunToFault(m);
+        Assert.Equal(FaultKind.FloatingPoint, fault.Kind);
+        Assert.Equal(InstructionAddress(m, 2), m.State.Rip);
+        Assert.Equal(0UL, m.State[Gpr.Rcx]);
+        Assert.Equal(1.0 / 120, BitConverter.UInt64BitsToDouble(XmmLow(m, 0)));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void StrlenLoop_Translated_FindsTerminator(ExecutionMode mode)
+    {
+        // The classic SSE2 strlen: aligned 16-byte blocks, PCMPEQB against zero, PMOVMSKB, BSF.
+        var m = Create(mode, a =>
+        {
+            Iced.Intel.Label loop = a.CreateLabel();
+            Iced.Intel.Label found = a.CreateLabel();
+            a.pxor(xmm0, xmm0);
+            a.mov(rdx, rsi);
+            a.Label(ref loop);
+            a.movdqa(xmm1, __xmmword_ptr[rdx]);
+            a.pcmpeqb(xmm1, xmm0);
+            a.pmovmskb(eax, xmm1);
+            a.test(eax, eax);
+            a.jnz(found);
+            a.add(rdx, 16);
+            a.jmp(loop);
+            a.Label(ref found);
+            a.bsf(eax, eax);
+            a.sub(rdx, rsi);
+            a.add(rax, rdx);
+        });
+        byte[] text = new byte[300];
+        for (int i = 0; i < 237; i++) text[i] = (byte)('a' + i % 26);
+        Write(m, Data, text);
+        RunToHalt(m);
+        Assert.Equal(237UL, m.State[Gpr.Rax]);
+    }
 }
