@@ -58,15 +58,15 @@ internal sealed unsafe class SimdUnit : IDisposable
     private byte* context = (byte*)NativeMemory.AlignedAlloc(SimdContext.Size, 64);
     private bool disposed;
 
-    /// <summary>Creates an empty unit; the host must be x86-64 with SSE4.2 (thunks run guest instructions natively).</summary>
+    /// <summary>Creates an empty unit; the host must be x86-64 (thunks run guest instructions natively).</summary>
     public SimdUnit()
     {
-        if (!System.Runtime.Intrinsics.X86.Sse42.X64.IsSupported || !System.Runtime.Intrinsics.X86.Ssse3.IsSupported)
+        if (!System.Runtime.Intrinsics.X86.Sse2.X64.IsSupported)
         {
             NativeMemory.AlignedFree(context);
             context = null;
             disposed = true;
-            throw new PlatformNotSupportedException("Hv executes guest SIMD/x87 instructions natively and needs an x86-64 host with SSE4.2");
+            throw new PlatformNotSupportedException("Hv executes guest SIMD/x87 instructions natively and needs an x86-64 host");
         }
         new Span<byte>(context, SimdContext.Size).Clear();
     }
