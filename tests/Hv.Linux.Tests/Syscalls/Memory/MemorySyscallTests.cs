@@ -243,6 +243,9 @@ public sealed class MemorySyscallTests
         Assert.Equal(0, h.Call("ftruncate", fd, 5));
         Assert.Equal(5, h.Call("pread64", fd, buf, 16, 0));
         Assert.Equal([(byte)'h', (byte)'e', 0, 0, 0], h.Read(buf, 5));
+        Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue - 2, 0));
+        Assert.Equal(-27 /* EFBIG */, h.Call("pwrite64", fd, buf, 4, long.MaxValue - 2));
+        Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue, 1));
         Assert.Equal(-EINVAL, h.Call("memfd_create", h.Str("x"), 0x100));
         long seal = h.Call("memfd_create", h.Str("s"), 2 /* MFD_ALLOW_SEALING */);
         Assert.Equal(0, h.Call("fcntl", seal, 1033, 4 /* F_SEAL_GROW */));
