@@ -361,9 +361,20 @@ public sealed class MemoryFile : FileDescription
 
     private void Resize(long size)
     {
+        bool growing = size > Size;
         Size = size;
-        // Shrinking drops frames past the end; mappings keep the ones they already hold (the kernel would SIGBUS).
-        Object.Resize((ulong)size);
+        ulong pages = AddressSpace.PageAlignUp((ulong)size) >> PhysicalPage.Shift;
+        if (!growing)
+        {
+            // Shrinking drops frames past the end; mappings keep the ones they already hold (the kernel would SIGBUS).
+            Object.Resize((ulong)size);
+        }
+        else if (pages > (ulong)Object.Pages)
+        {
+            // Grow the frame array geometrically so appending writes stay linear.
+            ulong capacity = Math.Max(pages, Math.Min((ulong)Object.Pages * 2, (ulong)MaxSize >> PhysicalPage.Shift));
+            Object.Resize(capacity << PhysicalPage.Shift);
+        }
     }
 
     /// <summary>Zeroes the bytes of the last kept page past the new end, so a later grow reads zeros there.</summary>

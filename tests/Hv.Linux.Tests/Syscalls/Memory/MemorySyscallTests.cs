@@ -46,6 +46,15 @@ public sealed class MemorySyscallTests
     }
 
     [Fact]
+    public void Mmap_HugeSharedAnonymous_EnomemInsteadOfHostFailure()
+    {
+        using var h = new SyscallHarness();
+        Assert.Equal(-ENOMEM, h.Call("mmap", 0, 1L << 45, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+        long a = h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        Assert.Equal(-ENOMEM, h.Call("mremap", a, Page, 1L << 45, 1, 0));
+    }
+
+    [Fact]
     public void Mmap_Hint_UsedWhenFree()
     {
         using var h = new SyscallHarness();
@@ -246,6 +255,7 @@ public sealed class MemorySyscallTests
         Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue - 2, 0));
         Assert.Equal(-27 /* EFBIG */, h.Call("pwrite64", fd, buf, 4, long.MaxValue - 2));
         Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue, 1));
+        Assert.Equal(-75 /* EOVERFLOW */, h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED, fd, 1L << 50));
         Assert.Equal(-EINVAL, h.Call("memfd_create", h.Str("x"), 0x100));
         long seal = h.Call("memfd_create", h.Str("s"), 2 /* MFD_ALLOW_SEALING */);
         Assert.Equal(0, h.Call("fcntl", seal, 1033, 4 /* F_SEAL_GROW */));
