@@ -438,17 +438,25 @@ internal static unsafe class FileSyscalls
     {
         ReadOnlySpan<byte> p = path[..length];
         if (p.SequenceEqual("/proc/self/exe"u8) && k.ExecutablePath is { } exe) return SetPath(path, exe);
-        int guestFd = -1;
-        if (p.SequenceEqual("/dev/stdin"u8)) guestFd = 0;
-        else if (p.SequenceEqual("/dev/stdout"u8)) guestFd = 1;
-        else if (p.SequenceEqual("/dev/stderr"u8)) guestFd = 2;
-        else if (p.StartsWith("/proc/self/fd/"u8)) guestFd = ParseFd(p["/proc/self/fd/".Length..]);
-        else if (p.StartsWith("/dev/fd/"u8)) guestFd = ParseFd(p["/dev/fd/".Length..]);
+        int guestFd = GuestFdOfPath(p);
         if (guestFd < 0) return length;
         FileDescription? f = k.Files.Get(guestFd);
         if (f is null) return -Errno.ENOENT;
-        if (f.HostFd < 0) return length; // memfd: no host file to name
+        // A memfd has no host file to name (and the host's fd of that number is someone else's): only open
+        // handles it, by sharing the description.
+        if (f.HostFd < 0) return -Errno.ENOENT;
         return SetPath(path, $"/proc/self/fd/{f.HostFd}");
+    }
+
+    /// <summary>The guest fd a path names through /proc/self/fd/N, /dev/fd/N or /dev/std*, or -1.</summary>
+    private static int GuestFdOfPath(ReadOnlySpan<byte> p)
+    {
+        if (p.SequenceEqual("/dev/stdin"u8)) return 0;
+        if (p.SequenceEqual("/dev/stdout"u8)) return 1;
+        if (p.SequenceEqual("/dev/stderr"u8)) return 2;
+        if (p.StartsWith("/proc/self/fd/"u8)) return ParseFd(p["/proc/self/fd/".Length..]);
+        if (p.StartsWith("/dev/fd/"u8)) return ParseFd(p["/dev/fd/".Length..]);
+        return -1;
     }
 
     private static int ParseFd(ReadOnlySpan<byte> digits)
@@ -480,6 +488,13 @@ internal static unsafe class FileSyscalls
     private static long OpenAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int flags, int mode)
     {
         Span<byte> path = stackalloc byte[PathMax];
+        int raw = ReadString(k.Memory, pathAddress, path);
+        if (raw > 0 && k.Files.Get(GuestFdOfPath(path[..raw])) is MemoryFile memfd)
+        {
+            // Reopening a memfd through /proc/self/fd: the same file (here: the same description).
+            memfd.AddReference();
+            return Install(k, memfd, (flags & OpenFlags.O_CLOEXEC) != 0);
+        }
         long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
         if (n < 0) return n;
         if (ProcFiles.TryOpen(k, path[..(int)n]) is { } proc)

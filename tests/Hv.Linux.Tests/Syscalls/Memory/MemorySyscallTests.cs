@@ -256,6 +256,10 @@ public sealed class MemorySyscallTests
         Assert.Equal(-27 /* EFBIG */, h.Call("pwrite64", fd, buf, 4, long.MaxValue - 2));
         Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue, 1));
         Assert.Equal(-75 /* EOVERFLOW */, h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED, fd, 1L << 50));
+        long again = h.Open($"/proc/self/fd/{fd}", O_RDONLY);
+        Assert.True(again > fd);
+        Assert.Equal(5, h.Call("pread64", again, buf, 16, 0));
+        Assert.Equal(-2 /* ENOENT */, h.Call("stat", h.Str($"/proc/self/fd/{fd}"), buf));
         Assert.Equal(-EINVAL, h.Call("memfd_create", h.Str("x"), 0x100));
         long seal = h.Call("memfd_create", h.Str("s"), 2 /* MFD_ALLOW_SEALING */);
         Assert.Equal(0, h.Call("fcntl", seal, 1033, 4 /* F_SEAL_GROW */));
