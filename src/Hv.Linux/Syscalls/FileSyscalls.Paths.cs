@@ -472,6 +472,8 @@ internal static unsafe partial class FileSyscalls
 
     private static long Syncfs(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, 306);
 
+    private static long Sync(LinuxKernel k, Vcpu cpu) => Host.Call(162);
+
     private static long Fallocate(LinuxKernel k, Vcpu cpu)
     {
         FileDescription? f = k.Files.Get(Int(Arg0(cpu)));

@@ -101,6 +101,8 @@ internal static unsafe partial class FileSyscalls
         r.Add("flock", &Flock);
         r.Add("fallocate", &Fallocate);
         r.Add("syncfs", &Syncfs);
+        r.Add("sync", &Sync);
+        r.Add("copy_file_range", &CopyFileRange);
         r.Add("eventfd", &Eventfd);
         r.Add("eventfd2", &Eventfd2);
         r.Add("epoll_create", &EpollCreate);
@@ -385,6 +387,32 @@ internal static unsafe partial class FileSyscalls
         }
         if (offsetAddress != 0 && !TryWrite64(k.Memory, offsetAddress, (ulong)(offset + done))) return -Errno.EFAULT;
         return done > 0 ? done : result;
+    }
+
+    /// <summary>copy_file_range between host files; offsets given by pointer are copied in and back out.</summary>
+    private static long CopyFileRange(LinuxKernel k, Vcpu cpu)
+    {
+        FileDescription? input = k.Files.Get(Int(Arg0(cpu))), output = k.Files.Get(Int(Arg2(cpu)));
+        if (input is null || output is null) return -Errno.EBADF;
+        ulong inOffset = Arg1(cpu), outOffset = Arg3(cpu);
+        if (input.HostFd < 0 || output.HostFd < 0) return -Errno.EXDEV; // callers fall back to read/write
+        long* offsets = stackalloc long[2];
+        if (inOffset != 0)
+        {
+            if (!TryRead64(k.Memory, inOffset, out ulong v)) return -Errno.EFAULT;
+            offsets[0] = (long)v;
+        }
+        if (outOffset != 0)
+        {
+            if (!TryRead64(k.Memory, outOffset, out ulong v)) return -Errno.EFAULT;
+            offsets[1] = (long)v;
+        }
+        long r = Host.Call(326, input.HostFd, inOffset != 0 ? (long)offsets : 0, output.HostFd,
+            outOffset != 0 ? (long)(offsets + 1) : 0, (long)Math.Min(Arg4(cpu), (ulong)MaxRwCount), Int(Arg5(cpu)));
+        if (r < 0) return r;
+        if (inOffset != 0 && !TryWrite64(k.Memory, inOffset, (ulong)offsets[0])) return -Errno.EFAULT;
+        if (outOffset != 0 && !TryWrite64(k.Memory, outOffset, (ulong)offsets[1])) return -Errno.EFAULT;
+        return r;
     }
 
     // ---------------------------------------------------------------- descriptors

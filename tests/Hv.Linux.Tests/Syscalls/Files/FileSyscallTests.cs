@@ -368,6 +368,20 @@ public sealed class FileSyscallTests
     }
 
     [Fact]
+    public void CopyFileRange_WithOffsets_CopiesAndUpdatesOffsets()
+    {
+        using var h = new SyscallHarness();
+        File.WriteAllText(Path.Combine(h.TempDir, "src"), "abcdefgh");
+        long src = h.Open("src", O_RDONLY), dst = h.Open("dst", O_CREAT | O_WRONLY);
+        long inOff = h.Bytes(BitConverter.GetBytes(3L));
+        Assert.Equal(4, h.Call("copy_file_range", src, inOff, dst, 0, 4, 0));
+        Assert.Equal(7, h.Read64(inOff));
+        Assert.Equal("defg", File.ReadAllText(Path.Combine(h.TempDir, "dst")));
+        long memfd = h.Call("memfd_create", h.Str("m"), 0);
+        Assert.Equal(-18 /* EXDEV */, h.Call("copy_file_range", memfd, 0, dst, 0, 4, 0));
+    }
+
+    [Fact]
     public void Umask_AppliesToCreatedFiles()
     {
         using var h = new SyscallHarness();
