@@ -260,12 +260,22 @@ internal static unsafe class MemorySyscalls
             // Duplicating a shared mapping: only shared memory can be duplicated.
             if (first.Shared is null || !mayMove) return -Errno.EINVAL;
             if (sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+            long loaded = k.LoadSharedFilePages(first.Shared, sharedOffset, newSize);
+            if (loaded < 0) return loaded;
             if (!Place(k, fixedTarget, newAddress, newSize, out ulong dup)) return -Errno.ENOMEM;
             mem.Map(dup, newSize, first.Permissions, first.Name, first.Shared, sharedOffset);
             return (long)dup;
         }
         if (!IsOneMapping(mem, first, oldAddress, oldAddress + oldSize)) return -Errno.EFAULT;
-        if (first.Shared is not null && sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+        if (first.Shared is not null)
+        {
+            if (sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+            if (newSize > oldSize)
+            {
+                long loaded = k.LoadSharedFilePages(first.Shared, sharedOffset + oldSize, newSize - oldSize);
+                if (loaded < 0) return loaded;
+            }
+        }
 
         if (!fixedTarget && newSize <= oldSize)
         {

@@ -130,6 +130,20 @@ public sealed class MemorySyscallTests
     }
 
     [Fact]
+    public void Mremap_GrowSharedFileMapping_ShowsFileBytes()
+    {
+        using var h = new SyscallHarness();
+        byte[] data = new byte[3 * Page];
+        new Random(5).NextBytes(data);
+        File.WriteAllBytes(Path.Combine(h.TempDir, "g"), data);
+        long fd = h.Open("g", O_RDWR);
+        long a = h.Call("mmap", 0, Page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        long b = h.Call("mremap", a, Page, 3 * Page, 1, 0);
+        Assert.True(b > 0);
+        Assert.Equal(data, h.Read(b, data.Length));
+    }
+
+    [Fact]
     public void Mprotect_ReadOnly_GuestWriteFaults()
     {
         using var h = new SyscallHarness();
