@@ -17,8 +17,34 @@ public sealed unsafe partial class LinuxKernel
     /// </summary>
     public FileTable Files => files ??= FileTable.CreateStandard(Stdio.Input, Stdio.Output, Stdio.Error);
 
-    /// <summary>The guest's umask (kept here: the host's is process-wide).</summary>
-    public int Umask { get; set; } = 0x12; // 022
+    private int umask = -1;
+
+    /// <summary>
+    /// The guest's umask, kept here because the host's is process-wide; it starts as the host process's (as a
+    /// child inherits it). The host's umask still applies on top when files are created.
+    /// </summary>
+    public int Umask
+    {
+        get => umask >= 0 ? umask : umask = HostUmask();
+        set => umask = value & 0x1FF;
+    }
+
+    /// <summary>The host process's umask from /proc/self/status (reading it with umask(2) would change it), or 022.</summary>
+    private static int HostUmask()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith("Umask:", StringComparison.Ordinal)) continue;
+                return Convert.ToInt32(line["Umask:".Length..].Trim(), 8) & 0x1FF;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+        return 0x12;
+    }
 
     /// <summary>
     /// Sets up the fd table with guest fds 0/1/2 bound to the given host fds (not owned: the guest closing them
