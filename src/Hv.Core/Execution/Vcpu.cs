@@ -22,6 +22,7 @@ public sealed unsafe class Vcpu
     private readonly Translator? translator;
     private readonly int hotThreshold;
     private StopReason? stop;
+    private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
 
     /// <summary>Address of the instruction being executed; written by the interpreter loop and translated code.</summary>
@@ -38,7 +39,7 @@ public sealed unsafe class Vcpu
         if (machine.Options.Mode != ExecutionMode.Interpret)
         {
             translationCache = new TranslationCache(machine.Stats);
-            translator = new Translator(machine.Stats, TryGetBlock);
+            translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
         }
@@ -55,6 +56,9 @@ public sealed unsafe class Vcpu
 
     /// <summary>Counters.</summary>
     public HvStats Stats => Machine.Stats;
+
+    /// <summary>Host thunks for SIMD/x87 instructions, created on first use.</summary>
+    internal Interpretation.Simd.SimdUnit Simd => simd ??= new Interpretation.Simd.SimdUnit();
 
     /// <summary>The OS personality, or null for a bare machine.</summary>
     public IGuestKernel? Kernel => Machine.Kernel;
@@ -116,10 +120,9 @@ public sealed unsafe class Vcpu
                 }
                 if (unit is not null)
                 {
-                    unit.Entries++;
                     previousUnit = unit;
                     previous = null;
-                    unit.Body(this, unit);
+                    EnterUnit(unit);
                     continue;
                 }
             }
@@ -139,8 +142,7 @@ public sealed unsafe class Vcpu
                 if (previousUnit is not null) previousUnit.Successor = unit;
                 previousUnit = unit;
                 previous = null;
-                unit.Entries++;
-                unit.Body(this, unit);
+                EnterUnit(unit);
                 continue;
             }
             previous = block;
@@ -166,8 +168,20 @@ public sealed unsafe class Vcpu
         }
     }
 
-    /// <summary>Translated code asks this at back edges: should it return to the dispatcher?</summary>
-    internal bool MustLeaveUnit() => stop is not null || Stats.GuestInstructions >= budgetEnd;
+    /// <summary>
+    /// Translated code returns to the dispatcher at a back edge once <see cref="HvStats.TranslatedInstructions"/>
+    /// reaches this (the instruction budget of <see cref="Run"/>).
+    /// </summary>
+    internal long translatedLimit;
+
+    private void EnterUnit(TranslatedUnit unit)
+    {
+        HvStats stats = Stats;
+        long remaining = budgetEnd - stats.GuestInstructions;
+        translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
+        unit.Entries++;
+        unit.Body(this, unit);
+    }
 
     /// <summary>The block at <paramref name="address"/> for region growth, or null if it cannot be fetched.</summary>
     private DecodedBlock? TryGetBlock(ulong address)

@@ -3,6 +3,7 @@ using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
 using Hv.Core.Interpretation;
 using Iced.Intel;
+using Microsoft.Extensions.Logging;
 using FlowControl = Iced.Intel.FlowControl;
 
 namespace Hv.Core.Translation;
@@ -20,13 +21,16 @@ internal sealed unsafe class Translator
     public const int MaxRegionInstructions = 1024;
 
     private readonly HvStats stats;
+    private readonly ILogger logger;
     private readonly Func<ulong, DecodedBlock?> blockAt;
 
     /// <param name="stats">Counters.</param>
+    /// <param name="logger">The engine's logger.</param>
     /// <param name="blockAt">Returns the (cached or freshly decoded) block at an address, or null if it cannot be decoded.</param>
-    public Translator(HvStats stats, Func<ulong, DecodedBlock?> blockAt)
+    public Translator(HvStats stats, ILogger logger, Func<ulong, DecodedBlock?> blockAt)
     {
         this.stats = stats;
+        this.logger = logger;
         this.blockAt = blockAt;
     }
 
@@ -40,6 +44,7 @@ internal sealed unsafe class Translator
         stats.BlocksTranslated += region.Count;
         stats.RegionsTranslated++;
         stats.TranslateTicks += Stopwatch.GetTimestamp() - t0;
+        EngineLog.RegionTranslated(logger, unit.Start, region.Count, unit.InstructionCount);
         return unit;
     }
 

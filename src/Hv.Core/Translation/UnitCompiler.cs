@@ -20,9 +20,11 @@ namespace Hv.Core.Translation;
 /// can see them, and a compare followed by a conditional branch becomes one host compare.
 /// </summary>
 /// <remarks>
-/// Precision: inline code performs every guest memory access before it changes a register, so when an access
-/// faults the locals still hold the state before the faulting instruction; a fault block writes them back and
-/// the dispatcher restores RIP from <see cref="Vcpu.instructionStart"/>.
+/// No exception handling region surrounds the body, so the JIT keeps guest registers in host registers.
+/// Inline memory accesses use the non-throwing <see cref="GuestMemory.TryRead{T}"/> forms; a failed access
+/// branches to an out-of-line stub that writes the registers back, records the instruction count and RIP, and
+/// raises the fault. Inline code performs every access before it changes a register, so that state is exactly
+/// the state before the faulting instruction. Fallback handlers see spilled registers and may throw directly.
 /// </remarks>
 internal sealed unsafe class UnitCompiler
 {
@@ -30,7 +32,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo StateGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.State))!.GetMethod!;
     private static readonly MethodInfo StatsGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Stats))!.GetMethod!;
     private static readonly MethodInfo MemoryGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Memory))!.GetMethod!;
-    private static readonly MethodInfo MustLeaveMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.MustLeaveUnit), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TranslatedLimitField = typeof(Vcpu).GetField(nameof(Vcpu.translatedLimit), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo RipField = typeof(CpuState).GetField(nameof(CpuState.Rip))!;
     private static readonly FieldInfo GprField = typeof(CpuState).GetField(nameof(CpuState.Gpr))!;
     private static readonly FieldInfo FsBaseField = typeof(CpuState).GetField(nameof(CpuState.FsBase))!;
@@ -44,18 +46,25 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
     private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
     private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
-    private static readonly MethodInfo Read8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read8))!;
-    private static readonly MethodInfo Read16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read16))!;
-    private static readonly MethodInfo Read32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read32))!;
-    private static readonly MethodInfo Read64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Read64))!;
-    private static readonly MethodInfo Write32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Write32))!;
-    private static readonly MethodInfo Write64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.Write64))!;
+    private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
+    private static readonly MethodInfo TryRead8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead8))!;
+    private static readonly MethodInfo TryRead16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead16))!;
+    private static readonly MethodInfo TryRead32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead32))!;
+    private static readonly MethodInfo TryRead64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead64))!;
+    private static readonly MethodInfo TryWrite32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite32))!;
+    private static readonly MethodInfo TryWrite64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite64))!;
+    private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
-    private readonly LocalBuilder state, stats, memory, count, address, tmpA, tmpB, tmpR;
+    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, carry, load8, load16, load32, load64;
+    private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
+    private ulong currentIp;
+
+    /// <summary>Instructions completed on the current straight-line path and not yet added to the counters.</summary>
+    private int pending;
     private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
     private readonly Label exit;
     private readonly Label[] blockLabels;
@@ -70,7 +79,11 @@ internal sealed unsafe class UnitCompiler
         state = il.DeclareLocal(typeof(CpuState));
         stats = il.DeclareLocal(typeof(HvStats));
         memory = il.DeclareLocal(typeof(GuestMemory));
-        count = il.DeclareLocal(typeof(long));
+        carry = il.DeclareLocal(typeof(bool));
+        load8 = il.DeclareLocal(typeof(byte));
+        load16 = il.DeclareLocal(typeof(ushort));
+        load32 = il.DeclareLocal(typeof(uint));
+        load64 = il.DeclareLocal(typeof(ulong));
         address = il.DeclareLocal(typeof(ulong));
         tmpA = il.DeclareLocal(typeof(ulong));
         tmpB = il.DeclareLocal(typeof(ulong));
@@ -103,35 +116,59 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Stloc, memory);
         LoadRegisters();
 
-        il.BeginExceptionBlock();   // try { try { body } fault { spill } } finally { count }
-        il.BeginExceptionBlock();
         int g = 0;
         for (int k = 0; k < unit.Blocks.Length; k++)
         {
             il.MarkLabel(blockLabels[k]);
             fused = null;
+            pending = 0;
             ReadOnlySpan<Instruction> code = unit.Blocks[k].Code;
             for (int i = 0; i < code.Length; i++, g++)
             {
                 ref readonly Instruction ins = ref code[i];
+                currentIp = ins.IP;
                 bool last = i == code.Length - 1;
                 bool flagsLive = FlagsLiveAfter(code, i);
-                if (last && TryEmitTerminator(in ins)) continue;
-                if (!TryEmitInline(in ins, flagsLive)) EmitFallback(in ins, g);
-                EmitCount();
+                if (last && TryEmitTerminator(in ins, k)) continue;
+                bool inlined = TryEmitInline(in ins, flagsLive);
+                if (!inlined) EmitFallback(in ins, g);
+                pending++;
                 if (MayWriteMemory(in ins)) EmitInvalidationCheck(in ins);
-                if (last) EmitBlockEnd(k, in ins);
+                if (last) EmitBlockEnd(k, in ins, inlined);
             }
         }
         il.MarkLabel(exit);
         StoreRegisters();
-        il.BeginFaultBlock();
-        StoreRegisters();
-        il.EndExceptionBlock();
-        il.BeginFinallyBlock();
-        FlushCount();
-        il.EndExceptionBlock();
         il.Emit(OpCodes.Ret);
+        EmitFaultStubs();
+    }
+
+    /// <summary>
+    /// One stub per inline memory access: publish the instruction count, RIP and registers as they were
+    /// before the faulting instruction, then raise the fault the access recorded.
+    /// </summary>
+    private void EmitFaultStubs()
+    {
+        foreach (var (stub, ip, completed) in faultStubs)
+        {
+            il.MarkLabel(stub);
+            FlushCount(completed);
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldc_I8, (long)ip);
+            il.Emit(OpCodes.Stfld, InstructionStartField);
+            StoreRegisters();
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
+            il.Emit(OpCodes.Ret);
+        }
+    }
+
+    /// <summary>A label to branch to when the current instruction's memory access fails.</summary>
+    private Label FaultStub()
+    {
+        Label stub = il.DefineLabel();
+        faultStubs.Add((stub, currentIp, pending));
+        return stub;
     }
 
     // ---------------------------------------------------------------- registers
@@ -205,24 +242,23 @@ internal sealed unsafe class UnitCompiler
 
     // ---------------------------------------------------------------- bookkeeping
 
-    private void EmitCount()
+    /// <summary>Adds <paramref name="n"/> completed instructions to the translated-instruction counter.</summary>
+    private void FlushCount(int n)
     {
-        il.Emit(OpCodes.Ldloc, count);
-        il.Emit(OpCodes.Ldc_I8, 1L);
-        il.Emit(OpCodes.Add);
-        il.Emit(OpCodes.Stloc, count);
-    }
-
-    private void FlushCount()
-    {
+        if (n == 0) return;
         il.Emit(OpCodes.Ldloc, stats);
         il.Emit(OpCodes.Ldloc, stats);
         il.Emit(OpCodes.Ldfld, TranslatedField);
-        il.Emit(OpCodes.Ldloc, count);
+        il.Emit(OpCodes.Ldc_I8, (long)n);
         il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stfld, TranslatedField);
-        il.Emit(OpCodes.Ldc_I8, 0L);
-        il.Emit(OpCodes.Stloc, count);
+    }
+
+    /// <summary>Publishes the pending count (before leaving the straight-line path).</summary>
+    private void FlushPending()
+    {
+        FlushCount(pending);
+        pending = 0;
     }
 
     private void SetInstructionStart(in Instruction ins)
@@ -247,8 +283,15 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brfalse, stay);
         if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
-        il.Emit(OpCodes.Br, exit);
+        LeaveUnit();
         il.MarkLabel(stay);
+    }
+
+    /// <summary>Publishes the count and leaves the unit (RIP must already be in the state).</summary>
+    private void LeaveUnit()
+    {
+        FlushCount(pending);
+        il.Emit(OpCodes.Br, exit);
     }
 
     // ---------------------------------------------------------------- fallback
@@ -256,6 +299,7 @@ internal sealed unsafe class UnitCompiler
     private void EmitFallback(in Instruction ins, int index)
     {
         fused = null;
+        FlushPending();
         StoreRegisters();
         SetInstructionStart(in ins);
         SetRip(ins.NextIP);
@@ -273,11 +317,13 @@ internal sealed unsafe class UnitCompiler
     // ---------------------------------------------------------------- block ends
 
     /// <summary>After a non-terminator last instruction: continue at a region block or leave the unit.</summary>
-    private void EmitBlockEnd(int k, in Instruction last)
+    private void EmitBlockEnd(int k, in Instruction last, bool inlined)
     {
-        if (last.FlowControl == FlowControl.Next && !BlockDecoder.ExitsToDispatcher(in last))
+        FlushPending();
+        if (last.FlowControl == FlowControl.Next && (inlined || !BlockDecoder.ExitsToDispatcher(in last)))
         {
-            // The block ended at the size or page limit: the successor is static.
+            // The block ended at the size or page limit (or before an instruction only the translator knows):
+            // the successor is static.
             SetRip(last.NextIP);
             GoTo(last.NextIP, k);
             return;
@@ -299,7 +345,10 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Br, exit);
     }
 
-    /// <summary>Control goes to <paramref name="target"/> (state.Rip already holds it): a region block or the exit.</summary>
+    /// <summary>
+    /// Control goes to <paramref name="target"/> (state.Rip already holds it, the count is published): a region
+    /// block or the exit.
+    /// </summary>
     private void GoTo(ulong target, int fromBlock)
     {
         int index = IndexOfBlock(target);
@@ -310,11 +359,12 @@ internal sealed unsafe class UnitCompiler
         }
         if (index <= fromBlock)
         {
-            // A back edge: publish progress and let the dispatcher stop us (exit requested, budget spent).
-            FlushCount();
+            // A back edge: return to the dispatcher once the instruction budget is spent.
+            il.Emit(OpCodes.Ldloc, stats);
+            il.Emit(OpCodes.Ldfld, TranslatedField);
             il.Emit(OpCodes.Ldarg_0);
-            il.Emit(OpCodes.Call, MustLeaveMethod);
-            il.Emit(OpCodes.Brtrue, exit);
+            il.Emit(OpCodes.Ldfld, TranslatedLimitField);
+            il.Emit(OpCodes.Bge, exit);
         }
         il.Emit(OpCodes.Br, blockLabels[index]);
     }
@@ -326,22 +376,15 @@ internal sealed unsafe class UnitCompiler
         return -1;
     }
 
-    private int CurrentBlockOf(in Instruction ins)
+    /// <summary>Inline JCC/JMP/CALL/RET at the end of block <paramref name="k"/>.</summary>
+    private bool TryEmitTerminator(in Instruction ins, int k)
     {
-        DecodedBlock[] blocks = unit.Blocks;
-        for (int i = 0; i < blocks.Length; i++) if (ins.IP >= blocks[i].Start && ins.IP < blocks[i].End) return i;
-        return 0;
-    }
-
-    /// <summary>Inline JCC/JMP/CALL/RET at the end of a block.</summary>
-    private bool TryEmitTerminator(in Instruction ins)
-    {
-        int k = CurrentBlockOf(in ins);
         switch (ins.Mnemonic)
         {
             case Mnemonic.Jmp when ins.Op0Kind == OpKind.NearBranch64:
                 fused = null;
-                EmitCount();
+                pending++;
+                FlushPending();
                 SetRip(ins.NearBranchTarget);
                 GoTo(ins.NearBranchTarget, k);
                 return true;
@@ -352,7 +395,8 @@ internal sealed unsafe class UnitCompiler
                 Label notTaken = il.DefineLabel();
                 EmitCondition(ins.ConditionCode);
                 fused = null;
-                EmitCount();
+                pending++;
+                FlushPending();
                 il.Emit(OpCodes.Brfalse, notTaken);
                 SetRip(ins.NearBranchTarget);
                 GoTo(ins.NearBranchTarget, k);
@@ -362,45 +406,41 @@ internal sealed unsafe class UnitCompiler
                 return true;
             }
             case Mnemonic.Call when ins.Op0Kind == OpKind.NearBranch64:
+            {
                 fused = null;
-                SetInstructionStart(in ins);
                 ulong returnAddress = ins.NextIP;
                 EmitPush(() => il.Emit(OpCodes.Ldc_I8, (long)returnAddress));
-                EmitCount();
-                EmitInvalidationCheckAfterBranch(ins.NearBranchTarget);
+                pending++;
+                FlushPending();
                 SetRip(ins.NearBranchTarget);
+                il.Emit(OpCodes.Ldarg_1);
+                il.Emit(OpCodes.Ldfld, InvalidatedField);
+                il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
                 GoTo(ins.NearBranchTarget, k);
                 return true;
+            }
             case Mnemonic.Ret when ins.OpCount == 0:
+            {
                 fused = null;
-                SetInstructionStart(in ins);
                 LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
-                il.Emit(OpCodes.Ldloc, state);
                 il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, rsp);
-                il.Emit(OpCodes.Call, Read64);
+                EmitTryRead(8);
+                il.Emit(OpCodes.Stloc, tmpR);
+                il.Emit(OpCodes.Ldloc, state);
+                il.Emit(OpCodes.Ldloc, tmpR);
                 il.Emit(OpCodes.Stfld, RipField);
                 il.Emit(OpCodes.Ldloc, rsp);
                 il.Emit(OpCodes.Ldc_I8, 8L);
                 il.Emit(OpCodes.Add);
                 il.Emit(OpCodes.Stloc, rsp);
-                EmitCount();
-                il.Emit(OpCodes.Br, exit);
+                pending++;
+                LeaveUnit();
                 return true;
+            }
             default:
                 return false;
         }
-    }
-
-    private void EmitInvalidationCheckAfterBranch(ulong target)
-    {
-        Label stay = il.DefineLabel();
-        il.Emit(OpCodes.Ldarg_1);
-        il.Emit(OpCodes.Ldfld, InvalidatedField);
-        il.Emit(OpCodes.Brfalse, stay);
-        SetRip(target);
-        il.Emit(OpCodes.Br, exit);
-        il.MarkLabel(stay);
     }
 
     // ---------------------------------------------------------------- inline instructions
@@ -427,6 +467,9 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
             {
                 int size = Operands.GprSize(ins.Op0Register);
+                // INC/DEC keep CF: take it from the previous inline compare if there is one.
+                bool carryKnown = fused is { Op: FlagOp.Add or FlagOp.Sub or FlagOp.Logic };
+                if (carryKnown && flagsLive) EmitFusedCarry(fused!.Value.Op);
                 LoadReg(ins.Op0Register);
                 il.Emit(OpCodes.Stloc, tmpA);
                 il.Emit(OpCodes.Ldloc, tmpA);
@@ -438,12 +481,19 @@ internal sealed unsafe class UnitCompiler
                 StoreReg(ins.Op0Register);
                 if (flagsLive)
                 {
+                    // stack (when carryKnown): carry
+                    if (carryKnown) il.Emit(OpCodes.Stloc, carry);
                     il.Emit(OpCodes.Ldloc, state);
                     il.Emit(ins.Mnemonic == Mnemonic.Dec ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
                     il.Emit(OpCodes.Ldloc, tmpA);
                     il.Emit(OpCodes.Ldloc, tmpR);
                     il.Emit(OpCodes.Ldc_I4, size);
-                    il.Emit(OpCodes.Call, SetIncDecMethod);
+                    if (carryKnown)
+                    {
+                        il.Emit(OpCodes.Ldloc, carry);
+                        il.Emit(OpCodes.Call, SetIncDecWithCarryMethod);
+                    }
+                    else il.Emit(OpCodes.Call, SetIncDecMethod);
                 }
                 fused = (ins.Mnemonic == Mnemonic.Inc ? FlagOp.Inc : FlagOp.Dec, size);
                 return true;
@@ -451,7 +501,6 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
             {
                 fused = null;
-                SetInstructionStart(in ins);
                 Register r = ins.Op0Register;
                 EmitPush(() => il.Emit(OpCodes.Ldloc, Reg(r)));
                 return true;
@@ -459,11 +508,10 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Pop when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() && ins.Op0Register != Register.RSP:
             {
                 fused = null;
-                SetInstructionStart(in ins);
                 LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
                 il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, rsp);
-                il.Emit(OpCodes.Call, Read64);
+                EmitTryRead(8);
                 il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
                 il.Emit(OpCodes.Ldloc, rsp);
                 il.Emit(OpCodes.Ldc_I8, 8L);
@@ -487,7 +535,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, address);
         pushValue();
-        il.Emit(OpCodes.Call, Write64);
+        EmitTryWrite(8);
         il.Emit(OpCodes.Ldloc, address);
         il.Emit(OpCodes.Stloc, rsp);
     }
@@ -500,11 +548,7 @@ internal sealed unsafe class UnitCompiler
             int size = Operands.GprSize(ins.Op0Register);
             if (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) LoadReg(ins.Op1Register);
             else if (IsImmediate(k1)) il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
-            else if (k1 == OpKind.Memory)
-            {
-                SetInstructionStart(in ins);
-                EmitLoad(in ins, size);
-            }
+            else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
             else return false;
             StoreReg(ins.Op0Register);
             fused = null;
@@ -514,14 +558,13 @@ internal sealed unsafe class UnitCompiler
         {
             int size = ins.MemorySize.GetSize();
             if (!(k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) && !IsImmediate(k1)) return false;
-            SetInstructionStart(in ins);
             EmitAddress(in ins, withSegment: true);
             il.Emit(OpCodes.Stloc, address);
             il.Emit(OpCodes.Ldloc, memory);
             il.Emit(OpCodes.Ldloc, address);
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
             else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
-            EmitStoreCall(size);
+            EmitTryWrite(size);
             fused = null;
             return true;
         }
@@ -543,7 +586,6 @@ internal sealed unsafe class UnitCompiler
         else if (ins.Op1Kind == OpKind.Memory)
         {
             srcSize = ins.MemorySize.GetSize();
-            SetInstructionStart(in ins);
             EmitLoad(in ins, srcSize);
         }
         else return false;
@@ -574,7 +616,6 @@ internal sealed unsafe class UnitCompiler
         if (ins.HasLockPrefix) return false;
 
         bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
-        if (k0 == OpKind.Memory || k1 == OpKind.Memory) SetInstructionStart(in ins);
         // a = destination value
         if (k0 == OpKind.Memory)
         {
@@ -582,8 +623,7 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Stloc, address);
             il.Emit(OpCodes.Ldloc, memory);
             il.Emit(OpCodes.Ldloc, address);
-            il.Emit(OpCodes.Call, size == 8 ? Read64 : Read32);
-            if (size == 4) il.Emit(OpCodes.Conv_U8);
+            EmitTryRead(size);
         }
         else LoadReg(ins.Op0Register);
         il.Emit(OpCodes.Stloc, tmpA);
@@ -613,7 +653,7 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, address);
                 il.Emit(OpCodes.Ldloc, tmpR);
-                EmitStoreCall(size);
+                EmitTryWrite(size);
             }
             else
             {
@@ -637,14 +677,29 @@ internal sealed unsafe class UnitCompiler
         return true;
     }
 
-    private void EmitStoreCall(int size)
+    /// <summary>[memory, address] on the stack → the loaded value (zero-extended to 64 bits); a fault goes to a stub.</summary>
+    private void EmitTryRead(int size)
     {
-        if (size == 4)
+        (LocalBuilder local, MethodInfo method) = size switch
         {
-            il.Emit(OpCodes.Conv_U4);
-            il.Emit(OpCodes.Call, Write32);
-        }
-        else il.Emit(OpCodes.Call, Write64);
+            1 => (load8, TryRead8),
+            2 => (load16, TryRead16),
+            4 => (load32, TryRead32),
+            _ => (load64, TryRead64),
+        };
+        il.Emit(OpCodes.Ldloca, local);
+        il.Emit(OpCodes.Call, method);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+        il.Emit(OpCodes.Ldloc, local);
+        if (size != 8) il.Emit(OpCodes.Conv_U8);
+    }
+
+    /// <summary>[memory, address, value] on the stack → stored; a fault goes to a stub.</summary>
+    private void EmitTryWrite(int size)
+    {
+        if (size == 4) il.Emit(OpCodes.Conv_U4);
+        il.Emit(OpCodes.Call, size == 4 ? TryWrite32 : TryWrite64);
+        il.Emit(OpCodes.Brfalse, FaultStub());
     }
 
     /// <summary>Loads the memory operand (1, 2, 4 or 8 bytes), zero-extended to 64 bits.</summary>
@@ -652,13 +707,7 @@ internal sealed unsafe class UnitCompiler
     {
         il.Emit(OpCodes.Ldloc, memory);
         EmitAddress(in ins, withSegment: true);
-        switch (size)
-        {
-            case 1: il.Emit(OpCodes.Call, Read8); il.Emit(OpCodes.Conv_U8); break;
-            case 2: il.Emit(OpCodes.Call, Read16); il.Emit(OpCodes.Conv_U8); break;
-            case 4: il.Emit(OpCodes.Call, Read32); il.Emit(OpCodes.Conv_U8); break;
-            default: il.Emit(OpCodes.Call, Read64); break;
-        }
+        EmitTryRead(size);
     }
 
     /// <summary>Pushes the effective address of the memory operand.</summary>
@@ -743,6 +792,27 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
+    /// <summary>Pushes the CF the previous inline ADD/SUB/logic instruction produced.</summary>
+    private void EmitFusedCarry(FlagOp op)
+    {
+        switch (op)
+        {
+            case FlagOp.Add: // carry out of a + b: the (masked) result is below a
+                il.Emit(OpCodes.Ldloc, tmpR);
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Clt_Un);
+                break;
+            case FlagOp.Sub: // borrow: a < b
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldloc, tmpB);
+                il.Emit(OpCodes.Clt_Un);
+                break;
+            default:
+                il.Emit(OpCodes.Ldc_I4_0);
+                break;
+        }
+    }
+
     /// <summary>Compares the recorded operands a and b (signed compares on sign-extended values).</summary>
     private void Compare(OpCode compare, bool negate, int size)
     {
@@ -789,9 +859,19 @@ internal sealed unsafe class UnitCompiler
             if ((next.RflagsRead & StatusFlags) != 0) return true;
             if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
             if ((next.RflagsModified & StatusFlags) == StatusFlags && next.RflagsUndefined == RflagsBits.None) return false;
+            // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
+            if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
+                && IsGpr3264(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
         }
         return true;
     }
+
+    /// <summary>Instructions <see cref="TryEmitAlu"/> emits inline (so their operands are in tmpA/tmpB/tmpR).</summary>
+    private static bool IsInlineFlagProducer(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test
+        && !ins.HasLockPrefix
+        && (ins.Op0Kind == OpKind.Register ? IsGpr3264(ins.Op0Register) : ins.MemorySize.GetSize() is 4 or 8)
+        && (ins.Op1Kind == OpKind.Register ? IsGpr3264(ins.Op1Register) : IsImmediate(ins.Op1Kind) || ins.Op0Kind == OpKind.Register);
 
     private static bool MayFault(in Instruction ins)
     {

@@ -36,6 +36,15 @@ public sealed class ElfBuilder
         return this;
     }
 
+    /// <summary>Assembles <paramref name="a"/> at <see cref="CodeBase"/> into <paramref name="builder"/>'s code, returning label addresses.</summary>
+    public static AssemblerResult Assemble(ElfBuilder builder, Assembler a)
+    {
+        var writer = new BytesWriter();
+        AssemblerResult result = a.Assemble(writer, CodeBase, BlockEncoderOptions.ReturnNewInstructionOffsets);
+        builder.Code = writer.ToArray();
+        return result;
+    }
+
     public byte[] Build()
     {
         byte[] f = new byte[DataOffset + Data.Length];
