@@ -161,8 +161,9 @@ internal static unsafe class SignalSyscalls
     private static long Kill(LinuxKernel k, Vcpu cpu)
     {
         long pid = (int)Arg(cpu, 0);
-        // pid 0, -1 and -pgrp reach this process too; it is alone in its group and session.
-        if (pid != k.Pid && pid != 0 && pid != -1 && pid != -k.Pid) return -Errno.ESRCH;
+        // pid 0 and -pgrp reach this process: it is alone in its process group. pid -1 means every process
+        // except the caller, and there is no other process.
+        if (pid != k.Pid && pid != 0 && pid != -k.Pid) return -Errno.ESRCH;
         return Send(k, cpu, (int)Arg(cpu, 1), SignalInfo.SI_USER);
     }
 
