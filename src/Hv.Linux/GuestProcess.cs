@@ -70,7 +70,9 @@ public sealed class GuestProcess
             error = new LoadError(LoadErrorKind.Unusable, Directory.Exists(imagePath) ? "is a directory" : $"cannot read: {e.Message}");
             return false;
         }
-        return TryCreate(options, bytes, imagePath, args, env, stdio, out process, out error);
+        if (!TryCreate(options, bytes, imagePath, args, env, stdio, out process, out error)) return false;
+        process.Kernel.ExecutablePath = Path.GetFullPath(imagePath);
+        return true;
     }
 
     /// <summary>Same, with the reason as a string (null on success).</summary>

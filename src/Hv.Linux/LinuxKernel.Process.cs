@@ -52,6 +52,9 @@ public sealed partial class LinuxKernel
     /// <summary>Signature given at rseq registration.</summary>
     public uint RseqSignature { get; set; }
 
+    /// <summary>Absolute host path of the guest executable (what /proc/self/exe points to); null if unknown.</summary>
+    public string? ExecutablePath { get; set; }
+
     /// <summary>The thread name (comm) set with PR_SET_NAME, at most 15 bytes.</summary>
     public byte[] ThreadName { get; set; } = [];
 
