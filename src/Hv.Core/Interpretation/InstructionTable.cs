@@ -72,9 +72,11 @@ internal sealed unsafe class HandlerRegistry(delegate*<Vcpu, ref Instruction, vo
 
     private static Code[][] GroupCodes()
     {
-        var lists = new List<Code>[InstructionTable.MnemonicCount];
+        // No reference to InstructionTable here: its initializer calls into this type (no static-init cycle).
+        var lists = new List<Code>[Enum.GetValues<Mnemonic>().Length];
         for (int i = 0; i < lists.Length; i++) lists[i] = [];
-        for (int i = 0; i < InstructionTable.CodeCount; i++)
+        int codeCount = Enum.GetValues<Code>().Length;
+        for (int i = 0; i < codeCount; i++)
         {
             var code = (Code)i;
             OpCodeInfo info = code.ToOpCode();

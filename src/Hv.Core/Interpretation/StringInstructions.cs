@@ -11,8 +11,8 @@ namespace Hv.Core.Interpretation;
 /// Interpreter handlers: MOVS, STOS, LODS, CMPS and SCAS at every size, with REP/REPE/REPNE, both directions and
 /// 32-bit addressing (0x67). Repeated forms are precise per iteration: RSI, RDI and RCX are written back after
 /// each element (or each bulk chunk), so a fault leaves them describing exactly the iterations done and the
-/// instruction restarts where it stopped. Forward 64-bit-address forms copy, fill or scan whole page chunks
-/// through <see cref="GuestMemory.ReadableSpan"/>/<see cref="GuestMemory.WritableSpan"/>; anything those cannot
+/// instruction restarts where it stopped. With 64-bit addressing, REP MOVS/STOS (either direction) and forward
+/// REPE CMPSB / REP(N)E SCASB work on whole page chunks through <see cref="GuestMemory.ReadableSpan"/>/<see cref="GuestMemory.WritableSpan"/>; anything those cannot
 /// serve (unmapped, protected, code frames, page-straddling elements) takes one element through the normal
 /// load/store path, which raises the precise fault or notifies the SMC tracker.
 /// </summary>
@@ -138,18 +138,20 @@ internal static unsafe class StringInstructions
         ulong count = Count(g, a32);
         if (count == 0) return;
         ulong step = Step(s, size);
-        bool bulk = !s.DF && !a32;
+        bool backward = s.DF;
         while (count != 0)
         {
             ulong rsi = g[Rsi], rdi = g[Rdi];
-            if (bulk)
+            if (!a32)
             {
-                ulong done = CopyChunk(cpu.Memory, srcBase + rsi, rdi, count, size);
+                ulong done = backward
+                    ? CopyChunkBackward(cpu.Memory, srcBase + rsi, rdi, count, size)
+                    : CopyChunk(cpu.Memory, srcBase + rsi, rdi, count, size);
                 if (done != 0)
                 {
                     ulong bytes = done * (ulong)size;
-                    g[Rsi] = rsi + bytes;
-                    g[Rdi] = rdi + bytes;
+                    g[Rsi] = backward ? rsi - bytes : rsi + bytes;
+                    g[Rdi] = backward ? rdi - bytes : rdi + bytes;
                     count -= done;
                     g[Rcx] = count;
                     continue;
@@ -195,6 +197,37 @@ internal static unsafe class StringInstructions
         return elements;
     }
 
+    /// <summary>
+    /// The DF=1 twin of <see cref="CopyChunk"/>: copies the elements at <paramref name="src"/>,
+    /// <paramref name="src"/>−size, … down to the start of the source or destination page, whichever comes first.
+    /// </summary>
+    private static ulong CopyChunkBackward(GuestMemory memory, ulong src, ulong dst, ulong count, int size)
+    {
+        int srcOffset = (int)(src & PhysicalPage.OffsetMask), dstOffset = (int)(dst & PhysicalPage.OffsetMask);
+        if (srcOffset + size > PhysicalPage.Size || dstOffset + size > PhysicalPage.Size) return 0; // straddles
+        Span<byte> from = memory.ReadableSpan(src & ~PhysicalPage.OffsetMask);
+        if (from.IsEmpty) return 0;
+        Span<byte> to = memory.WritableSpan(dst & ~PhysicalPage.OffsetMask);
+        if (to.IsEmpty) return 0;
+        ulong elements = (ulong)(Math.Min(srcOffset, dstOffset) / size) + 1;
+        if (elements > count) elements = count;
+        int bytes = (int)elements * size;
+        from = from.Slice(srcOffset + size - bytes, bytes);
+        to = to.Slice(dstOffset + size - bytes, bytes);
+        if (to.Overlaps(from, out int distance) && distance > 0)
+        {
+            // Going down, a source above the destination is read after it was overwritten: replicate like the
+            // hardware, byte-wise from the top, unless an element overlaps its own source.
+            if (distance < size) return 0;
+            for (int i = bytes - 1; i >= 0; i--) to[i] = from[i];
+        }
+        else
+        {
+            from.CopyTo(to);
+        }
+        return elements;
+    }
+
     // ---- STOS ----
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -221,16 +254,17 @@ internal static unsafe class StringInstructions
         if (count == 0) return;
         ulong value = g[Rax];
         ulong step = Step(s, size);
-        bool bulk = !s.DF && !a32;
+        bool backward = s.DF;
         while (count != 0)
         {
             ulong rdi = g[Rdi];
-            if (bulk)
+            if (!a32)
             {
-                ulong done = FillChunk(cpu.Memory, rdi, value, count, size);
+                ulong done = FillChunk(cpu.Memory, rdi, value, count, size, backward);
                 if (done != 0)
                 {
-                    g[Rdi] = rdi + done * (ulong)size;
+                    ulong bytes = done * (ulong)size;
+                    g[Rdi] = backward ? rdi - bytes : rdi + bytes;
                     count -= done;
                     g[Rcx] = count;
                     continue;
@@ -243,14 +277,34 @@ internal static unsafe class StringInstructions
         }
     }
 
-    /// <summary>Fills as many whole elements as fit in the destination page; 0 when the fast path cannot serve.</summary>
-    private static ulong FillChunk(GuestMemory memory, ulong dst, ulong value, ulong count, int size)
+    /// <summary>
+    /// Fills as many whole elements as fit in the destination page, upwards from <paramref name="dst"/> or (with
+    /// <paramref name="backward"/>) downwards from the element at <paramref name="dst"/>; 0 when the fast path
+    /// cannot serve. The bytes are the same either way: the element pattern is anchored at <paramref name="dst"/>.
+    /// </summary>
+    private static ulong FillChunk(GuestMemory memory, ulong dst, ulong value, ulong count, int size, bool backward)
     {
-        Span<byte> to = memory.WritableSpan(dst);
-        ulong elements = (ulong)(to.Length / size);
-        if (elements > count) elements = count;
-        if (elements == 0) return 0;
-        to = to[..((int)elements * size)];
+        Span<byte> to;
+        ulong elements;
+        if (!backward)
+        {
+            to = memory.WritableSpan(dst);
+            elements = (ulong)(to.Length / size);
+            if (elements > count) elements = count;
+            if (elements == 0) return 0;
+            to = to[..((int)elements * size)];
+        }
+        else
+        {
+            int offset = (int)(dst & PhysicalPage.OffsetMask);
+            if (offset + size > PhysicalPage.Size) return 0;
+            to = memory.WritableSpan(dst & ~PhysicalPage.OffsetMask);
+            if (to.IsEmpty) return 0;
+            elements = (ulong)(offset / size) + 1;
+            if (elements > count) elements = count;
+            int bytes = (int)elements * size;
+            to = to.Slice(offset + size - bytes, bytes);
+        }
         switch (size)
         {
             case 1: to.Fill((byte)value); break;

@@ -50,11 +50,7 @@ internal static unsafe class SystemInstructions
             Code.Mfence_F4, Code.Mfence_F5, Code.Mfence_F6, Code.Mfence_F7])
             r.Add(c, &Mfence);
         // The 0F 0D and 0F 18..1F hint-NOP space (everything Iced does not name more precisely).
-        for (int i = 0; i < InstructionTable.CodeCount; i++)
-        {
-            var code = (Code)i;
-            if (code.ToString().StartsWith("Reservednop_", StringComparison.Ordinal)) r.Add(code, &Nop);
-        }
+        r.Add(Mnemonic.Reservednop, &Nop);
 
         r.Add(Code.Clflush_m8, &Clflush);
         r.Add(Code.Clflushopt_m8, &Clflush);
@@ -149,8 +145,10 @@ internal static unsafe class SystemInstructions
 
     private static void IntN(Vcpu cpu, ref Instruction ins)
     {
-        // User mode may only use gates with DPL 3; on Linux/x86-64 that leaves INT3 (and int 0x80 for the
-        // 32-bit ABI, which Hv does not emulate). Everything else is #GP.
+        // User mode may only use gates with DPL 3. On Linux/x86-64 those are #BP (so "int 3", CD 03, traps like
+        // INT3), #OF (SIGSEGV, like the #GP used here) and int 0x80 for the 32-bit ABI, which Hv does not emulate.
+        if (ins.Immediate8 == 3)
+            throw new GuestFaultException(new GuestFault(FaultKind.Breakpoint, ins.NextIP, AccessKind.Execute, "breakpoint (int 3)"));
         throw new GuestFaultException(new GuestFault(FaultKind.GeneralProtection, 0, AccessKind.Execute,
             $"int 0x{ins.Immediate8:x2}"));
     }

@@ -248,7 +248,8 @@ public sealed class GuestMemory
             value = MemoryMarshal.Read<T>(first.Page.Data.AsSpan(offset));
             return true;
         }
-        if (!TryResolveOrRecord(address + (ulong)size - 1, AccessKind.Read, out PageTableEntry? second)) return false;
+        // A straddling access faults at the first byte of the second page, which is what CR2/si_addr report.
+        if (!TryResolveOrRecord((address | PhysicalPage.OffsetMask) + 1, AccessKind.Read, out PageTableEntry? second)) return false;
         Span<byte> buffer = stackalloc byte[size];
         int head = PhysicalPage.Size - offset;
         first.Page.Data.AsSpan(offset, head).CopyTo(buffer);
@@ -264,7 +265,7 @@ public sealed class GuestMemory
         if (!TryResolveOrRecord(address, AccessKind.Write, out PageTableEntry? first)) return false;
         int offset = (int)(address & PhysicalPage.OffsetMask);
         PageTableEntry? second = null;
-        if (offset + size > PhysicalPage.Size && !TryResolveOrRecord(address + (ulong)size - 1, AccessKind.Write, out second)) return false;
+        if (offset + size > PhysicalPage.Size && !TryResolveOrRecord((address | PhysicalPage.OffsetMask) + 1, AccessKind.Write, out second)) return false;
         Span<byte> bytes = stackalloc byte[size];
         MemoryMarshal.Write(bytes, in value);
         if (second is null)

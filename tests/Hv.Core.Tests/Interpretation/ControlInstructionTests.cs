@@ -69,6 +69,30 @@ public sealed class ControlInstructionTests
         Assert.Equal(Code + 0x31, m.State.Rip);
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void JmpCall_RipRelativeSlot_PltStyle(ExecutionMode mode)
+    {
+        // jmp [rip+slot] as in a PLT stub, and call [rip+slot] as in -fno-plt code; "rep ret" returns too.
+        var (m, stop) = Run(mode, a =>
+        {
+            Label slot = a.CreateLabel(), slot2 = a.CreateLabel(), back = a.CreateLabel();
+            a.call(__qword_ptr[slot]); // Code+0, 6 bytes
+            a.jmp(__qword_ptr[slot2]); // Code+6, 6 bytes
+            a.Label(ref slot);         // Code+12
+            a.dq(Code + 28);
+            a.Label(ref slot2);        // Code+20
+            a.dq(Code + 31);
+            a.nop();                   // Code+28: callee
+            a.db(0xF3, 0xC3);          // rep ret
+            a.Label(ref back);         // Code+31: jump target
+        });
+        AssertHalted(stop);
+        Assert.Equal(Code + 32, m.State.Rip);
+        Assert.Equal(Top, m.State[Gpr.Rsp]);
+        Assert.Equal(Code + 6, m.ReadData64(Top - 8));
+    }
+
     public static TheoryData<ExecutionMode, bool> ModesAndEncodings()
     {
         var d = new TheoryData<ExecutionMode, bool>();
@@ -333,6 +357,36 @@ public sealed class ControlInstructionTests
         Assert.Equal(Data + 0x10, f.Address);
         Assert.Equal(Data + 0x10, m.State.Rip);
         Assert.Equal(Top + 8, m.State[Gpr.Rsp]);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void FallThrough_IntoUnmappedPage_FaultsAtPageStart(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode).Load(a => { for (int i = 0; i < 0x1000; i++) a.nop(); });
+        m.Memory.Unmap(Code + 0x1000, 0x1000);
+        GuestFault f = AssertFaulted(m.Run());
+        Assert.Equal(FaultKind.PageNotMapped, f.Kind);
+        Assert.Equal(AccessKind.Execute, f.Access);
+        Assert.Equal(Code + 0x1000, f.Address);
+        Assert.Equal(Code + 0x1000, m.State.Rip);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void InstructionStraddlingIntoUnmappedPage_FaultsWithRipAtInstruction(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode).Load(a =>
+        {
+            for (int i = 0; i < 0xFFE; i++) a.nop();
+            a.push(0x12345678); // 5 bytes: 2 on the first page, 3 on the unmapped one
+        });
+        m.Memory.Unmap(Code + 0x1000, 0x1000);
+        GuestFault f = AssertFaulted(m.Run());
+        Assert.Equal(FaultKind.PageNotMapped, f.Kind);
+        Assert.Equal(Code + 0x1000, f.Address);
+        Assert.Equal(Code + 0xFFE, m.State.Rip);
+        Assert.Equal(Top, m.State[Gpr.Rsp]);
     }
 
     [Theory]

@@ -21,6 +21,13 @@
 //  * They must fall through to their end (no ret/jmp out, no infinite loop); internal labels and branches are fine.
 //  * They must not use FS/GS segment overrides (the host's FS is the .NET thread's TLS).
 //  * Native runs are serialized by a process-wide lock (the fixed addresses are one shared resource).
+//
+// Notes: XMM0-15 and MXCSR are always loaded and stored (zero by default), so SSE snippets need nothing extra.
+// While the snippet runs natively RSP is the guest's; a signal delivered to the thread in that window would put
+// its frame below RSP (past the 128-byte red zone) inside the compared stack window, so a rare stack-window diff
+// far below RSP may be noise. OracleCase reuses one Hv machine per thread and mode (returned on Dispose).
+// The same-address trick needs the test process to have [CodeBase, ThunkBase + 0x2000) free; mapping uses
+// MAP_FIXED_NOREPLACE and fails loudly otherwise.
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Text;
@@ -78,7 +85,16 @@ public sealed class CpuSnapshot
     {
         var s = Create();
         for (int i = 0; i < 16; i++) if (i != (int)Cpu.Gpr.Rsp) s.Gpr[i] = (ulong)random.NextInt64() ^ ((ulong)random.Next() << 40);
-        random.NextBytes(s.Data);
+        // A seeded Random is slow per byte: expand one seed with xorshift instead.
+        ulong x = (ulong)random.NextInt64() | 1;
+        Span<ulong> words = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ulong>(s.Data.AsSpan());
+        for (int i = 0; i < words.Length; i++)
+        {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            words[i] = x;
+        }
         return s;
     }
 
@@ -189,8 +205,8 @@ public sealed class OracleResult(CpuSnapshot initial, CpuSnapshot host, CpuSnaps
 }
 
 /// <summary>
-/// One snippet, runnable natively and under Hv from any number of initial states. Dispose is not required
-/// (nothing native is owned per case); the type is disposable so tests can scope it with <c>using</c>.
+/// One snippet, runnable natively and under Hv from any number of initial states. Dispose hands the Hv machine
+/// back to a per-thread pool (optional; nothing native is owned per case).
 /// </summary>
 public sealed class OracleCase : IDisposable
 {
@@ -207,8 +223,16 @@ public sealed class OracleCase : IDisposable
         if (hostCode.Length < body || !guestCode.AsSpan(0, body).SequenceEqual(hostCode.AsSpan(0, body)))
             throw new InvalidOperationException("the snippet assembles differently for host and guest (size-dependent branches to the end?)");
         listing = Disassemble(guestCode);
-        machine = new TestMachine(mode).LoadBytes(guestCode);
+        this.mode = mode;
+        // Creating a machine costs far more than a run: reuse one per thread and mode.
+        pool ??= new TestMachine?[3];
+        machine = (pool[(int)mode] ?? new TestMachine(mode)).LoadBytes(guestCode);
+        pool[(int)mode] = null;
     }
+
+    [ThreadStatic]
+    private static TestMachine?[]? pool;
+    private readonly ExecutionMode mode;
 
     /// <summary>The Hv machine (for tests that want to look at it after a run).</summary>
     public TestMachine Machine => machine;
@@ -228,9 +252,11 @@ public sealed class OracleCase : IDisposable
         oracle.Run(initial).AssertSame(ignoredFlags, context);
     }
 
-    /// <inheritdoc/>
+    /// <summary>Returns the Hv machine to this thread's pool.</summary>
     public void Dispose()
     {
+        pool ??= new TestMachine?[3];
+        pool[(int)mode] = machine;
     }
 
     private static byte[] Assemble(Action<Assembler> snippet, Action<Assembler> end)
@@ -284,6 +310,7 @@ public static unsafe class HostCpu
 
     private static readonly object Gate = new();
     private static bool mapped;
+    private static byte[]? lastCode;
 
     /// <summary>Runs <paramref name="code"/> (which must end by jumping to <see cref="EpilogueAddress"/>) from <paramref name="initial"/>.</summary>
     public static CpuSnapshot Run(byte[] code, CpuSnapshot initial)
@@ -295,7 +322,9 @@ public static unsafe class HostCpu
         lock (Gate)
         {
             EnsureMapped();
-            code.CopyTo(new Span<byte>((void*)TestMachine.CodeBase, code.Length));
+            // Rewriting identical code would only cost a self-modifying-code pipeline flush.
+            if (!ReferenceEquals(code, lastCode)) code.CopyTo(new Span<byte>((void*)TestMachine.CodeBase, code.Length));
+            lastCode = code;
             initial.Data.CopyTo(new Span<byte>((void*)TestMachine.DataBase, CpuSnapshot.DataWindow));
             initial.Stack.CopyTo(new Span<byte>((void*)(TestMachine.StackTop - CpuSnapshot.StackWindow), CpuSnapshot.StackWindow));
             byte* ctx = (byte*)ContextAddress;

@@ -51,6 +51,7 @@ public sealed class TestMachine
     {
         Memory.Map(CodeBase, AddressSpace.PageAlignUp((ulong)code.Length), PagePermissions.ReadExecute, "code");
         Memory.TryWrite(CodeBase, code, checkPermissions: false);
+        Machine.Cpu.InvalidateCode(); // the machine may be reused with other code
         State.Rip = CodeBase;
         return this;
     }

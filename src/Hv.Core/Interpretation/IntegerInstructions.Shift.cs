@@ -1,0 +1,261 @@
+using System.Runtime.CompilerServices;
+using Hv.Core.Cpu;
+using Hv.Core.Execution;
+using Iced.Intel;
+
+namespace Hv.Core.Interpretation;
+
+/// <summary>Shifts, rotates and double shifts. Flags are computed eagerly; a zero (masked) count changes nothing.</summary>
+internal static unsafe partial class IntegerInstructions
+{
+    private static void RegisterShifts(HandlerRegistry r)
+    {
+        AddGpr(r, Mnemonic.Shl, &Shl);
+        AddGpr(r, Mnemonic.Sal, &Shl);
+        AddGpr(r, Mnemonic.Shr, &Shr);
+        AddGpr(r, Mnemonic.Sar, &Sar);
+        AddGpr(r, Mnemonic.Rol, &Rol);
+        AddGpr(r, Mnemonic.Ror, &Ror);
+        AddGpr(r, Mnemonic.Rcl, &Rcl);
+        AddGpr(r, Mnemonic.Rcr, &Rcr);
+        AddGpr(r, Mnemonic.Shld, &Shld);
+        AddGpr(r, Mnemonic.Shrd, &Shrd);
+    }
+
+    /// <summary>Reads operand 0 (register or memory); <paramref name="address"/> is set for memory operands.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong ReadDest(Vcpu cpu, ref Instruction ins, out ulong address, out int size)
+    {
+        if (ins.Op0Kind == OpKind.Register)
+        {
+            address = 0;
+            size = Operands.GprSize(ins.Op0Register);
+            return Operands.ReadGpr(cpu.State, ins.Op0Register);
+        }
+        address = Operands.EffectiveAddress(cpu, ref ins);
+        size = ins.MemorySize.GetSize();
+        return Operands.ReadMemory(cpu, address, size);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void WriteDest(Vcpu cpu, ref Instruction ins, ulong address, int size, ulong value)
+    {
+        if (ins.Op0Kind == OpKind.Register) Operands.WriteGpr(cpu.State, ins.Op0Register, value);
+        else Operands.WriteMemory(cpu, address, size, value);
+    }
+
+    /// <summary>The count operand (CL, imm8 or the implicit 1) masked to 5 bits, or 6 for 64-bit operands.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ShiftCount(CpuState s, ref Instruction ins, int op, int size)
+    {
+        ulong raw = ins.GetOpKind(op) == OpKind.Register ? s.Gpr[1] : ins.GetImmediate(op);
+        return (int)(raw & (size == 8 ? 63UL : 31UL));
+    }
+
+    /// <summary>
+    /// A zero count changes no flags and no memory, but a 32-bit register destination is still written, so its
+    /// upper half is cleared (the host CPU does this).
+    /// </summary>
+    private static void ZeroCount(Vcpu cpu, ref Instruction ins, int size, ulong value)
+    {
+        if (size == 4 && ins.Op0Kind == OpKind.Register) Operands.WriteGpr(cpu.State, ins.Op0Register, value);
+    }
+
+    private static void Shl(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8;
+        ulong r = (a << c) & Operands.SizeMask(size);
+        ulong cf = c <= n ? (a >> (n - c)) & 1 : 0;
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong of = ((r >> (n - 1)) & 1) ^ cf;
+        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
+    }
+
+    private static void Shr(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8;
+        ulong r = a >> c;
+        ulong cf = (a >> (c - 1)) & 1;
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong of = c == 1 ? (a >> (n - 1)) & 1 : 0;
+        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
+    }
+
+    private static void Sar(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        long sa = (long)Operands.SignExtend(a, size);
+        ulong r = (ulong)(sa >> c) & Operands.SizeMask(size);
+        ulong cf = (ulong)(sa >> (c - 1)) & 1;
+        WriteDest(cpu, ref ins, address, size, r);
+        Flags.SetStatus(s, cf | SzpFlags(r, size));
+    }
+
+    private static void Rol(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8, rc = c & (n - 1);
+        ulong m = Operands.SizeMask(size);
+        ulong r = rc == 0 ? a : ((a << rc) | (a >> (n - rc))) & m;
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong cf = r & 1;
+        ulong of = ((r >> (n - 1)) & 1) ^ cf;
+        Flags.Update(s, CF | OF, cf | (of << 11));
+    }
+
+    private static void Ror(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8, rc = c & (n - 1);
+        ulong m = Operands.SizeMask(size);
+        ulong r = rc == 0 ? a : ((a >> rc) | (a << (n - rc))) & m;
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong cf = (r >> (n - 1)) & 1;
+        ulong of = cf ^ ((r >> (n - 2)) & 1);
+        Flags.Update(s, CF | OF, cf | (of << 11));
+    }
+
+    private static void Rcl(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8;
+        int rc = size <= 2 ? c % (n + 1) : c;
+        ulong cfIn = Flags.GetCF(s) ? 1UL : 0UL;
+        // Rotate the (n+1)-bit value CF:dest.
+        UInt128 wide = ((UInt128)cfIn << n) | a;
+        UInt128 wmask = (UInt128.One << (n + 1)) - 1;
+        UInt128 rotated = rc == 0 ? wide : ((wide << rc) | (wide >> (n + 1 - rc))) & wmask;
+        ulong r = (ulong)rotated & Operands.SizeMask(size);
+        ulong cf = (ulong)(rotated >> n) & 1;
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong of = ((r >> (n - 1)) & 1) ^ cf;
+        Flags.Update(s, CF | OF, cf | (of << 11));
+    }
+
+    private static void Rcr(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 1, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8;
+        int rc = size <= 2 ? c % (n + 1) : c;
+        ulong cfIn = Flags.GetCF(s) ? 1UL : 0UL;
+        ulong of = ((a >> (n - 1)) & 1) ^ cfIn; // defined for count 1: taken before the rotation
+        UInt128 wide = ((UInt128)cfIn << n) | a;
+        UInt128 wmask = (UInt128.One << (n + 1)) - 1;
+        UInt128 rotated = rc == 0 ? wide : ((wide >> rc) | (wide << (n + 1 - rc))) & wmask;
+        ulong r = (ulong)rotated & Operands.SizeMask(size);
+        ulong cf = (ulong)(rotated >> n) & 1;
+        WriteDest(cpu, ref ins, address, size, r);
+        Flags.Update(s, CF | OF, cf | (of << 11));
+    }
+
+    private static void Shld(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 2, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8;
+        ulong src = Operands.ReadGpr(s, ins.Op1Register);
+        ulong m = Operands.SizeMask(size);
+        ulong r, cf;
+        if (c <= n)
+        {
+            r = ((a << c) | (c == n ? src : src >> (n - c))) & m;
+            cf = (a >> (n - c)) & 1;
+        }
+        else
+        {
+            // Only 16-bit operands get here (count 17..31): the result is architecturally undefined.
+            r = ((src << (c - n)) | (a >> (2 * n - c))) & m;
+            cf = (src >> (2 * n - c)) & 1;
+        }
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong of = ((r ^ a) >> (n - 1)) & 1;
+        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
+    }
+
+    private static void Shrd(Vcpu cpu, ref Instruction ins)
+    {
+        CpuState s = cpu.State;
+        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
+        int c = ShiftCount(s, ref ins, 2, size);
+        if (c == 0)
+        {
+            ZeroCount(cpu, ref ins, size, a);
+            return;
+        }
+        int n = size * 8;
+        ulong src = Operands.ReadGpr(s, ins.Op1Register);
+        ulong m = Operands.SizeMask(size);
+        ulong r, cf;
+        if (c <= n)
+        {
+            r = ((a >> c) | (c == n ? src : src << (n - c))) & m;
+            cf = (a >> (c - 1)) & 1;
+        }
+        else
+        {
+            // Only 16-bit operands get here (count 17..31): the result is architecturally undefined.
+            r = ((src >> (c - n)) | (a << (2 * n - c))) & m;
+            cf = (src >> (c - n - 1)) & 1;
+        }
+        WriteDest(cpu, ref ins, address, size, r);
+        ulong of = ((r ^ a) >> (n - 1)) & 1;
+        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
+    }
+}
