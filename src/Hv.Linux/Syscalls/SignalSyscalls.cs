@@ -171,7 +171,9 @@ internal static unsafe class SignalSyscalls
     {
         int tgid = (int)Arg(cpu, 0), tid = (int)Arg(cpu, 1);
         if (tgid <= 0 || tid <= 0) return -Errno.EINVAL;
-        if (tgid != k.Pid || tid != k.Pid) return -Errno.ESRCH;
+        // A signal for another thread of the process is delivered to whichever thread runs next (threads share
+        // the one vCPU; per-thread pending sets are not modelled).
+        if (tgid != k.Pid || k.FindThread(tid) is null) return -Errno.ESRCH;
         return Send(k, cpu, (int)Arg(cpu, 2), SignalInfo.SI_TKILL);
     }
 
@@ -179,7 +181,7 @@ internal static unsafe class SignalSyscalls
     {
         int tid = (int)Arg(cpu, 0);
         if (tid <= 0) return -Errno.EINVAL;
-        if (tid != k.Pid) return -Errno.ESRCH;
+        if (k.FindThread(tid) is null) return -Errno.ESRCH;
         return Send(k, cpu, (int)Arg(cpu, 1), SignalInfo.SI_TKILL);
     }
 
