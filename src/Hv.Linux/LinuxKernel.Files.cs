@@ -134,6 +134,19 @@ public sealed unsafe partial class LinuxKernel
         long* zero = stackalloc long[2];
         zero[0] = zero[1] = 0;
         if (Host.Call(Host.Ppoll, (long)pollfd, 1, (long)zero, 0, 8) != 0) return false; // ready, or an error to report now
+        return RetrySyscallLater(cpu);
+    }
+
+    /// <summary>True if another guest thread could run while this one waits (so waiting must not block the host).</summary>
+    internal bool OtherThreadsMayRun => threads.Count >= 2 && NextRunnable() is not null;
+
+    /// <summary>
+    /// Puts the current thread back on its SYSCALL instruction (RAX still holds the number) and switches to
+    /// another runnable thread: the syscall runs again when this thread is scheduled. False if none can run.
+    /// </summary>
+    internal bool RetrySyscallLater(Vcpu cpu)
+    {
+        if (threads.Count < 2) return false;
         GuestThread? next = NextRunnable();
         if (next is null) return false;
         cpu.State.Rip -= 2; // SYSCALL is 0F 05

@@ -38,6 +38,31 @@ public sealed class BlockingIoThreadTests
     }
 
     [Fact]
+    public void Poll_InfiniteTimeoutWithOtherThread_SwitchesAndRetriesSyscall()
+    {
+        var k = new KernelMachine();
+        try
+        {
+            Assert.Equal(0, k.Syscall("pipe2", D + 128, 0));
+            ulong r = Guest.Read32(k.Memory, D + 128), w = Guest.Read32(k.Memory, D + 132);
+            k.State.Rip = 0x40_1000;
+            long child = k.Syscall("clone", ThreadFlags, D + 0x8000, D, D + 8, 0);
+            Guest.Write64(k.Memory, D + 256, r | (1UL << 32)); // pollfd { fd = r, events = POLLIN }
+            k.State.Rip = 0x40_2002;
+            k.Syscall("poll", D + 256, 1, ulong.MaxValue);     // timeout -1
+            Assert.Equal(child, k.Syscall("gettid"));
+            Assert.Equal(1, k.Syscall("write", w, D + 512, 1));
+            k.Syscall("exit", 0);
+            Assert.Equal(0x40_2000UL, k.State.Rip);
+            Assert.Equal(1, k.Syscall("poll", D + 256, 1, ulong.MaxValue));
+        }
+        finally
+        {
+            k.Kernel.CloseFiles();
+        }
+    }
+
+    [Fact]
     public void Read_EmptyPipeSingleThread_BlocksOnHostNotRetried()
     {
         var k = new KernelMachine();
