@@ -70,7 +70,9 @@ public sealed class GuestProcess
             error = new LoadError(LoadErrorKind.Unusable, Directory.Exists(imagePath) ? "is a directory" : $"cannot read: {e.Message}");
             return false;
         }
-        return TryCreate(options, bytes, imagePath, args, env, stdio, out process, out error);
+        if (!TryCreate(options, bytes, imagePath, args, env, stdio, out process, out error)) return false;
+        process.Kernel.ExecutablePath = Path.GetFullPath(imagePath);
+        return true;
     }
 
     /// <summary>Same, with the reason as a string (null on success).</summary>
@@ -124,6 +126,29 @@ public sealed class GuestProcess
         return true;
     }
 
-    /// <summary>Runs the guest until it exits or is killed (or <paramref name="instructionLimit"/> runs out).</summary>
-    public StopReason Run(long instructionLimit = long.MaxValue) => Machine.Run(instructionLimit);
+    /// <summary>Guest instructions a thread runs before the next runnable thread gets the vCPU.</summary>
+    public const long TimeSlice = 200_000;
+
+    /// <summary>
+    /// Runs the guest until it exits or is killed (or <paramref name="instructionLimit"/> runs out). With
+    /// several threads the vCPU is shared in time slices.
+    /// </summary>
+    public StopReason Run(long instructionLimit = long.MaxValue)
+    {
+        long end = instructionLimit == long.MaxValue ? long.MaxValue : Machine.Stats.GuestInstructions + instructionLimit;
+        StopReason stop = Machine.Run(Slice(end));
+        while (stop.Kind == StopKind.InstructionLimit && Machine.Stats.GuestInstructions < end)
+        {
+            Kernel.Preempt(Machine.Cpu);
+            stop = Machine.Cpu.Run(Slice(end));
+        }
+        return stop;
+    }
+
+    private long Slice(long end)
+    {
+        long left = end == long.MaxValue ? long.MaxValue : end - Machine.Stats.GuestInstructions;
+        // Always sliced: a thread created mid-slice must get its turn even if nobody blocks.
+        return Math.Min(left, TimeSlice);
+    }
 }

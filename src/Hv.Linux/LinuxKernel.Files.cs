@@ -1,4 +1,5 @@
 using System.Text;
+using Hv.Core.Execution;
 using Hv.Linux.Files;
 
 namespace Hv.Linux;
@@ -17,8 +18,34 @@ public sealed unsafe partial class LinuxKernel
     /// </summary>
     public FileTable Files => files ??= FileTable.CreateStandard(Stdio.Input, Stdio.Output, Stdio.Error);
 
-    /// <summary>The guest's umask (kept here: the host's is process-wide).</summary>
-    public int Umask { get; set; } = 0x12; // 022
+    private int umask = -1;
+
+    /// <summary>
+    /// The guest's umask, kept here because the host's is process-wide; it starts as the host process's (as a
+    /// child inherits it). The host's umask still applies on top when files are created.
+    /// </summary>
+    public int Umask
+    {
+        get => umask >= 0 ? umask : umask = HostUmask();
+        set => umask = value & 0x1FF;
+    }
+
+    /// <summary>The host process's umask from /proc/self/status (reading it with umask(2) would change it), or 022.</summary>
+    private static int HostUmask()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith("Umask:", StringComparison.Ordinal)) continue;
+                return Convert.ToInt32(line["Umask:".Length..].Trim(), 8) & 0x1FF;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+        return 0x12;
+    }
 
     /// <summary>
     /// Sets up the fd table with guest fds 0/1/2 bound to the given host fds (not owned: the guest closing them
@@ -87,6 +114,45 @@ public sealed unsafe partial class LinuxKernel
         cwd?.Release();
         cwd = null;
         CloseSharedFileMappings();
+    }
+
+    /// <summary>
+    /// Guest threads share the one vCPU, so a thread must not sleep in a host read or write that another guest
+    /// thread would complete. If <paramref name="file"/> (a blocking pipe, terminal or socket) is not ready for
+    /// <paramref name="events"/> and another thread can run, the syscall is set up to run again (RIP back on the
+    /// SYSCALL, RAX still the number) and the vCPU switches threads. Returns true then; the handler's result is
+    /// discarded.
+    /// </summary>
+    internal bool RetryLaterIfBlocking(Vcpu cpu, FileDescription file, short events)
+    {
+        if (threads.Count < 2 || file.IsRegular || file.HostFd < 0) return false;
+        if ((file.GetStatusFlags() & OpenFlags.O_NONBLOCK) != 0) return false;
+        long* pollfd = stackalloc long[1];
+        ((int*)pollfd)[0] = file.HostFd;
+        ((short*)pollfd)[2] = events;
+        ((short*)pollfd)[3] = 0;
+        long* zero = stackalloc long[2];
+        zero[0] = zero[1] = 0;
+        if (Host.Call(Host.Ppoll, (long)pollfd, 1, (long)zero, 0, 8) != 0) return false; // ready, or an error to report now
+        return RetrySyscallLater(cpu);
+    }
+
+    /// <summary>True if another guest thread could run while this one waits (so waiting must not block the host).</summary>
+    internal bool OtherThreadsMayRun => threads.Count >= 2 && NextRunnable() is not null;
+
+    /// <summary>
+    /// Puts the current thread back on its SYSCALL instruction (RAX still holds the number) and switches to
+    /// another runnable thread: the syscall runs again when this thread is scheduled. False if none can run.
+    /// </summary>
+    internal bool RetrySyscallLater(Vcpu cpu)
+    {
+        if (threads.Count < 2) return false;
+        GuestThread? next = NextRunnable();
+        if (next is null) return false;
+        cpu.State.Rip -= 2; // SYSCALL is 0F 05
+        SwitchTo(cpu, next);
+        switchedInSyscall = true;
+        return true;
     }
 
     /// <summary>A fresh inode number for memfds.</summary>

@@ -34,23 +34,26 @@ public sealed partial class LinuxKernel
     /// <summary>Real/effective user and group ids (the host's).</summary>
     public HostIds Ids { get; private set; }
 
-    /// <summary>set_tid_address: cleared (and futex-woken) when the thread exits.</summary>
-    public ulong ClearChildTid { get; set; }
+    /// <summary>set_tid_address of the current thread: cleared (and futex-woken) when it exits.</summary>
+    public ulong ClearChildTid { get => CurrentThread.ClearChildTid; set => CurrentThread.ClearChildTid = value; }
 
-    /// <summary>set_robust_list head and length.</summary>
-    public ulong RobustListHead { get; set; }
+    /// <summary>set_robust_list head of the current thread.</summary>
+    public ulong RobustListHead { get => CurrentThread.RobustListHead; set => CurrentThread.RobustListHead = value; }
 
-    /// <summary>Length given to set_robust_list.</summary>
-    public ulong RobustListLength { get; set; }
+    /// <summary>Length given to set_robust_list by the current thread.</summary>
+    public ulong RobustListLength { get => CurrentThread.RobustListLength; set => CurrentThread.RobustListLength = value; }
 
-    /// <summary>The registered rseq area, or 0.</summary>
-    public ulong RseqArea { get; set; }
+    /// <summary>The current thread's registered rseq area, or 0.</summary>
+    public ulong RseqArea { get => CurrentThread.RseqArea; set => CurrentThread.RseqArea = value; }
 
-    /// <summary>Length of the registered rseq area.</summary>
-    public uint RseqLength { get; set; }
+    /// <summary>Length of the current thread's rseq area.</summary>
+    public uint RseqLength { get => CurrentThread.RseqLength; set => CurrentThread.RseqLength = value; }
 
-    /// <summary>Signature given at rseq registration.</summary>
-    public uint RseqSignature { get; set; }
+    /// <summary>Signature given at the current thread's rseq registration.</summary>
+    public uint RseqSignature { get => CurrentThread.RseqSignature; set => CurrentThread.RseqSignature = value; }
+
+    /// <summary>Absolute host path of the guest executable (what /proc/self/exe points to); null if unknown.</summary>
+    public string? ExecutablePath { get; set; }
 
     /// <summary>The thread name (comm) set with PR_SET_NAME, at most 15 bytes.</summary>
     public byte[] ThreadName { get; set; } = [];

@@ -15,17 +15,17 @@ public sealed partial class LinuxKernel
     private readonly SignalAction[] actions = new SignalAction[Signal.Max + 1];
     private readonly SignalInfo[] pendingInfo = new SignalInfo[Signal.Max + 1];
 
-    /// <summary>The blocked-signal mask (SIGKILL and SIGSTOP are never in it).</summary>
-    public ulong BlockedSignals { get; set; }
+    /// <summary>The current thread's blocked-signal mask (SIGKILL and SIGSTOP are never in it).</summary>
+    public ulong BlockedSignals { get => CurrentThread.BlockedSignals; set => CurrentThread.BlockedSignals = value; }
 
     /// <summary>Signals sent while blocked, waiting for delivery.</summary>
     public ulong PendingSignals { get; private set; }
 
-    /// <summary>sigaltstack: base address (ss_sp).</summary>
-    public ulong AltStackBase { get; set; }
+    /// <summary>sigaltstack of the current thread: base address (ss_sp).</summary>
+    public ulong AltStackBase { get => CurrentThread.AltStackBase; set => CurrentThread.AltStackBase = value; }
 
-    /// <summary>sigaltstack: size (ss_size); 0 when disabled.</summary>
-    public ulong AltStackSize { get; set; }
+    /// <summary>sigaltstack of the current thread: size (ss_size); 0 when disabled.</summary>
+    public ulong AltStackSize { get => CurrentThread.AltStackSize; set => CurrentThread.AltStackSize = value; }
 
     /// <summary>True if a sigaltstack is installed.</summary>
     public bool AltStackEnabled => AltStackSize != 0;

@@ -55,7 +55,8 @@ public sealed unsafe partial class LinuxKernel : IGuestKernel
             result = -Errno.ENOSYS;
         }
         if (cpu.StopReason is not null) return;
-        s[Gpr.Rax] = (ulong)result;
+        // A syscall that blocked, yielded or exited the thread left another thread's registers in the vCPU.
+        if (!TakeSwitchedInSyscall()) s[Gpr.Rax] = (ulong)result;
         // Signals are delivered on the way back to user mode, after the result is in RAX (it is saved in the frame).
         if ((PendingSignals & ~BlockedSignals) != 0) DeliverPending(cpu);
     }

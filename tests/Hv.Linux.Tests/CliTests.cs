@@ -102,6 +102,17 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public void Run_NoImage_UsesEmbeddedDefault()
+    {
+        var (status, _, stderr) = Hv("run", "--mode", "interpret");
+        // The built-in image loads (whatever the interpreter can run of it yet): no image error, no usage error.
+        Assert.DoesNotContain("no default image", stderr);
+        Assert.NotEqual(Program.StatusNotFound, status);
+        Assert.NotEqual(Program.StatusUnusableImage, status);
+        Assert.NotEqual(Program.StatusUsage, status);
+    }
+
+    [Fact]
     public void Run_BadOption_UsageStatus()
     {
         var (status, _, stderr) = Hv("run", "--mode", "sideways", "/bin/true");

@@ -129,6 +129,26 @@ public sealed class LoaderTests
     }
 
     [Fact]
+    public void TryCreate_FromFile_SetsArgv0AndExecutablePath()
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"hv-loader-{Guid.NewGuid():N}");
+        File.WriteAllBytes(path, new ElfBuilder().Build());
+        try
+        {
+            Assert.True(GuestProcess.TryCreate(Hv.Core.HvOptions.Default, path, ["x"], [], GuestStdio.Host, out GuestProcess? p, out string? error), error);
+            Assert.Equal(path, p!.Kernel.ExecutablePath);
+            AddressSpace m = p.Machine.AddressSpace;
+            ulong sp = p.Machine.Cpu.State[Gpr.Rsp];
+            Assert.Equal(2UL, Guest.Read64(m, sp));
+            Assert.Equal(path, Guest.ReadString(m, Guest.Read64(m, sp + 8)));
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void TryCreate_MissingFile_NotFound()
     {
         Assert.False(GuestProcess.TryCreate(Hv.Core.HvOptions.Default, "/nonexistent/prog", [], [], GuestStdio.Host,

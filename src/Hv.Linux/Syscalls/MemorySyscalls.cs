@@ -73,7 +73,8 @@ internal static unsafe class MemorySyscalls
         {
             file = k.Files.Get(fd);
             if (file is null) return -Errno.EBADF;
-            if (offset + size < offset) return -Errno.EOVERFLOW;
+            // Shared frames are indexed by int page numbers: offsets past a memfd's largest size cannot be mapped.
+            if (offset + size < offset || offset + size > MemoryFile.MaxSize) return -Errno.EOVERFLOW;
             long mode = file.GetStatusFlags();
             if (mode < 0) return mode;
             int access = (int)mode & OpenFlags.O_ACCMODE;
@@ -117,6 +118,7 @@ internal static unsafe class MemorySyscalls
         k.WriteBackSharedFiles(at, at + size);
         if (file is null)
         {
+            if (shared && size > MemoryFile.MaxSize) return -Errno.ENOMEM;
             SharedMemoryObject? obj = shared ? new SharedMemoryObject(size) : null;
             mem.Map(at, size, permissions, shared ? "/dev/zero (deleted)" : "", obj);
             return (long)at;
@@ -257,11 +259,23 @@ internal static unsafe class MemorySyscalls
         {
             // Duplicating a shared mapping: only shared memory can be duplicated.
             if (first.Shared is null || !mayMove) return -Errno.EINVAL;
+            if (sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+            long loaded = k.LoadSharedFilePages(first.Shared, sharedOffset, newSize);
+            if (loaded < 0) return loaded;
             if (!Place(k, fixedTarget, newAddress, newSize, out ulong dup)) return -Errno.ENOMEM;
             mem.Map(dup, newSize, first.Permissions, first.Name, first.Shared, sharedOffset);
             return (long)dup;
         }
         if (!IsOneMapping(mem, first, oldAddress, oldAddress + oldSize)) return -Errno.EFAULT;
+        if (first.Shared is not null)
+        {
+            if (sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+            if (newSize > oldSize)
+            {
+                long loaded = k.LoadSharedFilePages(first.Shared, sharedOffset + oldSize, newSize - oldSize);
+                if (loaded < 0) return loaded;
+            }
+        }
 
         if (!fixedTarget && newSize <= oldSize)
         {

@@ -15,7 +15,7 @@ internal static unsafe class ProcessSyscalls
     public static void Register(SyscallRegistry r)
     {
         r.Add("exit", &Exit);
-        r.Add("exit_group", &Exit);
+        r.Add("exit_group", &ExitGroup);
         r.Add("arch_prctl", &ArchPrctl);
         r.Add("set_tid_address", &SetTidAddress);
         r.Add("set_robust_list", &SetRobustList);
@@ -23,7 +23,7 @@ internal static unsafe class ProcessSyscalls
         r.Add("rseq", &Rseq);
         r.Add("uname", &Uname);
         r.Add("getpid", &GetPid);
-        r.Add("gettid", &GetPid);
+        r.Add("gettid", &GetTid);
         r.Add("getpgrp", &GetPid);
         r.Add("getppid", &GetPpid);
         r.Add("getuid", &GetUid);
@@ -43,7 +43,7 @@ internal static unsafe class ProcessSyscalls
         r.Add("getrusage", &GetRusage);
         r.Add("sched_getaffinity", &SchedGetAffinity);
         r.Add("sched_setaffinity", &SchedSetAffinity);
-        r.Add("sched_yield", &Zero);
+        r.Add("sched_yield", &SchedYield);
         r.Add("sysinfo", &SysInfo);
         r.Add("prctl", &Prctl);
         r.Add("getrandom", &GetRandom);
@@ -75,13 +75,26 @@ internal static unsafe class ProcessSyscalls
 
     // ---- exit ----
 
+    /// <summary>exit: ends the calling thread (the process, if it is the last one).</summary>
     private static long Exit(LinuxKernel k, Vcpu cpu)
     {
+        // The thread's exit clears *clear_child_tid and wakes a joiner; failures are ignored like the kernel's.
+        k.ExitThread(cpu, (int)(Arg(cpu, 0) & 0xFF));
+        return 0;
+    }
+
+    /// <summary>exit_group: ends every thread.</summary>
+    private static long ExitGroup(LinuxKernel k, Vcpu cpu)
+    {
         int status = (int)(Arg(cpu, 0) & 0xFF);
-        // The thread's exit clears *clear_child_tid (and would wake a joiner); failures are ignored like the kernel's.
-        if (k.ClearChildTid != 0) Write(k, k.ClearChildTid, 0u);
         LinuxLog.GuestExited(k.Logger, status);
         cpu.Stop(new StopReason(StopKind.Exited, status));
+        return 0;
+    }
+
+    private static long SchedYield(LinuxKernel k, Vcpu cpu)
+    {
+        k.Yield(cpu);
         return 0;
     }
 
@@ -112,7 +125,7 @@ internal static unsafe class ProcessSyscalls
     private static long SetTidAddress(LinuxKernel k, Vcpu cpu)
     {
         k.ClearChildTid = Arg(cpu, 0);
-        return k.Pid;
+        return k.CurrentThread.Tid;
     }
 
     private const ulong RobustListHeadSize = 24;
@@ -189,6 +202,7 @@ internal static unsafe class ProcessSyscalls
     }
 
     private static long GetPid(LinuxKernel k, Vcpu cpu) => k.Pid;
+    private static long GetTid(LinuxKernel k, Vcpu cpu) => k.CurrentThread.Tid;
     private static long GetPpid(LinuxKernel k, Vcpu cpu) => k.ParentPid;
     private static long GetUid(LinuxKernel k, Vcpu cpu) => k.Ids.Uid;
     private static long GetEuid(LinuxKernel k, Vcpu cpu) => k.Ids.Euid;
@@ -381,9 +395,10 @@ internal static unsafe class ProcessSyscalls
         FutexWaitBitset = 9, FutexWakeBitset = 10, FutexPrivate = 128, FutexClockRealtime = 256;
 
     /// <summary>
-    /// futex with exactly one thread: nobody else can change the word or wake a waiter. WAIT returns -EAGAIN
-    /// when the word differs; a WAIT that would sleep returns -ETIMEDOUT at once if it has a timeout and
-    /// -EDEADLK if it would sleep forever (a real kernel would hang the process). WAKE finds no waiters.
+    /// futex. Threads share the one vCPU, so a WAIT that would sleep switches to another runnable thread and
+    /// WAKE marks waiters runnable. A WAIT with a timeout never sleeps: it returns -ETIMEDOUT at once (a
+    /// documented deviation; callers retry). A WAIT that nothing could ever end (no other thread) returns
+    /// -EDEADLK instead of hanging. Private and shared futexes are the same here (one address space).
     /// </summary>
     private static long Futex(LinuxKernel k, Vcpu cpu)
     {
@@ -400,7 +415,9 @@ internal static unsafe class ProcessSyscalls
         {
             case FutexWait:
             case FutexWaitBitset:
-                if (cmd == FutexWaitBitset && val3 == 0) return -Errno.EINVAL;
+            {
+                uint bitset = cmd == FutexWaitBitset ? val3 : uint.MaxValue;
+                if (bitset == 0) return -Errno.EINVAL;
                 if (!Read(k, uaddr, out uint current)) return -Errno.EFAULT;
                 if (current != val) return -Errno.EAGAIN;
                 if (timeout != 0)
@@ -409,28 +426,35 @@ internal static unsafe class ProcessSyscalls
                     if (seconds < 0 || (ulong)nanos >= 1_000_000_000) return -Errno.EINVAL;
                     return -Errno.ETIMEDOUT;
                 }
+                if (k.BlockOnFutex(cpu, uaddr, bitset)) return 0;
                 LinuxLog.FutexDeadlock(k.Logger, uaddr);
                 return -Errno.EDEADLK;
+            }
             case FutexWake:
-                return 0;
+                return k.WakeFutex(uaddr, (int)Math.Min(val, int.MaxValue));
             case FutexWakeBitset:
-                return val3 == 0 ? -Errno.EINVAL : 0;
+                return val3 == 0 ? -Errno.EINVAL : k.WakeFutex(uaddr, (int)Math.Min(val, int.MaxValue), val3);
             case FutexRequeue:
-                return 0;
             case FutexCmpRequeue:
             {
                 if ((uaddr2 & 3) != 0) return -Errno.EINVAL;
-                if (!Read(k, uaddr, out uint word)) return -Errno.EFAULT;
-                return word != val3 ? -Errno.EAGAIN : 0;
+                if (cmd == FutexCmpRequeue)
+                {
+                    if (!Read(k, uaddr, out uint word)) return -Errno.EFAULT;
+                    if (word != val3) return -Errno.EAGAIN;
+                }
+                int woken = k.WakeFutex(uaddr, (int)Math.Min(val, int.MaxValue));
+                // The timeout argument carries the requeue count for these operations.
+                return woken + k.RequeueFutex(uaddr, uaddr2, (int)Math.Min(timeout, int.MaxValue));
             }
             case FutexWakeOp:
-                return WakeOp(k, uaddr2, val3);
+                return WakeOp(k, uaddr, val, uaddr2, (int)Math.Min(timeout, int.MaxValue), val3);
             default:
                 return -Errno.ENOSYS; // PI futexes and the rest
         }
     }
 
-    private static long WakeOp(LinuxKernel k, ulong uaddr2, uint encoded)
+    private static long WakeOp(LinuxKernel k, ulong uaddr, uint count, ulong uaddr2, int count2, uint encoded)
     {
         if ((uaddr2 & 3) != 0) return -Errno.EINVAL;
         int op = (int)(encoded >> 28) & 7;
@@ -449,6 +473,20 @@ internal static unsafe class ProcessSyscalls
         };
         if (op > 4) return -Errno.ENOSYS;
         if (!Write(k, uaddr2, value)) return -Errno.EFAULT;
-        return 0; // nobody waits on either word
+        int woken = k.WakeFutex(uaddr, (int)Math.Min(count, int.MaxValue));
+        int cmp = (int)(encoded >> 24) & 15;
+        int cmpArg = (int)(encoded << 20) >> 20;
+        bool wakeSecond = cmp switch
+        {
+            0 => (int)old == cmpArg,
+            1 => (int)old != cmpArg,
+            2 => (int)old < cmpArg,
+            3 => (int)old <= cmpArg,
+            4 => (int)old > cmpArg,
+            5 => (int)old >= cmpArg,
+            _ => false,
+        };
+        if (wakeSecond) woken += k.WakeFutex(uaddr2, count2);
+        return woken;
     }
 }

@@ -161,8 +161,9 @@ internal static unsafe class SignalSyscalls
     private static long Kill(LinuxKernel k, Vcpu cpu)
     {
         long pid = (int)Arg(cpu, 0);
-        // pid 0, -1 and -pgrp reach this process too; it is alone in its group and session.
-        if (pid != k.Pid && pid != 0 && pid != -1 && pid != -k.Pid) return -Errno.ESRCH;
+        // pid 0 and -pgrp reach this process: it is alone in its process group. pid -1 means every process
+        // except the caller, and there is no other process.
+        if (pid != k.Pid && pid != 0 && pid != -k.Pid) return -Errno.ESRCH;
         return Send(k, cpu, (int)Arg(cpu, 1), SignalInfo.SI_USER);
     }
 
@@ -170,7 +171,9 @@ internal static unsafe class SignalSyscalls
     {
         int tgid = (int)Arg(cpu, 0), tid = (int)Arg(cpu, 1);
         if (tgid <= 0 || tid <= 0) return -Errno.EINVAL;
-        if (tgid != k.Pid || tid != k.Pid) return -Errno.ESRCH;
+        // A signal for another thread of the process is delivered to whichever thread runs next (threads share
+        // the one vCPU; per-thread pending sets are not modelled).
+        if (tgid != k.Pid || k.FindThread(tid) is null) return -Errno.ESRCH;
         return Send(k, cpu, (int)Arg(cpu, 2), SignalInfo.SI_TKILL);
     }
 
@@ -178,7 +181,7 @@ internal static unsafe class SignalSyscalls
     {
         int tid = (int)Arg(cpu, 0);
         if (tid <= 0) return -Errno.EINVAL;
-        if (tid != k.Pid) return -Errno.ESRCH;
+        if (k.FindThread(tid) is null) return -Errno.ESRCH;
         return Send(k, cpu, (int)Arg(cpu, 1), SignalInfo.SI_TKILL);
     }
 

@@ -33,6 +33,7 @@ internal static unsafe class SyscallTable
         var registry = new SyscallRegistry(table);
         ProcessSyscalls.Register(registry);
         SignalSyscalls.Register(registry);
+        ThreadSyscalls.Register(registry);
         FileSyscalls.Register(registry);
         MemorySyscalls.Register(registry);
         TimeSyscalls.Register(registry);

@@ -81,6 +81,53 @@ public sealed class GuestSyscallTests
 
     [Theory]
     [MemberData(nameof(Modes.AllModes), MemberType = typeof(Modes))]
+    public void Memfd_PwriteOverExecutedCode_NextCallRunsNewCode(ExecutionMode mode)
+    {
+        byte[] data = [.. "jit\0"u8.ToArray(), 0, 0, 0, 0, 0x6A, 0x2A, 0x58, 0xC3, 0x6A, 0x07, 0x58, 0xC3];
+        byte[] image = new ElfBuilder { Data = data }.WithCode(a =>
+        {
+            Set(a, rdi, DataBase);
+            Set(a, rsi, 0);
+            Sys(a, 319);                 // memfd_create
+            Copy(a, rbx, rax);
+            Copy(a, rdi, rbx);
+            Set(a, rsi, 4096);
+            Sys(a, 77);                  // ftruncate
+            Copy(a, rdi, rbx);
+            Set(a, rsi, DataBase + 8);
+            Set(a, rdx, 4);
+            Set(a, r10, 0);
+            Sys(a, 18);                  // pwrite64: push 42; pop rax; ret
+            Set(a, rdi, 0);
+            Set(a, rsi, 4096);
+            Set(a, rdx, 5);              // PROT_READ | PROT_EXEC
+            Set(a, r10, 1);
+            Copy(a, r8, rbx);
+            Set(a, r9, 0);
+            Sys(a, 9);                   // mmap
+            Copy(a, r12, rax);
+            a.call(r12);                 // decodes and runs the first version
+            Copy(a, rdi, rbx);
+            Set(a, rsi, DataBase + 12);
+            Set(a, rdx, 4);
+            Set(a, r10, 0);
+            Sys(a, 18);                  // pwrite64 over it: push 7; pop rax; ret
+            a.call(r12);
+            ExitWithRax(a);
+        }).Build();
+        GuestProcess p = Guest.Create(image, mode: mode);
+        try
+        {
+            Assert.Equal(new StopReason(StopKind.Exited, 7), p.Run(1_000_000));
+        }
+        finally
+        {
+            p.Kernel.CloseFiles();
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes.AllModes), MemberType = typeof(Modes))]
     public void Openat_RelativePath_WritesFileInGuestWorkingDirectory(ExecutionMode mode)
     {
         const string text = "hello from the guest\n";

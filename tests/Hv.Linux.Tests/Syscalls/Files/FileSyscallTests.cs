@@ -368,14 +368,80 @@ public sealed class FileSyscallTests
     }
 
     [Fact]
+    public void CopyFileRange_WithOffsets_CopiesAndUpdatesOffsets()
+    {
+        using var h = new SyscallHarness();
+        File.WriteAllText(Path.Combine(h.TempDir, "src"), "abcdefgh");
+        long src = h.Open("src", O_RDONLY), dst = h.Open("dst", O_CREAT | O_WRONLY);
+        long inOff = h.Bytes(BitConverter.GetBytes(3L));
+        Assert.Equal(4, h.Call("copy_file_range", src, inOff, dst, 0, 4, 0));
+        Assert.Equal(7, h.Read64(inOff));
+        Assert.Equal("defg", File.ReadAllText(Path.Combine(h.TempDir, "dst")));
+        long memfd = h.Call("memfd_create", h.Str("m"), 0);
+        Assert.Equal(-18 /* EXDEV */, h.Call("copy_file_range", memfd, 0, dst, 0, 4, 0));
+    }
+
+    [Fact]
     public void Umask_AppliesToCreatedFiles()
     {
         using var h = new SyscallHarness();
-        Assert.Equal(0x12, h.Call("umask", 0x3F)); // 077
+        long old = h.Call("umask", 0x3F); // 077
+        Assert.InRange(old, 0, 0x1FF);
+        Assert.Equal(0x3F, h.Call("umask", 0x3F));
         long fd = h.Open("u", O_CREAT | O_WRONLY, 0x1B6);
         Assert.True(fd >= 0);
         long st = h.Alloc(144);
         Assert.Equal(0, h.Call("stat", h.Str("u"), st));
         Assert.Equal(0x180, h.Read32(st + 24) & 0xFFF); // 0600
+    }
+}
+
+public sealed class FileSyscallFuzzTests
+{
+    // Non-blocking, non-destructive calls (paths are only read; writes go to fds opened in the temp dir).
+    private static readonly string[] Calls =
+    [
+        "read", "write", "pread64", "pwrite64", "readv", "writev", "lseek", "fstat", "newfstatat", "statx", "getdents64",
+        "fcntl", "ioctl", "dup", "dup2", "dup3", "close", "getcwd", "readlink", "access", "faccessat2", "memfd_create",
+        "ftruncate", "sendfile", "fstatfs", "fsync", "mmap",
+    ];
+
+    private static long Pick(Random r) => r.Next(12) switch
+    {
+        0 => 0,
+        1 => -1,
+        2 => r.Next(0, 10),
+        3 => (long)SyscallHarness.Scratch + r.Next(0, (int)SyscallHarness.ScratchSize),
+        4 => (long)SyscallHarness.Scratch + (long)SyscallHarness.ScratchSize - r.Next(0, 64),
+        5 => long.MaxValue - r.Next(0, 0x2000),
+        6 => 1L << r.Next(0, 63),
+        7 => r.NextInt64(),
+        8 => r.Next(0, 0x1_0000),
+        9 => -100,
+        10 => 0x5401 + r.Next(0, 0x40),
+        _ => r.Next(-5000, 5000),
+    };
+
+    [Fact]
+    public void FileSyscalls_RandomArguments_NeverThrowAndReturnKernelValues()
+    {
+        using var h = new SyscallHarness();
+        h.Kernel.InitializeFiles(-1, -1, -1, h.TempDir); // no host stdio: nothing may block or leak out
+        Assert.True(h.Open("a", SyscallHarness.O_CREAT | SyscallHarness.O_RDWR) >= 0);
+        Assert.True(h.Open("b", SyscallHarness.O_CREAT | SyscallHarness.O_RDWR) >= 0);
+        Assert.True(h.Open(".", SyscallHarness.O_RDONLY | SyscallHarness.O_DIRECTORY) >= 0);
+        Assert.True(h.Call("memfd_create", h.Str("m"), 2) >= 0);
+        var random = new Random(4242);
+        for (int i = 0; i < 3000; i++)
+        {
+            string name = Calls[random.Next(Calls.Length)];
+            long[] args = [Pick(random), Pick(random), Pick(random), Pick(random), Pick(random), Pick(random)];
+            if (name == "fcntl" && args[1] == 4) args[2] &= ~0x800L; // never F_SETFL O_NONBLOCK games
+            if (name == "pwrite64") args[3] &= 0xF_FFFF; // keep sparse files small
+            if (name == "ftruncate") args[1] &= 0xF_FFFF;
+            if (name == "mmap") args[1] &= 0xF_FFFF;
+            long result = h.Call(name, args);
+            Assert.True(result >= -4095, $"{name} returned {result}");
+        }
     }
 }

@@ -46,6 +46,15 @@ public sealed class MemorySyscallTests
     }
 
     [Fact]
+    public void Mmap_HugeSharedAnonymous_EnomemInsteadOfHostFailure()
+    {
+        using var h = new SyscallHarness();
+        Assert.Equal(-ENOMEM, h.Call("mmap", 0, 1L << 45, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+        long a = h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        Assert.Equal(-ENOMEM, h.Call("mremap", a, Page, 1L << 45, 1, 0));
+    }
+
+    [Fact]
     public void Mmap_Hint_UsedWhenFree()
     {
         using var h = new SyscallHarness();
@@ -118,6 +127,20 @@ public sealed class MemorySyscallTests
         Assert.Equal(0, h.Call("munmap", a, Page));
         Assert.Equal(0x11, File.ReadAllBytes(path)[20]);
         Assert.Equal(Page, new FileInfo(path).Length);
+    }
+
+    [Fact]
+    public void Mremap_GrowSharedFileMapping_ShowsFileBytes()
+    {
+        using var h = new SyscallHarness();
+        byte[] data = new byte[3 * Page];
+        new Random(5).NextBytes(data);
+        File.WriteAllBytes(Path.Combine(h.TempDir, "g"), data);
+        long fd = h.Open("g", O_RDWR);
+        long a = h.Call("mmap", 0, Page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        long b = h.Call("mremap", a, Page, 3 * Page, 1, 0);
+        Assert.True(b > 0);
+        Assert.Equal(data, h.Read(b, data.Length));
     }
 
     [Fact]
@@ -243,6 +266,14 @@ public sealed class MemorySyscallTests
         Assert.Equal(0, h.Call("ftruncate", fd, 5));
         Assert.Equal(5, h.Call("pread64", fd, buf, 16, 0));
         Assert.Equal([(byte)'h', (byte)'e', 0, 0, 0], h.Read(buf, 5));
+        Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue - 2, 0));
+        Assert.Equal(-27 /* EFBIG */, h.Call("pwrite64", fd, buf, 4, long.MaxValue - 2));
+        Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue, 1));
+        Assert.Equal(-75 /* EOVERFLOW */, h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED, fd, 1L << 50));
+        long again = h.Open($"/proc/self/fd/{fd}", O_RDONLY);
+        Assert.True(again > fd);
+        Assert.Equal(5, h.Call("pread64", again, buf, 16, 0));
+        Assert.Equal(-2 /* ENOENT */, h.Call("stat", h.Str($"/proc/self/fd/{fd}"), buf));
         Assert.Equal(-EINVAL, h.Call("memfd_create", h.Str("x"), 0x100));
         long seal = h.Call("memfd_create", h.Str("s"), 2 /* MFD_ALLOW_SEALING */);
         Assert.Equal(0, h.Call("fcntl", seal, 1033, 4 /* F_SEAL_GROW */));
