@@ -140,6 +140,9 @@ public sealed class GuestProcess
         while (stop.Kind == StopKind.InstructionLimit && Machine.Stats.GuestInstructions < end)
         {
             Kernel.Preempt(Machine.Cpu);
+            // Signals queued from outside a syscall (e.g. timers) are delivered at slice boundaries.
+            if ((Kernel.PendingSignals & ~Kernel.BlockedSignals) != 0) Kernel.DeliverPending(Machine.Cpu);
+            if (Kernel.TerminatedBy is { } killed) return killed;
             stop = Machine.Cpu.Run(Slice(end));
         }
         return stop;

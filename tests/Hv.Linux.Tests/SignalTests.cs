@@ -349,4 +349,21 @@ public sealed class SignalTests
         Assert.Equal(StopKind.Killed, stop.Kind);
         Assert.Equal(Signal.SIGABRT, stop.Status);
     }
+
+    [Theory]
+    [MemberData(nameof(Modes.AllModes), MemberType = typeof(Modes))]
+    public void GuestProgram_SignalQueuedFromOutside_DeliveredAtSliceBoundary(ExecutionMode mode)
+    {
+        var builder = new ElfBuilder().WithCode(a =>
+        {
+            Label loop = a.CreateLabel();
+            a.Label(ref loop);
+            a.jmp(loop);
+        });
+        GuestProcess p = Guest.Create(builder.Build(), mode: mode);
+        p.Kernel.QueueSignal(new SignalInfo(Signal.SIGALRM, SignalInfo.SI_KERNEL));
+        StopReason stop = p.Run(GuestProcess.TimeSlice * 3);
+        Assert.Equal(StopKind.Killed, stop.Kind);
+        Assert.Equal(Signal.SIGALRM, stop.Status);
+    }
 }
