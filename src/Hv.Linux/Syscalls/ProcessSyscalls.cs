@@ -420,15 +420,22 @@ internal static unsafe class ProcessSyscalls
                 if (bitset == 0) return -Errno.EINVAL;
                 if (!Read(k, uaddr, out uint current)) return -Errno.EFAULT;
                 if (current != val) return -Errno.EAGAIN;
+                long deadline = long.MaxValue;
                 if (timeout != 0)
                 {
                     if (!Read(k, timeout, out long seconds) || !Read(k, timeout + 8, out long nanos)) return -Errno.EFAULT;
                     if (seconds < 0 || (ulong)nanos >= 1_000_000_000) return -Errno.EINVAL;
-                    return -Errno.ETIMEDOUT;
+                    deadline = Deadline(cmd == FutexWaitBitset, (op & FutexClockRealtime) != 0, seconds, nanos);
+                    if (deadline <= System.Diagnostics.Stopwatch.GetTimestamp()) return -Errno.ETIMEDOUT;
                 }
-                if (k.BlockOnFutex(cpu, uaddr, bitset)) return 0;
-                LinuxLog.FutexDeadlock(k.Logger, uaddr);
-                return -Errno.EDEADLK;
+                switch (k.BlockOnFutex(cpu, uaddr, bitset, deadline))
+                {
+                    case LinuxKernel.WaitOutcome.Switched: return 0; // the real result is set when the waiter resumes
+                    case LinuxKernel.WaitOutcome.TimedOut: return -Errno.ETIMEDOUT;
+                    default:
+                        LinuxLog.FutexDeadlock(k.Logger, uaddr);
+                        return -Errno.EDEADLK;
+                }
             }
             case FutexWake:
                 return k.WakeFutex(uaddr, (int)Math.Min(val, int.MaxValue));
@@ -452,6 +459,29 @@ internal static unsafe class ProcessSyscalls
             default:
                 return -Errno.ENOSYS; // PI futexes and the rest
         }
+    }
+
+    /// <summary>
+    /// A futex timeout as a Stopwatch timestamp: FUTEX_WAIT takes a relative time, FUTEX_WAIT_BITSET an absolute
+    /// one on CLOCK_MONOTONIC (or CLOCK_REALTIME with FUTEX_CLOCK_REALTIME).
+    /// </summary>
+    private static long Deadline(bool absolute, bool realtime, long seconds, long nanos)
+    {
+        long relativeNs;
+        if (absolute)
+        {
+            Span<long> now = stackalloc long[2];
+            fixed (long* p = now) Hv.Linux.Files.Host.Call(Hv.Linux.Files.Host.ClockGettime, realtime ? 0 : 1, (long)p);
+            relativeNs = (seconds - now[0]) * 1_000_000_000 + (nanos - now[1]);
+        }
+        else
+        {
+            relativeNs = seconds > long.MaxValue / 2_000_000_000 ? long.MaxValue / 2 : seconds * 1_000_000_000 + nanos;
+        }
+        if (relativeNs <= 0) return System.Diagnostics.Stopwatch.GetTimestamp();
+        double ticks = relativeNs / 1e9 * System.Diagnostics.Stopwatch.Frequency;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        return ticks >= long.MaxValue - start ? long.MaxValue - 1 : start + (long)ticks;
     }
 
     private static long WakeOp(LinuxKernel k, ulong uaddr, uint count, ulong uaddr2, int count2, uint encoded)
