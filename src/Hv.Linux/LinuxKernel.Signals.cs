@@ -59,6 +59,13 @@ public sealed partial class LinuxKernel
         BlockedSignals = mask;
     }
 
+    /// <summary>Removes pending <paramref name="signal"/> and returns its info (sigwait).</summary>
+    internal SignalInfo TakePending(int signal)
+    {
+        PendingSignals &= ~Signal.Bit(signal);
+        return pendingInfo[signal];
+    }
+
     /// <summary>Drops a pending <paramref name="signal"/> (its action became "ignore").</summary>
     public void DiscardPending(int signal) => PendingSignals &= ~Signal.Bit(signal);
 
