@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Rebuilds every guest image into guest-images/bin/<name>.
-#   src/*.c      -> gcc -O2 -static -g (glibc, static)
+#   src/*.c      -> gcc -O2 -static -g (glibc, static); the smc_*.c images
+#                   also include src/smc_common.h
 #   src/asm/*.S  -> gcc -nostdlib -static -g (no libc, entry _start)
 # Usage: guest-images/build.sh [--regen]   (runnable from any cwd)
 #   --regen  also regenerate src/asm/asm_shift.S and asm_muldiv.S from

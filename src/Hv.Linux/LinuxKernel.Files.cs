@@ -7,7 +7,7 @@ namespace Hv.Linux;
 public sealed unsafe partial class LinuxKernel
 {
     private FileTable? files;
-    private int cwdFd = -1;
+    private HostFile? cwd; // owns the host directory fd (its finalizer closes it if the guest is abandoned)
     private byte[] cwdPath = [];
     private ulong nextInode = 1;
 
@@ -17,8 +17,34 @@ public sealed unsafe partial class LinuxKernel
     /// </summary>
     public FileTable Files => files ??= FileTable.CreateStandard(Stdio.Input, Stdio.Output, Stdio.Error);
 
-    /// <summary>The guest's umask (kept here: the host's is process-wide).</summary>
-    public int Umask { get; set; } = 0x12; // 022
+    private int umask = -1;
+
+    /// <summary>
+    /// The guest's umask, kept here because the host's is process-wide; it starts as the host process's (as a
+    /// child inherits it). The host's umask still applies on top when files are created.
+    /// </summary>
+    public int Umask
+    {
+        get => umask >= 0 ? umask : umask = HostUmask();
+        set => umask = value & 0x1FF;
+    }
+
+    /// <summary>The host process's umask from /proc/self/status (reading it with umask(2) would change it), or 022.</summary>
+    private static int HostUmask()
+    {
+        try
+        {
+            foreach (string line in File.ReadLines("/proc/self/status"))
+            {
+                if (!line.StartsWith("Umask:", StringComparison.Ordinal)) continue;
+                return Convert.ToInt32(line["Umask:".Length..].Trim(), 8) & 0x1FF;
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException)
+        {
+        }
+        return 0x12;
+    }
 
     /// <summary>
     /// Sets up the fd table with guest fds 0/1/2 bound to the given host fds (not owned: the guest closing them
@@ -51,7 +77,7 @@ public sealed unsafe partial class LinuxKernel
         get
         {
             EnsureWorkingDirectory();
-            return cwdFd;
+            return cwd!.HostFd;
         }
     }
 
@@ -84,8 +110,8 @@ public sealed unsafe partial class LinuxKernel
     public void CloseFiles()
     {
         files?.Dispose();
-        if (cwdFd >= 0) Host.CloseFd(cwdFd);
-        cwdFd = -1;
+        cwd?.Release();
+        cwd = null;
         CloseSharedFileMappings();
     }
 
@@ -98,9 +124,8 @@ public sealed unsafe partial class LinuxKernel
     /// </summary>
     internal long AdoptWorkingDirectory(int fd)
     {
-        byte dot = (byte)'.';
         byte* path = stackalloc byte[2];
-        path[0] = dot;
+        path[0] = (byte)'.';
         path[1] = 0;
         long r = Host.Call(Host.Faccessat, fd, (long)path, 1 /* X_OK */);
         if (r < 0)
@@ -114,8 +139,8 @@ public sealed unsafe partial class LinuxKernel
             Host.CloseFd(fd);
             return -Errno.ENOENT;
         }
-        if (cwdFd >= 0) Host.CloseFd(cwdFd);
-        cwdFd = fd;
+        cwd?.Release();
+        cwd = new HostFile(fd, ownsFd: true);
         cwdPath = resolved;
         return 0;
     }
@@ -143,7 +168,7 @@ public sealed unsafe partial class LinuxKernel
 
     private void EnsureWorkingDirectory()
     {
-        if (cwdFd >= 0) return;
+        if (cwd is not null) return;
         long r = SetWorkingDirectory(Environment.CurrentDirectory);
         if (r < 0) throw new DirectoryNotFoundException($"cannot open the host working directory: errno {-r}");
     }

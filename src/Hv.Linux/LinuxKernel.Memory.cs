@@ -41,6 +41,19 @@ public sealed unsafe partial class LinuxKernel
         return 0;
     }
 
+    /// <summary>
+    /// Before more of a shared object gets mapped (mremap growing a MAP_SHARED file mapping): loads the file's
+    /// bytes for [<paramref name="offset"/>, +<paramref name="length"/>) if the object is a host file's.
+    /// </summary>
+    internal long LoadSharedFilePages(SharedMemoryObject shared, ulong offset, ulong length)
+    {
+        if (sharedFiles is null) return 0;
+        foreach (SharedFileMapping m in sharedFiles.Values)
+            if (ReferenceEquals(m.Object, shared))
+                return m.Load(offset >> PhysicalPage.Shift, AddressSpace.PageAlignUp(length) >> PhysicalPage.Shift);
+        return 0;
+    }
+
     /// <summary>Writes shared file mappings in [start, end) back to their files (msync, munmap, exit).</summary>
     internal void WriteBackSharedFiles(ulong start, ulong end)
     {
@@ -122,5 +135,16 @@ internal sealed unsafe class SharedFileMapping(int hostFd, bool writable) : IDis
         }
     }
 
-    public void Dispose() => Host.CloseFd(fd);
+    public void Dispose()
+    {
+        if (fd >= 0) Host.CloseFd(fd);
+        fd = -1;
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>An abandoned guest does not leak the host fd.</summary>
+    ~SharedFileMapping()
+    {
+        if (fd >= 0) Host.CloseFd(fd);
+    }
 }

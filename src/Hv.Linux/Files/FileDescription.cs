@@ -177,6 +177,7 @@ public sealed class MemoryFile : FileDescription
 
     private long position;
     private int statusFlags = OpenFlags.O_RDWR | OpenFlags.O_LARGEFILE;
+    private bool readOnly;
 
     private readonly AddressSpace space;
 
@@ -213,6 +214,13 @@ public sealed class MemoryFile : FileDescription
 
     /// <inheritdoc />
     public override bool IsRegular => true;
+
+    /// <summary>Turns the file into a read-only one (synthesized /proc files): writes fail with EBADF.</summary>
+    internal void MakeReadOnly()
+    {
+        readOnly = true;
+        statusFlags = (statusFlags & ~OpenFlags.O_ACCMODE) | OpenFlags.O_RDONLY;
+    }
 
     /// <inheritdoc />
     public override long Read(Span<byte> buffer)
@@ -253,10 +261,11 @@ public sealed class MemoryFile : FileDescription
     /// <inheritdoc />
     public override long WriteAt(ReadOnlySpan<byte> buffer, long offset)
     {
+        if (readOnly) return -Errno.EBADF;
         if (offset < 0) return -Errno.EINVAL;
         if ((Seals & (SealWrite | SealFutureWrite)) != 0) return -Errno.EPERM;
+        if (offset > MaxSize - buffer.Length) return -Errno.EFBIG;
         long start = offset, end = offset + buffer.Length;
-        if (end > MaxSize) return -Errno.EFBIG;
         if (end > Size)
         {
             if ((Seals & SealGrow) != 0) return -Errno.EPERM;
@@ -280,15 +289,15 @@ public sealed class MemoryFile : FileDescription
         long target = whence switch
         {
             0 => offset,
-            1 => position + offset,
-            2 => Size + offset,
+            1 => offset > MaxSize || offset < -MaxSize ? -1 : position + offset,
+            2 => offset > MaxSize || offset < -MaxSize ? -1 : Size + offset,
             3 => offset < Size ? offset : -1, // SEEK_DATA: the whole file is data
             4 => offset < Size ? Size : -1,   // SEEK_HOLE: the only hole is at the end
             _ => long.MinValue,
         };
         if (target == long.MinValue) return -Errno.EINVAL;
         if (target == -1 && whence >= 3) return -Errno.ENXIO;
-        if (target < 0) return -Errno.EINVAL;
+        if (target < 0 || target > MaxSize) return -Errno.EINVAL;
         position = target;
         return target;
     }
@@ -325,7 +334,7 @@ public sealed class MemoryFile : FileDescription
     /// <inheritdoc />
     public override long Truncate(long length)
     {
-        if (length < 0) return -Errno.EINVAL;
+        if (length < 0 || readOnly) return -Errno.EINVAL;
         if (length > MaxSize) return -Errno.EFBIG;
         if (length < Size && (Seals & SealShrink) != 0) return -Errno.EPERM;
         if (length > Size && (Seals & SealGrow) != 0) return -Errno.EPERM;
@@ -352,9 +361,20 @@ public sealed class MemoryFile : FileDescription
 
     private void Resize(long size)
     {
+        bool growing = size > Size;
         Size = size;
-        // Shrinking drops frames past the end; mappings keep the ones they already hold (the kernel would SIGBUS).
-        Object.Resize((ulong)size);
+        ulong pages = AddressSpace.PageAlignUp((ulong)size) >> PhysicalPage.Shift;
+        if (!growing)
+        {
+            // Shrinking drops frames past the end; mappings keep the ones they already hold (the kernel would SIGBUS).
+            Object.Resize((ulong)size);
+        }
+        else if (pages > (ulong)Object.Pages)
+        {
+            // Grow the frame array geometrically so appending writes stay linear.
+            ulong capacity = Math.Max(pages, Math.Min((ulong)Object.Pages * 2, (ulong)MaxSize >> PhysicalPage.Shift));
+            Object.Resize(capacity << PhysicalPage.Shift);
+        }
     }
 
     /// <summary>Zeroes the bytes of the last kept page past the new end, so a later grow reads zeros there.</summary>

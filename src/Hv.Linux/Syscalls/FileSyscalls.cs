@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Text;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
 using Hv.Linux.Files;
+using Hv.Linux.Signals;
 using static Hv.Linux.Files.GuestBuffers;
 
 namespace Hv.Linux.Syscalls;
@@ -13,7 +13,7 @@ namespace Hv.Linux.Syscalls;
 /// <see cref="FileTable"/>, relative paths resolve against the guest working directory's host fd (never the
 /// host process's cwd), and guest buffers are copied through the address space with permission checks.
 /// </summary>
-internal static unsafe class FileSyscalls
+internal static unsafe partial class FileSyscalls
 {
     private const int AT_FDCWD = -100, AT_SYMLINK_NOFOLLOW = 0x100, AT_REMOVEDIR = 0x200, AT_SYMLINK_FOLLOW = 0x400,
         AT_NO_AUTOMOUNT = 0x800, AT_EMPTY_PATH = 0x1000, AT_EACCESS = 0x200;
@@ -99,6 +99,18 @@ internal static unsafe class FileSyscalls
         r.Add("fstatfs", &Fstatfs);
         r.Add("fadvise64", &Fadvise64);
         r.Add("flock", &Flock);
+        r.Add("fallocate", &Fallocate);
+        r.Add("syncfs", &Syncfs);
+        r.Add("sync", &Sync);
+        r.Add("copy_file_range", &CopyFileRange);
+        r.Add("eventfd", &Eventfd);
+        r.Add("eventfd2", &Eventfd2);
+        r.Add("epoll_create", &EpollCreate);
+        r.Add("epoll_create1", &EpollCreate1);
+        r.Add("epoll_ctl", &EpollCtl);
+        r.Add("epoll_wait", &EpollWait);
+        r.Add("epoll_pwait", &EpollWait);
+        r.Add("epoll_pwait2", &EpollPwait2);
     }
 
     /// <summary>One guest buffer of a vectored I/O (an iovec).</summary>
@@ -296,7 +308,7 @@ internal static unsafe class FileSyscalls
                 }
                 if (filled == 0) return done > 0 ? (long)done : -Errno.EFAULT;
                 long n = offset < 0 ? f.Write(buffer.AsSpan(0, filled)) : f.WriteAt(buffer.AsSpan(0, filled), offset + (long)done);
-                if (n < 0) return done > 0 ? (long)done : n;
+                if (n < 0) return done > 0 ? (long)done : BrokenPipe(k, n);
                 done += (ulong)n;
                 if (n < filled) break;
             }
@@ -306,6 +318,16 @@ internal static unsafe class FileSyscalls
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>
+    /// A write to a pipe without readers raises SIGPIPE in the writer, as the kernel does (the host runtime ignores
+    /// SIGPIPE, so the host only reports EPIPE). Returns <paramref name="result"/>.
+    /// </summary>
+    private static long BrokenPipe(LinuxKernel k, long result)
+    {
+        if (result == -Errno.EPIPE) k.QueueSignal(new SignalInfo(Signal.SIGPIPE, 0, 0, k.Pid, k.Ids.Uid));
+        return result;
     }
 
     private static long Lseek(LinuxKernel k, Vcpu cpu)
@@ -346,7 +368,7 @@ internal static unsafe class FileSyscalls
                 long w = output.Write(buffer.AsSpan(0, (int)n));
                 if (w < 0)
                 {
-                    result = w;
+                    result = BrokenPipe(k, w);
                     break;
                 }
                 done += w;
@@ -367,542 +389,30 @@ internal static unsafe class FileSyscalls
         return done > 0 ? done : result;
     }
 
-    // ---------------------------------------------------------------- paths
-
-    /// <summary>
-    /// Reads the guest path at <paramref name="address"/> into <paramref name="path"/> (NUL-terminated),
-    /// rewrites /proc/self/exe and fd links to what they mean for the guest, and resolves
-    /// <paramref name="dirfd"/>. Returns the path length or -errno (an empty path is -ENOENT unless allowed).
-    /// </summary>
-    private static long PathAt(LinuxKernel k, ulong dirfd, ulong address, Span<byte> path, out int hostDir, bool allowEmpty = false)
+    /// <summary>copy_file_range between host files; offsets given by pointer are copied in and back out.</summary>
+    private static long CopyFileRange(LinuxKernel k, Vcpu cpu)
     {
-        hostDir = Host.AtFdCwd;
-        int n = ReadString(k.Memory, address, path);
-        if (n < 0) return n;
-        if (n == 0)
+        FileDescription? input = k.Files.Get(Int(Arg0(cpu))), output = k.Files.Get(Int(Arg2(cpu)));
+        if (input is null || output is null) return -Errno.EBADF;
+        ulong inOffset = Arg1(cpu), outOffset = Arg3(cpu);
+        if (input.HostFd < 0 || output.HostFd < 0) return -Errno.EXDEV; // callers fall back to read/write
+        long* offsets = stackalloc long[2];
+        if (inOffset != 0)
         {
-            if (!allowEmpty) return -Errno.ENOENT;
-            long e = EmptyPathTarget(k, dirfd, out hostDir);
-            return e < 0 ? e : 0;
+            if (!TryRead64(k.Memory, inOffset, out ulong v)) return -Errno.EFAULT;
+            offsets[0] = (long)v;
         }
-        n = Substitute(k, path, n);
-        if (n < 0) return n;
-        long r = k.ResolveDirFd(dirfd, path[..n], out hostDir);
-        return r < 0 ? r : n;
-    }
-
-    /// <summary>
-    /// AT_EMPTY_PATH: the call is about <paramref name="dirfd"/> itself. <paramref name="hostDir"/> gets its host
-    /// fd, or -1 for a memfd (which the caller handles without the host).
-    /// </summary>
-    private static long EmptyPathTarget(LinuxKernel k, ulong dirfd, out int hostDir)
-    {
-        hostDir = -1;
-        if (Int(dirfd) == AT_FDCWD)
+        if (outOffset != 0)
         {
-            hostDir = k.WorkingDirectoryFd;
-            return 0;
+            if (!TryRead64(k.Memory, outOffset, out ulong v)) return -Errno.EFAULT;
+            offsets[1] = (long)v;
         }
-        FileDescription? f = k.Files.Get(Int(dirfd));
-        if (f is null) return -Errno.EBADF;
-        hostDir = f.HostFd;
-        return 0;
-    }
-
-    /// <summary>
-    /// /proc/self/exe names the guest executable, and /proc/self/fd/N, /dev/fd/N and /dev/std* name guest fds,
-    /// which live under other numbers on the host. Returns the new length or -errno.
-    /// </summary>
-    private static int Substitute(LinuxKernel k, Span<byte> path, int length)
-    {
-        ReadOnlySpan<byte> p = path[..length];
-        if (p.SequenceEqual("/proc/self/exe"u8) && k.ExecutablePath is { } exe) return SetPath(path, exe);
-        int guestFd = -1;
-        if (p.SequenceEqual("/dev/stdin"u8)) guestFd = 0;
-        else if (p.SequenceEqual("/dev/stdout"u8)) guestFd = 1;
-        else if (p.SequenceEqual("/dev/stderr"u8)) guestFd = 2;
-        else if (p.StartsWith("/proc/self/fd/"u8)) guestFd = ParseFd(p["/proc/self/fd/".Length..]);
-        else if (p.StartsWith("/dev/fd/"u8)) guestFd = ParseFd(p["/dev/fd/".Length..]);
-        if (guestFd < 0) return length;
-        FileDescription? f = k.Files.Get(guestFd);
-        if (f is null) return -Errno.ENOENT;
-        if (f.HostFd < 0) return length; // memfd: no host file to name
-        return SetPath(path, $"/proc/self/fd/{f.HostFd}");
-    }
-
-    private static int ParseFd(ReadOnlySpan<byte> digits)
-    {
-        if (digits.IsEmpty || digits.Length > 9) return -1;
-        int value = 0;
-        foreach (byte b in digits)
-        {
-            if (b is < (byte)'0' or > (byte)'9') return -1;
-            value = value * 10 + (b - '0');
-        }
-        return value;
-    }
-
-    private static int SetPath(Span<byte> path, string value)
-    {
-        if (Encoding.UTF8.GetByteCount(value) >= path.Length) return -Errno.ENAMETOOLONG;
-        int n = Encoding.UTF8.GetBytes(value, path);
-        path[n] = 0;
-        return n;
-    }
-
-    private static long Open(LinuxKernel k, Vcpu cpu) => OpenAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Int(Arg1(cpu)), Int(Arg2(cpu)));
-    private static long Openat(LinuxKernel k, Vcpu cpu) => OpenAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)), Int(Arg3(cpu)));
-
-    private static long Creat(LinuxKernel k, Vcpu cpu) =>
-        OpenAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), OpenFlags.O_CREAT | OpenFlags.O_WRONLY | OpenFlags.O_TRUNC, Int(Arg1(cpu)));
-
-    private static long OpenAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int flags, int mode)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
-        if (n < 0) return n;
-        mode &= 0xFFF;
-        if ((flags & OpenFlags.O_CREAT) != 0 || (flags & OpenFlags.O_TMPFILE) == OpenFlags.O_TMPFILE) mode &= ~k.Umask;
-        long hostFd;
-        // O_NOCTTY: a guest opening a terminal must not make it the host process's controlling tty.
-        fixed (byte* p = path) hostFd = Host.Call(Host.Openat, hostDir, (long)p, flags | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY, mode);
-        if (hostFd < 0) return hostFd;
-        return Install(k, new HostFile((int)hostFd, ownsFd: true), (flags & OpenFlags.O_CLOEXEC) != 0);
-    }
-
-    /// <summary>Gives a new description a guest fd, or closes it if the table is full.</summary>
-    private static long Install(LinuxKernel k, FileDescription file, bool cloexec)
-    {
-        int fd = k.Files.Add(file, cloexec);
-        if (fd < 0) file.Release();
-        return fd;
-    }
-
-    private static long Close(LinuxKernel k, Vcpu cpu) => k.Files.Close(Int(Arg0(cpu)));
-
-    private static long CloseRange(LinuxKernel k, Vcpu cpu)
-    {
-        uint first = (uint)Arg0(cpu), last = (uint)Arg1(cpu);
-        uint flags = (uint)Arg2(cpu);
-        if (first > last || (flags & ~6u) != 0) return -Errno.EINVAL;
-        k.Files.CloseRange(first, last, markCloseOnExec: (flags & 4) != 0);
-        return 0;
-    }
-
-    private static long Stat(LinuxKernel k, Vcpu cpu) => StatAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Arg1(cpu), 0);
-    private static long Lstat(LinuxKernel k, Vcpu cpu) => StatAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Arg1(cpu), AT_SYMLINK_NOFOLLOW);
-    private static long Newfstatat(LinuxKernel k, Vcpu cpu) => StatAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Int(Arg3(cpu)));
-
-    private static long Fstat(LinuxKernel k, Vcpu cpu)
-    {
-        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
-        if (f is null) return -Errno.EBADF;
-        Span<byte> st = stackalloc byte[StatSize];
-        long r = f.Stat(st);
+        long r = Host.Call(326, input.HostFd, inOffset != 0 ? (long)offsets : 0, output.HostFd,
+            outOffset != 0 ? (long)(offsets + 1) : 0, (long)Math.Min(Arg4(cpu), (ulong)MaxRwCount), Int(Arg5(cpu)));
         if (r < 0) return r;
-        return k.Memory.TryWrite(Arg1(cpu), st) ? 0 : -Errno.EFAULT;
-    }
-
-    private static long StatAt(LinuxKernel k, ulong dirfd, ulong pathAddress, ulong buffer, int flags)
-    {
-        if ((flags & ~(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH)) != 0) return -Errno.EINVAL;
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-        if (n < 0) return n;
-        Span<byte> st = stackalloc byte[StatSize];
-        long r;
-        if (n == 0 && hostDir < 0)
-            r = k.Files.Get(Int(dirfd))!.Stat(st);
-        else
-            fixed (byte* p = path)
-            fixed (byte* s = st)
-                r = Host.Call(Host.Newfstatat, hostDir, (long)p, (long)s, flags);
-        if (r < 0) return r;
-        return k.Memory.TryWrite(buffer, st) ? 0 : -Errno.EFAULT;
-    }
-
-    private static long Statx(LinuxKernel k, Vcpu cpu)
-    {
-        ulong dirfd = Arg0(cpu), pathAddress = Arg1(cpu), buffer = Arg4(cpu);
-        int flags = Int(Arg2(cpu));
-        uint mask = (uint)Arg3(cpu);
-        bool emptyAllowed = (flags & AT_EMPTY_PATH) != 0;
-        Span<byte> path = stackalloc byte[PathMax];
-        long n;
-        int hostDir;
-        if (pathAddress == 0 && emptyAllowed)
-        {
-            path[0] = 0;
-            n = EmptyPathTarget(k, dirfd, out hostDir);
-        }
-        else
-        {
-            n = PathAt(k, dirfd, pathAddress, path, out hostDir, allowEmpty: emptyAllowed);
-        }
-        if (n < 0) return n;
-        Span<byte> stx = stackalloc byte[StatxSize];
-        long r;
-        if (n == 0 && hostDir < 0)
-            r = k.Files.Get(Int(dirfd))!.Statx(stx, flags, mask);
-        else
-            fixed (byte* p = path)
-            fixed (byte* s = stx)
-                r = Host.Call(Host.Statx, hostDir, (long)p, flags, mask, (long)s);
-        if (r < 0) return r;
-        return k.Memory.TryWrite(buffer, stx) ? 0 : -Errno.EFAULT;
-    }
-
-    private static long Getdents64(LinuxKernel k, Vcpu cpu) => Getdents(k, cpu, Host.Getdents64);
-    private static long Getdents(LinuxKernel k, Vcpu cpu) => Getdents(k, cpu, Host.Getdents);
-
-    /// <summary>getdents/getdents64: the host's records are the guest's, so the bytes are copied as they are.</summary>
-    private static long Getdents(LinuxKernel k, Vcpu cpu, long number)
-    {
-        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
-        if (f is null) return -Errno.EBADF;
-        if (f.HostFd < 0) return -Errno.ENOTDIR;
-        ulong buffer = Arg1(cpu);
-        ulong count = (uint)Arg2(cpu);
-        ulong ok = AccessiblePrefix(k.Memory, buffer, count, PagePermissions.Write);
-        if (ok == 0 && count != 0) return -Errno.EFAULT;
-        byte[] host = ArrayPool<byte>.Shared.Rent(Chunk);
-        try
-        {
-            int want = (int)Math.Min(ok, (ulong)Chunk);
-            long n;
-            fixed (byte* p = host) n = Host.Call(number, f.HostFd, (long)p, want);
-            if (n <= 0) return n;
-            return k.Memory.TryWrite(buffer, host.AsSpan(0, (int)n)) ? n : -Errno.EFAULT;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(host);
-        }
-    }
-
-    private static long Access(LinuxKernel k, Vcpu cpu) => AccessAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Int(Arg1(cpu)), 0);
-    private static long Faccessat(LinuxKernel k, Vcpu cpu) => AccessAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)), 0);
-    private static long Faccessat2(LinuxKernel k, Vcpu cpu) => AccessAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)), Int(Arg3(cpu)));
-
-    private static long AccessAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int mode, int flags)
-    {
-        if ((mode & ~7) != 0) return -Errno.EINVAL;
-        if ((flags & ~(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH)) != 0) return -Errno.EINVAL;
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-        if (n < 0) return n;
-        if (n == 0 && hostDir < 0) return 0; // memfd: always accessible
-        fixed (byte* p = path)
-            return flags == 0
-                ? Host.Call(Host.Faccessat, hostDir, (long)p, mode)
-                : Host.Call(Host.Faccessat2, hostDir, (long)p, mode, flags);
-    }
-
-    private static long Readlink(LinuxKernel k, Vcpu cpu) => ReadlinkAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)));
-    private static long Readlinkat(LinuxKernel k, Vcpu cpu) => ReadlinkAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Int(Arg3(cpu)));
-
-    private static long ReadlinkAt(LinuxKernel k, ulong dirfd, ulong pathAddress, ulong buffer, int size)
-    {
-        if (size <= 0) return -Errno.EINVAL;
-        Span<byte> path = stackalloc byte[PathMax];
-        int n = ReadString(k.Memory, pathAddress, path);
-        if (n < 0) return n;
-        if (n == 0) return -Errno.ENOENT;
-        Span<byte> target = stackalloc byte[PathMax];
-        int length = -1;
-        ReadOnlySpan<byte> p = path[..n];
-        if (p.SequenceEqual("/proc/self/exe"u8) && k.ExecutablePath is { } exe)
-            length = Encoding.UTF8.GetBytes(exe, target);
-        else if (p.SequenceEqual("/proc/self/cwd"u8))
-        {
-            ReadOnlySpan<byte> cwd = k.WorkingDirectoryBytes;
-            cwd.CopyTo(target);
-            length = cwd.Length;
-        }
-        else if (p.StartsWith("/proc/self/fd/"u8) && ParseFd(p["/proc/self/fd/".Length..]) is int fd and >= 0)
-        {
-            FileDescription? f = k.Files.Get(fd);
-            if (f is null) return -Errno.ENOENT;
-            if (f is MemoryFile m) length = Encoding.UTF8.GetBytes("/" + m.Name + " (deleted)", target);
-        }
-        if (length < 0)
-        {
-            long m = Substitute(k, path, n);
-            if (m < 0) return m;
-            long r = k.ResolveDirFd(dirfd, path[..(int)m], out int hostDir);
-            if (r < 0) return r;
-            fixed (byte* pp = path)
-            fixed (byte* t = target)
-                r = Host.Call(Host.Readlinkat, hostDir, (long)pp, (long)t, PathMax);
-            if (r < 0) return r;
-            length = (int)r;
-        }
-        int copy = Math.Min(length, size);
-        return k.Memory.TryWrite(buffer, target[..copy]) ? copy : -Errno.EFAULT;
-    }
-
-    private static long Getcwd(LinuxKernel k, Vcpu cpu)
-    {
-        ulong buffer = Arg0(cpu), size = Arg1(cpu);
-        ReadOnlySpan<byte> cwd = k.WorkingDirectoryBytes;
-        if ((ulong)cwd.Length + 1 > size) return -Errno.ERANGE;
-        Span<byte> copy = stackalloc byte[cwd.Length + 1];
-        cwd.CopyTo(copy);
-        copy[^1] = 0;
-        return k.Memory.TryWrite(buffer, copy) ? copy.Length : -Errno.EFAULT;
-    }
-
-    private static long Chdir(LinuxKernel k, Vcpu cpu)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), path, out int hostDir);
-        if (n < 0) return n;
-        long fd;
-        fixed (byte* p = path) fd = Host.Call(Host.Openat, hostDir, (long)p, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC);
-        return fd < 0 ? fd : k.AdoptWorkingDirectory((int)fd);
-    }
-
-    private static long Fchdir(LinuxKernel k, Vcpu cpu)
-    {
-        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
-        if (f is null) return -Errno.EBADF;
-        if (f.HostFd < 0) return -Errno.ENOTDIR;
-        byte* dot = stackalloc byte[2];
-        dot[0] = (byte)'.';
-        dot[1] = 0;
-        long fd = Host.Call(Host.Openat, f.HostFd, (long)dot, OpenFlags.O_PATH | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC);
-        return fd < 0 ? fd : k.AdoptWorkingDirectory((int)fd);
-    }
-
-    // ---------------------------------------------------------------- directory entries
-
-    private static long Unlink(LinuxKernel k, Vcpu cpu) => UnlinkAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), 0);
-    private static long Rmdir(LinuxKernel k, Vcpu cpu) => UnlinkAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), AT_REMOVEDIR);
-    private static long Unlinkat(LinuxKernel k, Vcpu cpu) => UnlinkAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)));
-
-    private static long UnlinkAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int flags)
-    {
-        if ((flags & ~AT_REMOVEDIR) != 0) return -Errno.EINVAL;
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
-        if (n < 0) return n;
-        fixed (byte* p = path) return Host.Call(Host.Unlinkat, hostDir, (long)p, flags);
-    }
-
-    private static long Rename(LinuxKernel k, Vcpu cpu) =>
-        RenameAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), unchecked((ulong)AT_FDCWD), Arg1(cpu), 0);
-    private static long Renameat(LinuxKernel k, Vcpu cpu) => RenameAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Arg3(cpu), 0);
-    private static long Renameat2(LinuxKernel k, Vcpu cpu) => RenameAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Arg3(cpu), Int(Arg4(cpu)));
-
-    private static long RenameAt(LinuxKernel k, ulong oldDirfd, ulong oldPath, ulong newDirfd, ulong newPath, int flags)
-    {
-        Span<byte> from = stackalloc byte[PathMax];
-        Span<byte> to = stackalloc byte[PathMax];
-        long n = PathAt(k, oldDirfd, oldPath, from, out int fromDir);
-        if (n < 0) return n;
-        n = PathAt(k, newDirfd, newPath, to, out int toDir);
-        if (n < 0) return n;
-        fixed (byte* f = from)
-        fixed (byte* t = to)
-            return Host.Call(Host.Renameat2, fromDir, (long)f, toDir, (long)t, flags);
-    }
-
-    private static long Mkdir(LinuxKernel k, Vcpu cpu) => MkdirAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Int(Arg1(cpu)));
-    private static long Mkdirat(LinuxKernel k, Vcpu cpu) => MkdirAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)));
-
-    private static long MkdirAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int mode)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
-        if (n < 0) return n;
-        fixed (byte* p = path) return Host.Call(Host.Mkdirat, hostDir, (long)p, mode & 0xFFF & ~k.Umask);
-    }
-
-    private static long Mknod(LinuxKernel k, Vcpu cpu) => MknodAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Int(Arg1(cpu)), Arg2(cpu));
-    private static long Mknodat(LinuxKernel k, Vcpu cpu) => MknodAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)), Arg3(cpu));
-
-    private static long MknodAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int mode, ulong device)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
-        if (n < 0) return n;
-        mode = (mode & OpenFlags.S_IFMT) | (mode & 0xFFF & ~k.Umask);
-        fixed (byte* p = path) return Host.Call(Host.Mknodat, hostDir, (long)p, mode, (long)device);
-    }
-
-    private static long Symlink(LinuxKernel k, Vcpu cpu) => SymlinkAt(k, Arg0(cpu), unchecked((ulong)AT_FDCWD), Arg1(cpu));
-    private static long Symlinkat(LinuxKernel k, Vcpu cpu) => SymlinkAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu));
-
-    private static long SymlinkAt(LinuxKernel k, ulong targetAddress, ulong dirfd, ulong pathAddress)
-    {
-        Span<byte> target = stackalloc byte[PathMax];
-        int t = ReadString(k.Memory, targetAddress, target);
-        if (t < 0) return t;
-        if (t == 0) return -Errno.ENOENT;
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir);
-        if (n < 0) return n;
-        fixed (byte* tp = target)
-        fixed (byte* p = path)
-            return Host.Call(Host.Symlinkat, (long)tp, hostDir, (long)p);
-    }
-
-    private static long Link(LinuxKernel k, Vcpu cpu) =>
-        LinkAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), unchecked((ulong)AT_FDCWD), Arg1(cpu), 0);
-    private static long Linkat(LinuxKernel k, Vcpu cpu) => LinkAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Arg3(cpu), Int(Arg4(cpu)));
-
-    private static long LinkAt(LinuxKernel k, ulong oldDirfd, ulong oldPath, ulong newDirfd, ulong newPath, int flags)
-    {
-        if ((flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) != 0) return -Errno.EINVAL;
-        Span<byte> from = stackalloc byte[PathMax];
-        Span<byte> to = stackalloc byte[PathMax];
-        long n = PathAt(k, oldDirfd, oldPath, from, out int fromDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-        if (n < 0) return n;
-        n = PathAt(k, newDirfd, newPath, to, out int toDir);
-        if (n < 0) return n;
-        fixed (byte* f = from)
-        fixed (byte* t = to)
-            return Host.Call(Host.Linkat, fromDir, (long)f, toDir, (long)t, flags);
-    }
-
-    // ---------------------------------------------------------------- attributes
-
-    private static long Umask(LinuxKernel k, Vcpu cpu)
-    {
-        int old = k.Umask;
-        k.Umask = Int(Arg0(cpu)) & 0x1FF;
-        return old;
-    }
-
-    private static long Ftruncate(LinuxKernel k, Vcpu cpu)
-    {
-        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
-        if (f is null) return -Errno.EBADF;
-        long length = (long)Arg1(cpu);
-        return length < 0 ? -Errno.EINVAL : f.Truncate(length);
-    }
-
-    private static long Truncate(LinuxKernel k, Vcpu cpu)
-    {
-        long length = (long)Arg1(cpu);
-        if (length < 0) return -Errno.EINVAL;
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), path, out int hostDir);
-        if (n < 0) return n;
-        long fd;
-        fixed (byte* p = path) fd = Host.Call(Host.Openat, hostDir, (long)p, OpenFlags.O_WRONLY | OpenFlags.O_CLOEXEC | OpenFlags.O_NOCTTY | OpenFlags.O_NONBLOCK);
-        if (fd < 0) return fd;
-        long r = Host.Call(Host.Ftruncate, fd, length);
-        Host.CloseFd((int)fd);
+        if (inOffset != 0 && !TryWrite64(k.Memory, inOffset, (ulong)offsets[0])) return -Errno.EFAULT;
+        if (outOffset != 0 && !TryWrite64(k.Memory, outOffset, (ulong)offsets[1])) return -Errno.EFAULT;
         return r;
-    }
-
-    private static long Fsync(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, Host.Fsync);
-    private static long Fdatasync(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, Host.Fdatasync);
-    private static long Fchmod(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, Host.Fchmod, (long)(Arg1(cpu) & 0xFFF));
-    private static long Fchown(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, Host.Fchown, (long)(uint)Arg1(cpu), (long)(uint)Arg2(cpu));
-    private static long Flock(LinuxKernel k, Vcpu cpu) => OnHostFd(k, cpu, 73, (long)Arg1(cpu));
-
-    private static long Fadvise64(LinuxKernel k, Vcpu cpu) =>
-        OnHostFd(k, cpu, 221, (long)Arg1(cpu), (long)Arg2(cpu), Int(Arg3(cpu)));
-
-    /// <summary>A host syscall whose first argument is the fd; memfds accept it without effect.</summary>
-    private static long OnHostFd(LinuxKernel k, Vcpu cpu, long number, long a1 = 0, long a2 = 0, long a3 = 0)
-    {
-        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
-        if (f is null) return -Errno.EBADF;
-        return f.HostFd < 0 ? 0 : Host.Call(number, f.HostFd, a1, a2, a3);
-    }
-
-    private static long Chmod(LinuxKernel k, Vcpu cpu) => ChmodAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Int(Arg1(cpu)), 0);
-    private static long Fchmodat(LinuxKernel k, Vcpu cpu) => ChmodAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)), 0);
-    private static long Fchmodat2(LinuxKernel k, Vcpu cpu) => ChmodAt(k, Arg0(cpu), Arg1(cpu), Int(Arg2(cpu)), Int(Arg3(cpu)));
-
-    private static long ChmodAt(LinuxKernel k, ulong dirfd, ulong pathAddress, int mode, int flags)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-        if (n < 0) return n;
-        fixed (byte* p = path)
-            return flags == 0
-                ? Host.Call(Host.Fchmodat, hostDir, (long)p, mode & 0xFFF)
-                : Host.Call(Host.Fchmodat2, hostDir, (long)p, mode & 0xFFF, flags);
-    }
-
-    private static long Chown(LinuxKernel k, Vcpu cpu) => ChownAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Arg1(cpu), Arg2(cpu), 0);
-    private static long Lchown(LinuxKernel k, Vcpu cpu) => ChownAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Arg1(cpu), Arg2(cpu), AT_SYMLINK_NOFOLLOW);
-    private static long Fchownat(LinuxKernel k, Vcpu cpu) => ChownAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Arg3(cpu), Int(Arg4(cpu)));
-
-    private static long ChownAt(LinuxKernel k, ulong dirfd, ulong pathAddress, ulong uid, ulong gid, int flags)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, dirfd, pathAddress, path, out int hostDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-        if (n < 0) return n;
-        fixed (byte* p = path) return Host.Call(Host.Fchownat, hostDir, (long)p, (uint)uid, (uint)gid, flags);
-    }
-
-    private static long Utimensat(LinuxKernel k, Vcpu cpu)
-    {
-        ulong dirfd = Arg0(cpu), pathAddress = Arg1(cpu), timesAddress = Arg2(cpu);
-        int flags = Int(Arg3(cpu));
-        Span<byte> times = stackalloc byte[32];
-        if (timesAddress != 0 && !k.Memory.TryRead(timesAddress, times)) return -Errno.EFAULT;
-        Span<byte> path = stackalloc byte[PathMax];
-        int hostDir;
-        long r;
-        bool onFd = pathAddress == 0;
-        if (onFd)
-        {
-            // utimensat(fd, NULL, ...) changes the file fd refers to (futimens).
-            FileDescription? f = k.Files.Get(Int(dirfd));
-            if (f is null) return -Errno.EBADF;
-            if (f.HostFd < 0) return 0;
-            hostDir = f.HostFd;
-        }
-        else
-        {
-            r = PathAt(k, dirfd, pathAddress, path, out hostDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-            if (r < 0) return r;
-        }
-        fixed (byte* p = path)
-        fixed (byte* t = times)
-            return Host.Call(Host.Utimensat, hostDir, onFd ? 0 : (long)p, timesAddress == 0 ? 0 : (long)t, flags);
-    }
-
-    private static long Statfs(LinuxKernel k, Vcpu cpu)
-    {
-        Span<byte> path = stackalloc byte[PathMax];
-        long n = PathAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), path, out int hostDir);
-        if (n < 0) return n;
-        long fd;
-        fixed (byte* p = path) fd = Host.Call(Host.Openat, hostDir, (long)p, OpenFlags.O_PATH | OpenFlags.O_CLOEXEC);
-        if (fd < 0) return fd;
-        long r = StatfsOf(k, (int)fd, Arg1(cpu));
-        Host.CloseFd((int)fd);
-        return r;
-    }
-
-    private static long Fstatfs(LinuxKernel k, Vcpu cpu)
-    {
-        FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
-        if (f is null) return -Errno.EBADF;
-        if (f.HostFd >= 0) return StatfsOf(k, f.HostFd, Arg1(cpu));
-        Span<byte> st = stackalloc byte[StatfsSize];
-        st.Clear();
-        BinaryPrimitives.WriteInt64LittleEndian(st, 0x01021994);           // TMPFS_MAGIC
-        BinaryPrimitives.WriteInt64LittleEndian(st[8..], PhysicalPage.Size); // f_bsize
-        BinaryPrimitives.WriteInt64LittleEndian(st[64..], 255);             // f_namelen
-        BinaryPrimitives.WriteInt64LittleEndian(st[72..], PhysicalPage.Size); // f_frsize
-        return k.Memory.TryWrite(Arg1(cpu), st) ? 0 : -Errno.EFAULT;
-    }
-
-    private static long StatfsOf(LinuxKernel k, int hostFd, ulong buffer)
-    {
-        Span<byte> st = stackalloc byte[StatfsSize];
-        long r;
-        fixed (byte* s = st) r = Host.Call(Host.Fstatfs, hostFd, (long)s);
-        if (r < 0) return r;
-        return k.Memory.TryWrite(buffer, st) ? 0 : -Errno.EFAULT;
     }
 
     // ---------------------------------------------------------------- descriptors
@@ -1064,189 +574,4 @@ internal static unsafe class FileSyscalls
         _ => (-1, false, false),
     };
 
-    // ---------------------------------------------------------------- waiting
-
-    private static long Poll(LinuxKernel k, Vcpu cpu)
-    {
-        int timeout = Int(Arg2(cpu));
-        Span<byte> ts = stackalloc byte[16];
-        if (timeout >= 0)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(ts, timeout / 1000);
-            BinaryPrimitives.WriteInt64LittleEndian(ts[8..], timeout % 1000 * 1_000_000L);
-        }
-        return PollCore(k, Arg0(cpu), Arg1(cpu), timeout >= 0 ? ts : default, timeout >= 0);
-    }
-
-    private static long Ppoll(LinuxKernel k, Vcpu cpu)
-    {
-        ulong timeoutAddress = Arg2(cpu);
-        Span<byte> ts = stackalloc byte[16];
-        if (timeoutAddress != 0)
-        {
-            if (!k.Memory.TryRead(timeoutAddress, ts)) return -Errno.EFAULT;
-            if (!ValidTimespec(ts)) return -Errno.EINVAL;
-        }
-        return PollCore(k, Arg0(cpu), Arg1(cpu), ts, timeoutAddress != 0);
-    }
-
-    private static bool ValidTimespec(ReadOnlySpan<byte> ts)
-    {
-        long sec = BinaryPrimitives.ReadInt64LittleEndian(ts), nsec = BinaryPrimitives.ReadInt64LittleEndian(ts[8..]);
-        return sec >= 0 && nsec is >= 0 and < 1_000_000_000;
-    }
-
-    /// <summary>
-    /// poll over guest fds: each is translated to its host fd and the host waits. Closed fds report POLLNVAL and
-    /// memfds are always ready, both without waiting.
-    /// </summary>
-    private static long PollCore(LinuxKernel k, ulong fdsAddress, ulong count, ReadOnlySpan<byte> timeout, bool hasTimeout)
-    {
-        if (count > FileTable.MaxFds) return -Errno.EINVAL;
-        int n = (int)count;
-        byte[] guest = ArrayPool<byte>.Shared.Rent(Math.Max(1, n * 8));
-        byte[] host = ArrayPool<byte>.Shared.Rent(Math.Max(1, n * 8));
-        try
-        {
-            Span<byte> g = guest.AsSpan(0, n * 8), h = host.AsSpan(0, n * 8);
-            if (!k.Memory.TryRead(fdsAddress, g)) return -Errno.EFAULT;
-            bool immediate = false;
-            for (int i = 0; i < n; i++)
-            {
-                int fd = BinaryPrimitives.ReadInt32LittleEndian(g[(i * 8)..]);
-                short events = BinaryPrimitives.ReadInt16LittleEndian(g[(i * 8 + 4)..]);
-                int hostFd = -1;
-                short ready = 0;
-                if (fd >= 0)
-                {
-                    FileDescription? f = k.Files.Get(fd);
-                    if (f is null) ready = POLLNVAL;
-                    else if (f.HostFd < 0) ready = (short)(events & (POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM));
-                    else hostFd = f.HostFd;
-                }
-                immediate |= ready != 0;
-                BinaryPrimitives.WriteInt32LittleEndian(h[(i * 8)..], hostFd);
-                BinaryPrimitives.WriteInt16LittleEndian(h[(i * 8 + 4)..], events);
-                BinaryPrimitives.WriteInt16LittleEndian(h[(i * 8 + 6)..], ready);
-                BinaryPrimitives.WriteInt16LittleEndian(g[(i * 8 + 6)..], ready);
-            }
-            Span<byte> zero = stackalloc byte[16];
-            zero.Clear();
-            long r;
-            fixed (byte* hp = h)
-            fixed (byte* tp = immediate ? zero : timeout)
-            {
-                do r = Host.Call(Host.Ppoll, (long)hp, n, immediate || hasTimeout ? (long)tp : 0, 0, 8);
-                while (r == -Errno.EINTR);
-            }
-            if (r < 0) return r;
-            int readyCount = 0;
-            for (int i = 0; i < n; i++)
-            {
-                short revents = BinaryPrimitives.ReadInt16LittleEndian(g[(i * 8 + 6)..]);
-                if (BinaryPrimitives.ReadInt32LittleEndian(h[(i * 8)..]) >= 0)
-                    revents = BinaryPrimitives.ReadInt16LittleEndian(h[(i * 8 + 6)..]);
-                BinaryPrimitives.WriteInt16LittleEndian(g[(i * 8 + 6)..], revents);
-                if (revents != 0) readyCount++;
-            }
-            return k.Memory.TryWrite(fdsAddress, g) ? readyCount : -Errno.EFAULT;
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(guest);
-            ArrayPool<byte>.Shared.Return(host);
-        }
-    }
-
-    private static long Select(LinuxKernel k, Vcpu cpu)
-    {
-        ulong tv = Arg4(cpu);
-        Span<byte> ts = stackalloc byte[16];
-        if (tv != 0)
-        {
-            if (!k.Memory.TryRead(tv, ts)) return -Errno.EFAULT;
-            long sec = BinaryPrimitives.ReadInt64LittleEndian(ts), usec = BinaryPrimitives.ReadInt64LittleEndian(ts[8..]);
-            if (sec < 0 || usec < 0) return -Errno.EINVAL;
-            sec += usec / 1_000_000;
-            BinaryPrimitives.WriteInt64LittleEndian(ts, sec);
-            BinaryPrimitives.WriteInt64LittleEndian(ts[8..], usec % 1_000_000 * 1000);
-        }
-        return SelectCore(k, Int(Arg0(cpu)), Arg1(cpu), Arg2(cpu), Arg3(cpu), ts, tv != 0);
-    }
-
-    private static long Pselect6(LinuxKernel k, Vcpu cpu)
-    {
-        ulong tsAddress = Arg4(cpu);
-        Span<byte> ts = stackalloc byte[16];
-        if (tsAddress != 0)
-        {
-            if (!k.Memory.TryRead(tsAddress, ts)) return -Errno.EFAULT;
-            if (!ValidTimespec(ts)) return -Errno.EINVAL;
-        }
-        return SelectCore(k, Int(Arg0(cpu)), Arg1(cpu), Arg2(cpu), Arg3(cpu), ts, tsAddress != 0);
-    }
-
-    /// <summary>select over guest fd sets, done as a poll of the set fds.</summary>
-    private static long SelectCore(LinuxKernel k, int nfds, ulong readSet, ulong writeSet, ulong exceptSet,
-        ReadOnlySpan<byte> timeout, bool hasTimeout)
-    {
-        if (nfds < 0) return -Errno.EINVAL;
-        nfds = Math.Min(nfds, FileTable.MaxFds);
-        int bytes = (nfds + 63) / 64 * 8;
-        Span<byte> sets = stackalloc byte[3 * 128];
-        sets.Clear();
-        Span<byte> r = sets[..bytes], w = sets.Slice(128, bytes), e = sets.Slice(256, bytes);
-        if (readSet != 0 && !k.Memory.TryRead(readSet, r)) return -Errno.EFAULT;
-        if (writeSet != 0 && !k.Memory.TryRead(writeSet, w)) return -Errno.EFAULT;
-        if (exceptSet != 0 && !k.Memory.TryRead(exceptSet, e)) return -Errno.EFAULT;
-        int count = 0;
-        Span<int> fds = stackalloc int[nfds];
-        Span<byte> pollfds = nfds * 8 <= 8192 ? stackalloc byte[nfds * 8] : new byte[nfds * 8];
-        for (int fd = 0; fd < nfds; fd++)
-        {
-            short events = 0;
-            if (Bit(r, fd)) events |= POLLIN;
-            if (Bit(w, fd)) events |= POLLOUT;
-            if (Bit(e, fd)) events |= POLLPRI;
-            if (events == 0) continue;
-            FileDescription? f = k.Files.Get(fd);
-            if (f is null) return -Errno.EBADF;
-            fds[count] = fd;
-            BinaryPrimitives.WriteInt32LittleEndian(pollfds[(count * 8)..], f.HostFd);
-            BinaryPrimitives.WriteInt16LittleEndian(pollfds[(count * 8 + 4)..], events);
-            BinaryPrimitives.WriteInt16LittleEndian(pollfds[(count * 8 + 6)..],
-                f.HostFd < 0 ? (short)(events & (POLLIN | POLLOUT)) : (short)0);
-            count++;
-        }
-        bool immediate = false;
-        for (int i = 0; i < count; i++) immediate |= BinaryPrimitives.ReadInt32LittleEndian(pollfds[(i * 8)..]) < 0;
-        Span<byte> zero = stackalloc byte[16];
-        zero.Clear();
-        long result;
-        fixed (byte* p = pollfds)
-        fixed (byte* t = immediate ? zero : timeout)
-        {
-            do result = Host.Call(Host.Ppoll, (long)p, count, immediate || hasTimeout ? (long)t : 0, 0, 8);
-            while (result == -Errno.EINTR);
-        }
-        if (result < 0) return result;
-        sets.Clear();
-        int readyBits = 0;
-        for (int i = 0; i < count; i++)
-        {
-            short events = BinaryPrimitives.ReadInt16LittleEndian(pollfds[(i * 8 + 4)..]);
-            short revents = BinaryPrimitives.ReadInt16LittleEndian(pollfds[(i * 8 + 6)..]);
-            int fd = fds[i];
-            if ((events & POLLIN) != 0 && (revents & (POLLIN | POLLHUP | POLLERR)) != 0) { SetBit(r, fd); readyBits++; }
-            if ((events & POLLOUT) != 0 && (revents & (POLLOUT | POLLERR)) != 0) { SetBit(w, fd); readyBits++; }
-            if ((events & POLLPRI) != 0 && (revents & POLLPRI) != 0) { SetBit(e, fd); readyBits++; }
-        }
-        if (readSet != 0 && !k.Memory.TryWrite(readSet, r)) return -Errno.EFAULT;
-        if (writeSet != 0 && !k.Memory.TryWrite(writeSet, w)) return -Errno.EFAULT;
-        if (exceptSet != 0 && !k.Memory.TryWrite(exceptSet, e)) return -Errno.EFAULT;
-        return readyBits;
-    }
-
-    private static bool Bit(ReadOnlySpan<byte> set, int fd) => (set[fd >> 3] & (1 << (fd & 7))) != 0;
-    private static void SetBit(Span<byte> set, int fd) => set[fd >> 3] |= (byte)(1 << (fd & 7));
 }

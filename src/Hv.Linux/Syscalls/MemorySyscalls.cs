@@ -13,7 +13,7 @@ internal static unsafe class MemorySyscalls
 {
     public const int PROT_READ = 1, PROT_WRITE = 2, PROT_EXEC = 4, PROT_SEM = 8, PROT_GROWSDOWN = 0x0100_0000, PROT_GROWSUP = 0x0200_0000;
     public const int MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_SHARED_VALIDATE = 3, MAP_TYPE = 0xF, MAP_FIXED = 0x10,
-        MAP_ANONYMOUS = 0x20, MAP_FIXED_NOREPLACE = 0x10_0000;
+        MAP_ANONYMOUS = 0x20, MAP_32BIT = 0x40, MAP_FIXED_NOREPLACE = 0x10_0000;
     public const int MREMAP_MAYMOVE = 1, MREMAP_FIXED = 2, MREMAP_DONTUNMAP = 4;
     public const int MADV_DONTNEED = 4;
 
@@ -73,7 +73,8 @@ internal static unsafe class MemorySyscalls
         {
             file = k.Files.Get(fd);
             if (file is null) return -Errno.EBADF;
-            if (offset + size < offset) return -Errno.EOVERFLOW;
+            // Shared frames are indexed by int page numbers: offsets past a memfd's largest size cannot be mapped.
+            if (offset + size < offset || offset + size > MemoryFile.MaxSize) return -Errno.EOVERFLOW;
             long mode = file.GetStatusFlags();
             if (mode < 0) return mode;
             int access = (int)mode & OpenFlags.O_ACCMODE;
@@ -103,6 +104,11 @@ internal static unsafe class MemorySyscalls
             if ((flags & MAP_FIXED) == 0 && !IsFree(mem, address, address + size)) return -Errno.EEXIST;
             at = address;
         }
+        else if ((flags & MAP_32BIT) != 0)
+        {
+            // x86-64 MAP_32BIT: somewhere in the second GiB, so the address fits a sign-extended imm32.
+            if (!k.Memory.TryFindFree(size, 0x4000_0000, 0x8000_0000, out at)) return -Errno.ENOMEM;
+        }
         else if (!TryPlace(k, address, size, out at))
         {
             return -Errno.ENOMEM;
@@ -112,6 +118,7 @@ internal static unsafe class MemorySyscalls
         k.WriteBackSharedFiles(at, at + size);
         if (file is null)
         {
+            if (shared && size > MemoryFile.MaxSize) return -Errno.ENOMEM;
             SharedMemoryObject? obj = shared ? new SharedMemoryObject(size) : null;
             mem.Map(at, size, permissions, shared ? "/dev/zero (deleted)" : "", obj);
             return (long)at;
@@ -252,11 +259,23 @@ internal static unsafe class MemorySyscalls
         {
             // Duplicating a shared mapping: only shared memory can be duplicated.
             if (first.Shared is null || !mayMove) return -Errno.EINVAL;
+            if (sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+            long loaded = k.LoadSharedFilePages(first.Shared, sharedOffset, newSize);
+            if (loaded < 0) return loaded;
             if (!Place(k, fixedTarget, newAddress, newSize, out ulong dup)) return -Errno.ENOMEM;
             mem.Map(dup, newSize, first.Permissions, first.Name, first.Shared, sharedOffset);
             return (long)dup;
         }
         if (!IsOneMapping(mem, first, oldAddress, oldAddress + oldSize)) return -Errno.EFAULT;
+        if (first.Shared is not null)
+        {
+            if (sharedOffset + newSize > MemoryFile.MaxSize) return -Errno.ENOMEM;
+            if (newSize > oldSize)
+            {
+                long loaded = k.LoadSharedFilePages(first.Shared, sharedOffset + oldSize, newSize - oldSize);
+                if (loaded < 0) return loaded;
+            }
+        }
 
         if (!fixedTarget && newSize <= oldSize)
         {

@@ -1,4 +1,5 @@
 using System.Text;
+using Hv.Core.Execution;
 using static Hv.Linux.Tests.Syscalls.SyscallHarness;
 
 namespace Hv.Linux.Tests.Syscalls.Files;
@@ -117,6 +118,52 @@ public sealed class FileSyscallTests
     }
 
     [Fact]
+    public void Write_PipeWithoutReader_EpipeAndSigpipe()
+    {
+        using var h = new SyscallHarness();
+        long fds = h.Alloc(8);
+        Assert.Equal(0, h.Call("pipe", fds));
+        Assert.Equal(0, h.Call("close", h.Read32(fds)));
+        Assert.Equal(-32 /* EPIPE */, h.Call("write", h.Read32(fds + 4), h.Bytes([1]), 1));
+        Assert.Equal(StopKind.Killed, h.Machine.Cpu.StopReason!.Value.Kind);
+        Assert.Equal(13, h.Machine.Cpu.StopReason!.Value.Status);
+    }
+
+    [Fact]
+    public void Epoll_PipeBecomesReadable_ReturnsGuestCookie()
+    {
+        using var h = new SyscallHarness();
+        long fds = h.Alloc(8);
+        Assert.Equal(0, h.Call("pipe2", fds, 0));
+        int r = h.Read32(fds), w = h.Read32(fds + 4);
+        long ep = h.Call("epoll_create1", O_CLOEXEC);
+        Assert.True(ep > 0);
+        long ev = h.Bytes([1, 0, 0, 0, .. BitConverter.GetBytes(0x1122_3344_5566_7788L)]); // EPOLLIN, cookie
+        Assert.Equal(0, h.Call("epoll_ctl", ep, 1 /* ADD */, r, ev));
+        long events = h.Alloc(24);
+        Assert.Equal(0, h.Call("epoll_wait", ep, events, 2, 0));
+        Assert.Equal(1, h.Call("write", w, h.Bytes([7]), 1));
+        Assert.Equal(1, h.Call("epoll_pwait", ep, events, 2, 1000, 0, 8));
+        Assert.Equal(1, h.Read32(events) & 1);
+        Assert.Equal(0x1122_3344_5566_7788L, h.Read64(events + 4));
+        Assert.Equal(-EINVAL, h.Call("epoll_wait", ep, events, 0, 0));
+        Assert.Equal(-EFAULT, h.Call("epoll_wait", ep, 0x40, 1, 0));
+    }
+
+    [Fact]
+    public void Eventfd_WriteThenRead_ReturnsCounter()
+    {
+        using var h = new SyscallHarness();
+        long fd = h.Call("eventfd2", 5, O_CLOEXEC);
+        Assert.True(fd > 0);
+        Assert.Equal(8, h.Call("write", fd, h.Bytes(BitConverter.GetBytes(3L)), 8));
+        long buf = h.Alloc(8);
+        Assert.Equal(8, h.Call("read", fd, buf, 8));
+        Assert.Equal(8, h.Read64(buf));
+        Assert.Equal(1, h.Call("fcntl", fd, 1));
+    }
+
+    [Fact]
     public void Dup2_OntoOpenFd_SharesOffsetAndDescription()
     {
         using var h = new SyscallHarness();
@@ -148,6 +195,23 @@ public sealed class FileSyscallTests
         Assert.Equal("/opt/guest/bin/prog", h.ReadString(buf, (int)n));
         Assert.Equal(5, h.Call("readlinkat", AT_FDCWD, h.Str("/proc/self/exe"), buf, 5));
         Assert.Equal(-EINVAL, h.Call("readlink", h.Str("/proc/self/exe"), buf, 0));
+    }
+
+    [Fact]
+    public void Open_ProcSelfMaps_DescribesGuestMappings()
+    {
+        using var h = new SyscallHarness();
+        long a = h.Call("mmap", 0x2000_0000, 0x3000, 5, 0x22, -1, 0);
+        Assert.Equal(0x2000_0000, a);
+        long fd = h.Open("/proc/self/maps", O_RDONLY);
+        Assert.True(fd >= 0);
+        long buf = h.Alloc(4096);
+        long n = h.Call("read", fd, buf, 4096);
+        string maps = h.ReadString(buf, (int)n);
+        Assert.Contains("10000000-10100000 rw-p 00000000 00:00 0" + new string(' ', 34) + "scratch\n", maps);
+        Assert.Contains("20000000-20003000 r-xp 00000000 00:00 0 \n", maps);
+        Assert.Equal(-EBADF, h.Call("write", fd, buf, 1));
+        Assert.Equal(-13 /* EACCES */, h.Open("/proc/self/maps", O_RDWR));
     }
 
     [Fact]
@@ -304,14 +368,80 @@ public sealed class FileSyscallTests
     }
 
     [Fact]
+    public void CopyFileRange_WithOffsets_CopiesAndUpdatesOffsets()
+    {
+        using var h = new SyscallHarness();
+        File.WriteAllText(Path.Combine(h.TempDir, "src"), "abcdefgh");
+        long src = h.Open("src", O_RDONLY), dst = h.Open("dst", O_CREAT | O_WRONLY);
+        long inOff = h.Bytes(BitConverter.GetBytes(3L));
+        Assert.Equal(4, h.Call("copy_file_range", src, inOff, dst, 0, 4, 0));
+        Assert.Equal(7, h.Read64(inOff));
+        Assert.Equal("defg", File.ReadAllText(Path.Combine(h.TempDir, "dst")));
+        long memfd = h.Call("memfd_create", h.Str("m"), 0);
+        Assert.Equal(-18 /* EXDEV */, h.Call("copy_file_range", memfd, 0, dst, 0, 4, 0));
+    }
+
+    [Fact]
     public void Umask_AppliesToCreatedFiles()
     {
         using var h = new SyscallHarness();
-        Assert.Equal(0x12, h.Call("umask", 0x3F)); // 077
+        long old = h.Call("umask", 0x3F); // 077
+        Assert.InRange(old, 0, 0x1FF);
+        Assert.Equal(0x3F, h.Call("umask", 0x3F));
         long fd = h.Open("u", O_CREAT | O_WRONLY, 0x1B6);
         Assert.True(fd >= 0);
         long st = h.Alloc(144);
         Assert.Equal(0, h.Call("stat", h.Str("u"), st));
         Assert.Equal(0x180, h.Read32(st + 24) & 0xFFF); // 0600
+    }
+}
+
+public sealed class FileSyscallFuzzTests
+{
+    // Non-blocking, non-destructive calls (paths are only read; writes go to fds opened in the temp dir).
+    private static readonly string[] Calls =
+    [
+        "read", "write", "pread64", "pwrite64", "readv", "writev", "lseek", "fstat", "newfstatat", "statx", "getdents64",
+        "fcntl", "ioctl", "dup", "dup2", "dup3", "close", "getcwd", "readlink", "access", "faccessat2", "memfd_create",
+        "ftruncate", "sendfile", "fstatfs", "fsync", "mmap",
+    ];
+
+    private static long Pick(Random r) => r.Next(12) switch
+    {
+        0 => 0,
+        1 => -1,
+        2 => r.Next(0, 10),
+        3 => (long)SyscallHarness.Scratch + r.Next(0, (int)SyscallHarness.ScratchSize),
+        4 => (long)SyscallHarness.Scratch + (long)SyscallHarness.ScratchSize - r.Next(0, 64),
+        5 => long.MaxValue - r.Next(0, 0x2000),
+        6 => 1L << r.Next(0, 63),
+        7 => r.NextInt64(),
+        8 => r.Next(0, 0x1_0000),
+        9 => -100,
+        10 => 0x5401 + r.Next(0, 0x40),
+        _ => r.Next(-5000, 5000),
+    };
+
+    [Fact]
+    public void FileSyscalls_RandomArguments_NeverThrowAndReturnKernelValues()
+    {
+        using var h = new SyscallHarness();
+        h.Kernel.InitializeFiles(-1, -1, -1, h.TempDir); // no host stdio: nothing may block or leak out
+        Assert.True(h.Open("a", SyscallHarness.O_CREAT | SyscallHarness.O_RDWR) >= 0);
+        Assert.True(h.Open("b", SyscallHarness.O_CREAT | SyscallHarness.O_RDWR) >= 0);
+        Assert.True(h.Open(".", SyscallHarness.O_RDONLY | SyscallHarness.O_DIRECTORY) >= 0);
+        Assert.True(h.Call("memfd_create", h.Str("m"), 2) >= 0);
+        var random = new Random(4242);
+        for (int i = 0; i < 3000; i++)
+        {
+            string name = Calls[random.Next(Calls.Length)];
+            long[] args = [Pick(random), Pick(random), Pick(random), Pick(random), Pick(random), Pick(random)];
+            if (name == "fcntl" && args[1] == 4) args[2] &= ~0x800L; // never F_SETFL O_NONBLOCK games
+            if (name == "pwrite64") args[3] &= 0xF_FFFF; // keep sparse files small
+            if (name == "ftruncate") args[1] &= 0xF_FFFF;
+            if (name == "mmap") args[1] &= 0xF_FFFF;
+            long result = h.Call(name, args);
+            Assert.True(result >= -4095, $"{name} returned {result}");
+        }
     }
 }

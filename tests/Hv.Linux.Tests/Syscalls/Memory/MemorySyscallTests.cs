@@ -46,6 +46,15 @@ public sealed class MemorySyscallTests
     }
 
     [Fact]
+    public void Mmap_HugeSharedAnonymous_EnomemInsteadOfHostFailure()
+    {
+        using var h = new SyscallHarness();
+        Assert.Equal(-ENOMEM, h.Call("mmap", 0, 1L << 45, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+        long a = h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        Assert.Equal(-ENOMEM, h.Call("mremap", a, Page, 1L << 45, 1, 0));
+    }
+
+    [Fact]
     public void Mmap_Hint_UsedWhenFree()
     {
         using var h = new SyscallHarness();
@@ -53,6 +62,14 @@ public sealed class MemorySyscallTests
         long again = MapAnon(h, Page, hint: 0x3000_0000);
         Assert.NotEqual(0x3000_0000, again);
         Assert.True(again > 0);
+    }
+
+    [Fact]
+    public void Mmap_Map32Bit_PlacesBelowTwoGiB()
+    {
+        using var h = new SyscallHarness();
+        long a = MapAnon(h, 2 * Page, extra: 0x40);
+        Assert.InRange(a, 0x4000_0000, 0x8000_0000 - 2 * Page);
     }
 
     [Fact]
@@ -110,6 +127,20 @@ public sealed class MemorySyscallTests
         Assert.Equal(0, h.Call("munmap", a, Page));
         Assert.Equal(0x11, File.ReadAllBytes(path)[20]);
         Assert.Equal(Page, new FileInfo(path).Length);
+    }
+
+    [Fact]
+    public void Mremap_GrowSharedFileMapping_ShowsFileBytes()
+    {
+        using var h = new SyscallHarness();
+        byte[] data = new byte[3 * Page];
+        new Random(5).NextBytes(data);
+        File.WriteAllBytes(Path.Combine(h.TempDir, "g"), data);
+        long fd = h.Open("g", O_RDWR);
+        long a = h.Call("mmap", 0, Page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        long b = h.Call("mremap", a, Page, 3 * Page, 1, 0);
+        Assert.True(b > 0);
+        Assert.Equal(data, h.Read(b, data.Length));
     }
 
     [Fact]
@@ -235,6 +266,14 @@ public sealed class MemorySyscallTests
         Assert.Equal(0, h.Call("ftruncate", fd, 5));
         Assert.Equal(5, h.Call("pread64", fd, buf, 16, 0));
         Assert.Equal([(byte)'h', (byte)'e', 0, 0, 0], h.Read(buf, 5));
+        Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue - 2, 0));
+        Assert.Equal(-27 /* EFBIG */, h.Call("pwrite64", fd, buf, 4, long.MaxValue - 2));
+        Assert.Equal(-EINVAL, h.Call("lseek", fd, long.MaxValue, 1));
+        Assert.Equal(-75 /* EOVERFLOW */, h.Call("mmap", 0, Page, PROT_READ, MAP_SHARED, fd, 1L << 50));
+        long again = h.Open($"/proc/self/fd/{fd}", O_RDONLY);
+        Assert.True(again > fd);
+        Assert.Equal(5, h.Call("pread64", again, buf, 16, 0));
+        Assert.Equal(-2 /* ENOENT */, h.Call("stat", h.Str($"/proc/self/fd/{fd}"), buf));
         Assert.Equal(-EINVAL, h.Call("memfd_create", h.Str("x"), 0x100));
         long seal = h.Call("memfd_create", h.Str("s"), 2 /* MFD_ALLOW_SEALING */);
         Assert.Equal(0, h.Call("fcntl", seal, 1033, 4 /* F_SEAL_GROW */));
@@ -266,5 +305,43 @@ public sealed class MemorySyscallTests
         Assert.Equal([1, 1, 1], h.Read(vec, 3));
         Assert.Equal(0, h.Call("munmap", a + Page, Page));
         Assert.Equal(-ENOMEM, h.Call("mincore", a, 3 * Page, vec));
+    }
+}
+
+public sealed class MemorySyscallFuzzTests
+{
+    private static readonly string[] Calls = ["mmap", "munmap", "mprotect", "mremap", "madvise", "msync", "mincore", "brk"];
+
+    private static long Pick(Random r) => r.Next(10) switch
+    {
+        0 => 0,
+        1 => -1,
+        2 => r.Next(0, 16) << 12,
+        3 => 0x1000_0000 + ((long)r.Next(0, 0x200) << 12),
+        4 => 0x7FFF_F000_0000 + ((long)r.Next(0, 0x1000_0000) << 12),
+        5 => long.MaxValue - r.Next(0, 0x2000),
+        6 => 1L << r.Next(0, 63),
+        7 => r.NextInt64(),
+        8 => r.Next(0, 0x40),
+        _ => (long)r.Next() << 12,
+    };
+
+    [Fact]
+    public void MemorySyscalls_RandomArguments_NeverThrowAndReturnKernelValues()
+    {
+        using var h = new SyscallHarness();
+        h.Kernel.BrkStart = h.Kernel.BrkCurrent = 0x0060_0000;
+        var random = new Random(12345);
+        for (int i = 0; i < 5000; i++)
+        {
+            string name = Calls[random.Next(Calls.Length)];
+            long[] args = [Pick(random), Pick(random), Pick(random), Pick(random), Pick(random), Pick(random)];
+            if (name == "mmap") args[4] = -1; // anonymous or EBADF: never a host file
+            long result = h.Call(name, args);
+            Assert.True(result >= 0 || result >= -4095, $"{name} returned {result}");
+            if (name is "mmap" && result >= 0) Assert.Equal(0, result & 0xFFF);
+        }
+        IReadOnlyList<Hv.Core.Memory.MemoryRegion> regions = h.Memory.Regions;
+        for (int i = 1; i < regions.Count; i++) Assert.True(regions[i - 1].End <= regions[i].Start);
     }
 }
