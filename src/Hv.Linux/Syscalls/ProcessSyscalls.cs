@@ -48,6 +48,72 @@ internal static unsafe class ProcessSyscalls
         r.Add("prctl", &Prctl);
         r.Add("getrandom", &GetRandom);
         r.Add("futex", &Futex);
+        r.Add("wait4", &NoChildren);
+        r.Add("waitid", &NoChildren);
+        r.Add("getcpu", &GetCpu);
+        r.Add("sched_getscheduler", &SchedGetScheduler);
+        r.Add("sched_getparam", &SchedGetParam);
+        r.Add("getpriority", &GetPriority);
+        r.Add("setpriority", &SetPriority);
+        r.Add("personality", &Personality);
+    }
+
+    // ---- children, CPU, scheduling class ----
+
+    // fork/vfork are not supported, so there is never a child to wait for.
+    private static long NoChildren(LinuxKernel k, Vcpu cpu) => -Errno.ECHILD;
+
+    private static long GetCpu(LinuxKernel k, Vcpu cpu)
+    {
+        ulong cpuPtr = Arg(cpu, 0), nodePtr = Arg(cpu, 1);
+        if (cpuPtr != 0 && !Write(k, cpuPtr, 0u)) return -Errno.EFAULT;
+        if (nodePtr != 0 && !Write(k, nodePtr, 0u)) return -Errno.EFAULT;
+        return 0;
+    }
+
+    private static bool IsOwnThread(LinuxKernel k, ulong pid) => (int)pid == 0 || k.FindThread((int)pid) is not null;
+
+    private static long SchedGetScheduler(LinuxKernel k, Vcpu cpu)
+    {
+        if ((int)Arg(cpu, 0) < 0) return -Errno.EINVAL;
+        return IsOwnThread(k, Arg(cpu, 0)) ? 0 : -Errno.ESRCH; // SCHED_OTHER
+    }
+
+    private static long SchedGetParam(LinuxKernel k, Vcpu cpu)
+    {
+        if ((int)Arg(cpu, 0) < 0 || Arg(cpu, 1) == 0) return -Errno.EINVAL;
+        if (!IsOwnThread(k, Arg(cpu, 0))) return -Errno.ESRCH;
+        return Write(k, Arg(cpu, 1), 0) ? 0 : -Errno.EFAULT; // sched_priority 0
+    }
+
+    private const int PrioProcess = 0, PrioUser = 2;
+
+    private static long GetPriority(LinuxKernel k, Vcpu cpu)
+    {
+        int which = (int)Arg(cpu, 0);
+        if (which is < PrioProcess or > PrioUser) return -Errno.EINVAL;
+        ulong who = Arg(cpu, 1);
+        if (which != PrioUser && !IsOwnThread(k, who)) return -Errno.ESRCH;
+        return 20 - k.Nice; // the raw syscall returns 20 - nice
+    }
+
+    private static long SetPriority(LinuxKernel k, Vcpu cpu)
+    {
+        int which = (int)Arg(cpu, 0);
+        if (which is < PrioProcess or > PrioUser) return -Errno.EINVAL;
+        if (which != PrioUser && !IsOwnThread(k, Arg(cpu, 1))) return -Errno.ESRCH;
+        int nice = Math.Clamp((int)Arg(cpu, 2), -20, 19);
+        if (nice < k.Nice) return -Errno.EACCES; // unprivileged: niceness only goes up
+        k.Nice = nice;
+        return 0;
+    }
+
+    private static long Personality(LinuxKernel k, Vcpu cpu)
+    {
+        uint persona = (uint)Arg(cpu, 0);
+        // PER_LINUX only; 0xffffffff queries. Anything else is refused rather than half-honoured.
+        if (persona == 0xFFFF_FFFF || persona == 0) return 0;
+        return -Errno.EINVAL;
     }
 
     // ---- guest memory helpers (permission-checked; false means -EFAULT) ----
