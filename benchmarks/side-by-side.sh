@@ -42,10 +42,12 @@ PY
 
 # name|command (relative to the work dir; IMAGE-style commands get the runner prefixed)
 workloads=()
-while IFS=$'\t' read -r name args stdin kind; do
+while IFS= read -r line; do
+  # Tabs are whitespace to `read`, so empty fields would collapse: split on a non-whitespace separator.
+  IFS=$'\x1f' read -r name args stdin kind <<<"${line//$'\t'/$'\x1f'}"
   [ "$kind" = compute ] || continue
   workloads+=("$name|$root/guest-images/bin/$name $args")
-done < <(grep -v '^name' "$root/guest-images/manifest.tsv")
+done < "$root/guest-images/manifest.tsv"
 workloads+=("busybox sha256sum ${SIZE_MB}MiB|/bin/busybox sha256sum data.bin")
 workloads+=("busybox sort ${SIZE_MB}MiB|/bin/busybox sort lines.txt")
 workloads+=("busybox gzip ${SIZE_MB}MiB|/bin/busybox gzip -c data.bin")

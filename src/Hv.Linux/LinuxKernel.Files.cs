@@ -1,4 +1,5 @@
 using System.Text;
+using Hv.Core.Execution;
 using Hv.Linux.Files;
 
 namespace Hv.Linux;
@@ -113,6 +114,45 @@ public sealed unsafe partial class LinuxKernel
         cwd?.Release();
         cwd = null;
         CloseSharedFileMappings();
+    }
+
+    /// <summary>
+    /// Guest threads share the one vCPU, so a thread must not sleep in a host read or write that another guest
+    /// thread would complete. If <paramref name="file"/> (a blocking pipe, terminal or socket) is not ready for
+    /// <paramref name="events"/> and another thread can run, the syscall is set up to run again (RIP back on the
+    /// SYSCALL, RAX still the number) and the vCPU switches threads. Returns true then; the handler's result is
+    /// discarded.
+    /// </summary>
+    internal bool RetryLaterIfBlocking(Vcpu cpu, FileDescription file, short events)
+    {
+        if (threads.Count < 2 || file.IsRegular || file.HostFd < 0) return false;
+        if ((file.GetStatusFlags() & OpenFlags.O_NONBLOCK) != 0) return false;
+        long* pollfd = stackalloc long[1];
+        ((int*)pollfd)[0] = file.HostFd;
+        ((short*)pollfd)[2] = events;
+        ((short*)pollfd)[3] = 0;
+        long* zero = stackalloc long[2];
+        zero[0] = zero[1] = 0;
+        if (Host.Call(Host.Ppoll, (long)pollfd, 1, (long)zero, 0, 8) != 0) return false; // ready, or an error to report now
+        return RetrySyscallLater(cpu);
+    }
+
+    /// <summary>True if another guest thread could run while this one waits (so waiting must not block the host).</summary>
+    internal bool OtherThreadsMayRun => threads.Count >= 2 && NextRunnable() is not null;
+
+    /// <summary>
+    /// Puts the current thread back on its SYSCALL instruction (RAX still holds the number) and switches to
+    /// another runnable thread: the syscall runs again when this thread is scheduled. False if none can run.
+    /// </summary>
+    internal bool RetrySyscallLater(Vcpu cpu)
+    {
+        if (threads.Count < 2) return false;
+        GuestThread? next = NextRunnable();
+        if (next is null) return false;
+        cpu.State.Rip -= 2; // SYSCALL is 0F 05
+        SwitchTo(cpu, next);
+        switchedInSyscall = true;
+        return true;
     }
 
     /// <summary>A fresh inode number for memfds.</summary>

@@ -26,18 +26,17 @@ internal static unsafe class SseInstructions
         {
             var code = (Code)i;
             OpCodeInfo info = code.ToOpCode();
-            if (!info.Mode64 || info.Encoding != EncodingKind.Legacy || !HasOnly(code, Features)) continue;
+            if (!info.Mode64 || info.Encoding != EncodingKind.Legacy || !HasOnly(code, Features) || !HostSupports(code)) continue;
             if (ThunkBuilder.IsX87Kind(code)) continue; // MMX-register forms: X87Instructions
+            // Prefetches and fences are hints/barriers SystemInstructions owns.
+            if (code.Mnemonic() is Mnemonic.Prefetchnta or Mnemonic.Prefetcht0 or Mnemonic.Prefetcht1 or Mnemonic.Prefetcht2
+                or Mnemonic.Sfence or Mnemonic.Lfence or Mnemonic.Mfence) continue;
             r.Add(code, &Thunked);
         }
-
-        foreach (Mnemonic m in (ReadOnlySpan<Mnemonic>)[Mnemonic.Prefetchnta, Mnemonic.Prefetcht0, Mnemonic.Prefetcht1, Mnemonic.Prefetcht2,
-            Mnemonic.Sfence, Mnemonic.Lfence, Mnemonic.Mfence])
-            r.Add(m, &NoOperation);
         r.Add(Code.Ldmxcsr_m32, &Ldmxcsr);
         r.Add(Code.Stmxcsr_m32, &Stmxcsr);
         r.Add(Code.Maskmovdqu_rDI_xmm_xmm, &Maskmovdqu);
-        r.Add(Mnemonic.Crc32, &Crc32);
+        if (Sse42.X64.IsSupported) r.Add(Mnemonic.Crc32, &Crc32);
 
         // Fast paths: moves.
         foreach (Code c in (ReadOnlySpan<Code>)[Code.Movaps_xmm_xmmm128, Code.Movaps_xmmm128_xmm, Code.Movapd_xmm_xmmm128, Code.Movapd_xmmm128_xmm,
@@ -98,10 +97,13 @@ internal static unsafe class SseInstructions
         r.Add(Code.Punpcklqdq_xmm_xmmm128, &Punpcklqdq);
         r.Add(Code.Punpckhbw_xmm_xmmm128, &Punpckhbw);
         r.Add(Code.Punpckhqdq_xmm_xmmm128, &Punpckhqdq);
-        r.Add(Code.Pslldq_xmm_imm8, &Pslldq);
-        r.Add(Code.Psrldq_xmm_imm8, &Psrldq);
-        r.Add(Code.Pshufb_xmm_xmmm128, &Pshufb);
-        r.Add(Code.Palignr_xmm_xmmm128_imm8, &Palignr);
+        if (Ssse3.IsSupported)
+        {
+            r.Add(Code.Pslldq_xmm_imm8, &Pslldq);
+            r.Add(Code.Psrldq_xmm_imm8, &Psrldq);
+            r.Add(Code.Pshufb_xmm_xmmm128, &Pshufb);
+            r.Add(Code.Palignr_xmm_xmmm128_imm8, &Palignr);
+        }
     }
 
     /// <summary>True if the code needs at least one of <paramref name="allowed"/> and nothing outside it (CMOV aside).</summary>
@@ -116,12 +118,29 @@ internal static unsafe class SseInstructions
         return any;
     }
 
+    /// <summary>
+    /// True if the host can execute the code natively. Instructions the host lacks stay unimplemented (#UD for the
+    /// guest, which CPUID does not tell about them either) instead of faulting in the host.
+    /// </summary>
+    internal static bool HostSupports(Code code)
+    {
+        foreach (CpuidFeature f in code.CpuidFeatures())
+        {
+            bool ok = f switch
+            {
+                CpuidFeature.SSE3 => Sse3.IsSupported,
+                CpuidFeature.SSSE3 => Ssse3.IsSupported,
+                CpuidFeature.SSE4_1 => Sse41.IsSupported,
+                CpuidFeature.SSE4_2 => Sse42.IsSupported,
+                _ => Sse2.X64.IsSupported, // x87, MMX, SSE, SSE2, FXSR, CMOV: every x86-64
+            };
+            if (!ok) return false;
+        }
+        return true;
+    }
+
     /// <summary>Runs the instruction on the host through its thunk.</summary>
     internal static void Thunked(Vcpu cpu, ref Instruction ins) => cpu.Simd.Execute(cpu, ref ins);
-
-    private static void NoOperation(Vcpu cpu, ref Instruction ins)
-    {
-    }
 
     // ---- operand helpers ----
 

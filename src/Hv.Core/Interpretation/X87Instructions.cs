@@ -33,7 +33,8 @@ internal static unsafe class X87Instructions
         {
             var code = (Code)i;
             OpCodeInfo info = code.ToOpCode();
-            if (!info.Mode64 || info.Encoding != EncodingKind.Legacy || !SseInstructions.HasOnly(code, Features)) continue;
+            if (!info.Mode64 || info.Encoding != EncodingKind.Legacy || !SseInstructions.HasOnly(code, Features)
+                || !SseInstructions.HostSupports(code)) continue;
             if (!ThunkBuilder.IsX87Kind(code)) continue;
             r.Add(code, &SseInstructions.Thunked);
         }

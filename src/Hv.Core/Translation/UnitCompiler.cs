@@ -40,7 +40,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo TranslatedField = typeof(HvStats).GetField(nameof(HvStats.TranslatedInstructions))!;
     private static readonly FieldInfo InstructionsField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Instructions), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
-    private static readonly Type[] HandlerParameters = [typeof(Vcpu), typeof(Instruction).MakeByRefType()];
+    private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
     private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
@@ -51,15 +51,19 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo TryRead16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead16))!;
     private static readonly MethodInfo TryRead32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead32))!;
     private static readonly MethodInfo TryRead64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead64))!;
+    private static readonly MethodInfo TryWrite8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite8))!;
+    private static readonly MethodInfo TryWrite16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite16))!;
     private static readonly MethodInfo TryWrite32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite32))!;
     private static readonly MethodInfo TryWrite64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite64))!;
+    private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
+    private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
-    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, carry, load8, load16, load32, load64;
+    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64;
     private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
     private ulong currentIp;
 
@@ -67,6 +71,7 @@ internal sealed unsafe class UnitCompiler
     private int pending;
     private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
     private readonly Label exit;
+    private readonly InstructionInfoFactory infoFactory = new();
     private readonly Label[] blockLabels;
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
@@ -80,6 +85,7 @@ internal sealed unsafe class UnitCompiler
         stats = il.DeclareLocal(typeof(HvStats));
         memory = il.DeclareLocal(typeof(GuestMemory));
         carry = il.DeclareLocal(typeof(bool));
+        source = il.DeclareLocal(typeof(ulong));
         load8 = il.DeclareLocal(typeof(byte));
         load16 = il.DeclareLocal(typeof(ushort));
         load32 = il.DeclareLocal(typeof(uint));
@@ -182,6 +188,11 @@ internal sealed unsafe class UnitCompiler
             Use(ins.MemoryBase);
             Use(ins.MemoryIndex);
             if (ins.Mnemonic is Mnemonic.Push or Mnemonic.Pop or Mnemonic.Call or Mnemonic.Ret) Use(Register.RSP);
+            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo)
+            {
+                Use(Register.RAX);
+                Use(Register.RDX);
+            }
         }
     }
 
@@ -192,11 +203,11 @@ internal sealed unsafe class UnitCompiler
         regs[i] ??= il.DeclareLocal(typeof(ulong));
     }
 
-    private void LoadRegisters()
+    private void LoadRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
-            if (regs[i] is not { } local) continue;
+            if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
             il.Emit(OpCodes.Ldloc, state);
             il.Emit(OpCodes.Ldfld, GprField);
             il.Emit(OpCodes.Ldc_I4, i);
@@ -205,11 +216,11 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
-    private void StoreRegisters()
+    private void StoreRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
-            if (regs[i] is not { } local) continue;
+            if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
             il.Emit(OpCodes.Ldloc, state);
             il.Emit(OpCodes.Ldfld, GprField);
             il.Emit(OpCodes.Ldc_I4, i);
@@ -220,25 +231,60 @@ internal sealed unsafe class UnitCompiler
 
     private LocalBuilder Reg(Register r) => regs[Operands.GprIndex(r)]!;
 
-    /// <summary>Pushes a 32- or 64-bit register's value (zero-extended).</summary>
+    /// <summary>Pushes a register's value zero-extended to 64 bits (not AH..BH: see <see cref="IsInlineGpr"/>).</summary>
     private void LoadReg(Register r)
     {
         il.Emit(OpCodes.Ldloc, Reg(r));
-        if (Operands.GprSize(r) == 4) ZeroExtend32();
+        ZeroExtend(Operands.GprSize(r));
     }
 
-    /// <summary>Stores the value on the stack into a 32- or 64-bit register (32-bit writes zero the top half).</summary>
+    /// <summary>
+    /// Stores the value on the stack into a register with x86-64 rules: 32-bit writes zero the top half,
+    /// 8- and 16-bit writes merge into the old value.
+    /// </summary>
     private void StoreReg(Register r)
     {
-        if (Operands.GprSize(r) == 4) ZeroExtend32();
-        il.Emit(OpCodes.Stloc, Reg(r));
+        int size = Operands.GprSize(r);
+        LocalBuilder reg = Reg(r);
+        if (size >= 4)
+        {
+            ZeroExtend(size);
+            il.Emit(OpCodes.Stloc, reg);
+            return;
+        }
+        ulong mask = Operands.SizeMask(size);
+        il.Emit(OpCodes.Ldc_I8, (long)mask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Ldloc, reg);
+        il.Emit(OpCodes.Ldc_I8, (long)~mask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Or);
+        il.Emit(OpCodes.Stloc, reg);
     }
 
-    private void ZeroExtend32()
+    /// <summary>Truncates the 64-bit value on the stack to <paramref name="size"/> bytes, zero-extended.</summary>
+    private void ZeroExtend(int size)
     {
-        il.Emit(OpCodes.Conv_U4);
-        il.Emit(OpCodes.Conv_U8);
+        switch (size)
+        {
+            case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Conv_U8); break;
+            case 2: il.Emit(OpCodes.Conv_U2); il.Emit(OpCodes.Conv_U8); break;
+            case 4: il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Conv_U8); break;
+        }
     }
+
+    /// <summary>General registers inline code handles: all but the legacy high-byte registers AH..BH.</summary>
+    private static bool IsInlineGpr(Register r) => r.IsGPR() && r is not (>= Register.AH and <= Register.BH);
+
+    /// <summary>Operand width in bytes when operand <paramref name="op"/> is an inline register or memory, else 0.</summary>
+    private static int InlineSize(in Instruction ins, int op) => ins.GetOpKind(op) switch
+    {
+        OpKind.Register => IsInlineGpr(ins.GetOpRegister(op)) ? Operands.GprSize(ins.GetOpRegister(op)) : 0,
+        OpKind.Memory => ins.MemorySize.GetSize() is var n and (1 or 2 or 4 or 8) ? n : 0,
+        _ => 0,
+    };
+
+    private void ZeroExtend32() => ZeroExtend(4);
 
     // ---------------------------------------------------------------- bookkeeping
 
@@ -296,11 +342,17 @@ internal sealed unsafe class UnitCompiler
 
     // ---------------------------------------------------------------- fallback
 
+    /// <summary>
+    /// Calls the interpreter handler: spills the registers it uses, reloads those it may write (everything
+    /// around instructions that hand control to the OS). A fault in the handler comes back as false and
+    /// goes to a stub, which writes every register back before raising it.
+    /// </summary>
     private void EmitFallback(in Instruction ins, int index)
     {
         fused = null;
         FlushPending();
-        StoreRegisters();
+        (uint spill, uint reload) = BlockDecoder.ExitsToDispatcher(in ins) ? (0xFFFFu, 0xFFFFu) : RegisterUse(in ins);
+        StoreRegisters(spill);
         SetInstructionStart(in ins);
         SetRip(ins.NextIP);
         il.Emit(OpCodes.Ldarg_0);
@@ -310,8 +362,39 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldelema, typeof(Instruction));
         il.Emit(OpCodes.Ldc_I8, (long)InstructionTable.HandlerFor(in ins));
         il.Emit(OpCodes.Conv_I);
-        il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void), HandlerParameters, null);
-        LoadRegisters();
+        il.Emit(OpCodes.Call, RunHandlerMethod);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+        LoadRegisters(reload);
+    }
+
+    /// <summary>Bit masks of the GPRs an instruction reads or writes (spill) and may write (reload), from Iced.</summary>
+    private (uint Spill, uint Reload) RegisterUse(in Instruction ins)
+    {
+        uint spill = 0, reload = 0;
+        foreach (UsedRegister used in infoFactory.GetInfo(in ins).GetUsedRegisters())
+        {
+            Register full = used.Register.GetFullRegister();
+            if (!full.IsGPR64()) continue;
+            uint bit = 1u << Operands.GprIndex(full);
+            spill |= bit; // partial writes merge with the old value, so writes need the current value too
+            if (used.Access is not (OpAccess.Read or OpAccess.CondRead)) reload |= bit;
+        }
+        return (spill, reload);
+    }
+
+    /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
+    internal static bool RunHandler(Vcpu cpu, ref Instruction ins, delegate*<Vcpu, ref Instruction, void> handler)
+    {
+        try
+        {
+            handler(cpu, ref ins);
+            return true;
+        }
+        catch (GuestFaultException e)
+        {
+            cpu.Memory.PendingFault = e.Fault;
+            return false;
+        }
     }
 
     // ---------------------------------------------------------------- block ends
@@ -464,7 +547,7 @@ internal sealed unsafe class UnitCompiler
                 return true;
             case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test:
                 return TryEmitAlu(in ins, flagsLive);
-            case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+            case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
             {
                 int size = Operands.GprSize(ins.Op0Register);
                 // INC/DEC keep CF: take it from the previous inline compare if there is one.
@@ -475,7 +558,7 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Ldloc, tmpA);
                 il.Emit(OpCodes.Ldc_I8, 1L);
                 il.Emit(ins.Mnemonic == Mnemonic.Inc ? OpCodes.Add : OpCodes.Sub);
-                if (size == 4) ZeroExtend32();
+                ZeroExtend(size);
                 il.Emit(OpCodes.Stloc, tmpR);
                 il.Emit(OpCodes.Ldloc, tmpR);
                 StoreReg(ins.Op0Register);
@@ -498,6 +581,102 @@ internal sealed unsafe class UnitCompiler
                 fused = (ins.Mnemonic == Mnemonic.Inc ? FlagOp.Inc : FlagOp.Dec, size);
                 return true;
             }
+            case Mnemonic.Not when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
+                fused = null;
+                LoadReg(ins.Op0Register);
+                il.Emit(OpCodes.Not);
+                StoreReg(ins.Op0Register);
+                return true;
+            case Mnemonic.Neg when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
+            {
+                // NEG x sets flags exactly like SUB 0, x.
+                int size = Operands.GprSize(ins.Op0Register);
+                il.Emit(OpCodes.Ldc_I8, 0L);
+                il.Emit(OpCodes.Stloc, tmpA);
+                LoadReg(ins.Op0Register);
+                il.Emit(OpCodes.Stloc, tmpB);
+                il.Emit(OpCodes.Ldloc, tmpB);
+                il.Emit(OpCodes.Neg);
+                ZeroExtend(size);
+                il.Emit(OpCodes.Stloc, tmpR);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                StoreReg(ins.Op0Register);
+                if (flagsLive) EmitSetFlags(FlagOp.Sub, size);
+                fused = (FlagOp.Sub, size);
+                return true;
+            }
+            case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
+                when !flagsLive && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register) && ins.Op1Kind == OpKind.Immediate8:
+                return EmitShiftImmediate(in ins);
+            case Mnemonic.Imul when !flagsLive && ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
+                && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
+            {
+                fused = null;
+                int size = Operands.GprSize(ins.Op0Register);
+                if (ins.OpCount == 2) LoadReg(ins.Op0Register);
+                if (ins.Op1Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op1Register);
+                if (ins.OpCount == 3) il.Emit(OpCodes.Ldc_I8, (long)ins.GetImmediate(2));
+                il.Emit(OpCodes.Mul); // the low half of a product is the same signed or unsigned
+                StoreReg(ins.Op0Register);
+                return true;
+            }
+            case Mnemonic.Seta or Mnemonic.Setae or Mnemonic.Setb or Mnemonic.Setbe or Mnemonic.Sete or Mnemonic.Setne
+                or Mnemonic.Setg or Mnemonic.Setge or Mnemonic.Setl or Mnemonic.Setle or Mnemonic.Sets or Mnemonic.Setns
+                or Mnemonic.Seto or Mnemonic.Setno or Mnemonic.Setp or Mnemonic.Setnp
+                when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
+                EmitCondition(ins.ConditionCode);
+                il.Emit(OpCodes.Conv_U8);
+                StoreReg(ins.Op0Register);
+                fused = null;
+                return true;
+            case Mnemonic.Cmova or Mnemonic.Cmovae or Mnemonic.Cmovb or Mnemonic.Cmovbe or Mnemonic.Cmove or Mnemonic.Cmovne
+                or Mnemonic.Cmovg or Mnemonic.Cmovge or Mnemonic.Cmovl or Mnemonic.Cmovle or Mnemonic.Cmovs or Mnemonic.Cmovns
+                or Mnemonic.Cmovo or Mnemonic.Cmovno or Mnemonic.Cmovp or Mnemonic.Cmovnp
+                when IsGpr3264(ins.Op0Register) && (ins.Op1Kind == OpKind.Memory || IsGpr3264(ins.Op1Register)):
+            {
+                // The source is read (and may fault) whether or not the condition holds; a 32-bit destination
+                // is zero-extended either way.
+                int size = Operands.GprSize(ins.Op0Register);
+                if (ins.Op1Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op1Register);
+                il.Emit(OpCodes.Stloc, source); // not tmpB: the fused condition still needs the compare's operands
+                Label keep = il.DefineLabel(), done = il.DefineLabel();
+                EmitCondition(ins.ConditionCode);
+                il.Emit(OpCodes.Brfalse, keep);
+                il.Emit(OpCodes.Ldloc, source);
+                il.Emit(OpCodes.Br, done);
+                il.MarkLabel(keep);
+                LoadReg(ins.Op0Register);
+                il.MarkLabel(done);
+                StoreReg(ins.Op0Register);
+                fused = null;
+                return true;
+            }
+            case Mnemonic.Xchg when ins.Op0Kind == OpKind.Register && ins.Op1Kind == OpKind.Register
+                && IsGpr3264(ins.Op0Register) && IsGpr3264(ins.Op1Register):
+                fused = null;
+                LoadReg(ins.Op0Register);
+                il.Emit(OpCodes.Stloc, tmpA);
+                LoadReg(ins.Op1Register);
+                StoreReg(ins.Op0Register);
+                il.Emit(OpCodes.Ldloc, tmpA);
+                StoreReg(ins.Op1Register);
+                return true;
+            case Mnemonic.Bswap when IsGpr3264(ins.Op0Register):
+                fused = null;
+                LoadReg(ins.Op0Register);
+                if (Operands.GprSize(ins.Op0Register) == 4)
+                {
+                    il.Emit(OpCodes.Conv_U4);
+                    il.Emit(OpCodes.Call, ReverseUInt32);
+                    il.Emit(OpCodes.Conv_U8);
+                }
+                else il.Emit(OpCodes.Call, ReverseUInt64);
+                StoreReg(ins.Op0Register);
+                return true;
+            case Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo:
+                fused = null;
+                EmitSignExtendAccumulator(ins.Mnemonic);
+                return true;
             case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
             {
                 fused = null;
@@ -524,6 +703,99 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
+    /// <summary>Shifts and rotates of a 32/64-bit register by an immediate whose flags nobody reads.</summary>
+    private bool EmitShiftImmediate(in Instruction ins)
+    {
+        fused = null;
+        int size = Operands.GprSize(ins.Op0Register);
+        int bits = size * 8;
+        int count = (int)(ins.Immediate8 & (size == 8 ? 63u : 31u));
+        LoadReg(ins.Op0Register);
+        if (count != 0) // a zero count changes nothing, but a 32-bit destination is still zero-extended
+        {
+            switch (ins.Mnemonic)
+            {
+                case Mnemonic.Shl or Mnemonic.Sal:
+                    il.Emit(OpCodes.Ldc_I4, count);
+                    il.Emit(OpCodes.Shl);
+                    break;
+                case Mnemonic.Shr:
+                    il.Emit(OpCodes.Ldc_I4, count);
+                    il.Emit(OpCodes.Shr_Un);
+                    break;
+                case Mnemonic.Sar:
+                    if (size == 4)
+                    {
+                        il.Emit(OpCodes.Conv_I4);
+                        il.Emit(OpCodes.Conv_I8);
+                    }
+                    il.Emit(OpCodes.Ldc_I4, count);
+                    il.Emit(OpCodes.Shr);
+                    break;
+                default: // rotates: (x << c) | (x >> (bits - c)), or the mirror image for ROR
+                    int left = ins.Mnemonic == Mnemonic.Rol ? count : bits - count;
+                    il.Emit(OpCodes.Stloc, tmpA);
+                    il.Emit(OpCodes.Ldloc, tmpA);
+                    il.Emit(OpCodes.Ldc_I4, left);
+                    il.Emit(OpCodes.Shl);
+                    il.Emit(OpCodes.Ldloc, tmpA);
+                    il.Emit(OpCodes.Ldc_I4, bits - left);
+                    il.Emit(OpCodes.Shr_Un);
+                    il.Emit(OpCodes.Or);
+                    break;
+            }
+        }
+        StoreReg(ins.Op0Register);
+        return true;
+    }
+
+    /// <summary>CWDE/CDQE (sign-extend into RAX) and CDQ/CQO (sign of RAX into RDX).</summary>
+    private void EmitSignExtendAccumulator(Mnemonic mnemonic)
+    {
+        LocalBuilder rax = regs[(int)Gpr.Rax]!;
+        il.Emit(OpCodes.Ldloc, rax);
+        switch (mnemonic)
+        {
+            case Mnemonic.Cwde:
+                il.Emit(OpCodes.Conv_I2);
+                il.Emit(OpCodes.Conv_U4);
+                il.Emit(OpCodes.Conv_U8);
+                il.Emit(OpCodes.Stloc, rax);
+                break;
+            case Mnemonic.Cdqe:
+                il.Emit(OpCodes.Conv_I4);
+                il.Emit(OpCodes.Conv_I8);
+                il.Emit(OpCodes.Stloc, rax);
+                break;
+            case Mnemonic.Cdq:
+                il.Emit(OpCodes.Conv_I4);
+                il.Emit(OpCodes.Ldc_I4, 31);
+                il.Emit(OpCodes.Shr);
+                il.Emit(OpCodes.Conv_U4);
+                il.Emit(OpCodes.Conv_U8);
+                il.Emit(OpCodes.Stloc, regs[(int)Gpr.Rdx]!);
+                break;
+            default: // CQO
+                il.Emit(OpCodes.Ldc_I4, 63);
+                il.Emit(OpCodes.Shr);
+                il.Emit(OpCodes.Stloc, regs[(int)Gpr.Rdx]!);
+                break;
+        }
+    }
+
+    private void EmitSetFlags(FlagOp op, int size)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        if (op != FlagOp.Logic)
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldloc, tmpB);
+        }
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Ldc_I4, size);
+        il.Emit(OpCodes.Call, op switch { FlagOp.Add => SetAddMethod, FlagOp.Sub => SetSubMethod, _ => SetLogicMethod });
+    }
+
     private void EmitPush(Action pushValue)
     {
         LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
@@ -542,22 +814,19 @@ internal sealed unsafe class UnitCompiler
 
     private bool TryEmitMov(in Instruction ins)
     {
-        OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
-        if (k0 == OpKind.Register && IsGpr3264(ins.Op0Register))
+        int size = InlineSize(in ins, 0);
+        if (size == 0) return false;
+        OpKind k1 = ins.Op1Kind;
+        if (k1 == OpKind.Register ? !IsInlineGpr(ins.Op1Register) : !IsImmediate(k1) && k1 != OpKind.Memory) return false;
+        if (ins.Op0Kind == OpKind.Register)
         {
-            int size = Operands.GprSize(ins.Op0Register);
-            if (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) LoadReg(ins.Op1Register);
+            if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
             else if (IsImmediate(k1)) il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
-            else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
-            else return false;
+            else EmitLoad(in ins, size);
             StoreReg(ins.Op0Register);
-            fused = null;
-            return true;
         }
-        if (k0 == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8)
+        else
         {
-            int size = ins.MemorySize.GetSize();
-            if (!(k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) && !IsImmediate(k1)) return false;
             EmitAddress(in ins, withSegment: true);
             il.Emit(OpCodes.Stloc, address);
             il.Emit(OpCodes.Ldloc, memory);
@@ -565,15 +834,14 @@ internal sealed unsafe class UnitCompiler
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
             else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
             EmitTryWrite(size);
-            fused = null;
-            return true;
         }
-        return false;
+        fused = null;
+        return true;
     }
 
     private bool TryEmitExtend(in Instruction ins)
     {
-        if (ins.Op0Kind != OpKind.Register || !IsGpr3264(ins.Op0Register)) return false;
+        if (ins.Op0Kind != OpKind.Register || !IsInlineGpr(ins.Op0Register)) return false;
         bool signed = ins.Mnemonic != Mnemonic.Movzx;
         int srcSize;
         if (ins.Op1Kind == OpKind.Register)
@@ -606,14 +874,9 @@ internal sealed unsafe class UnitCompiler
 
     private bool TryEmitAlu(in Instruction ins, bool flagsLive)
     {
+        if (!IsInlineFlagProducer(in ins)) return false;
         OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
-        int size;
-        if (k0 == OpKind.Register && IsGpr3264(ins.Op0Register)) size = Operands.GprSize(ins.Op0Register);
-        else if (k0 == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8) size = ins.MemorySize.GetSize();
-        else return false;
-        bool srcOk = (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) || IsImmediate(k1) || (k1 == OpKind.Memory && k0 == OpKind.Register);
-        if (!srcOk) return false;
-        if (ins.HasLockPrefix) return false;
+        int size = InlineSize(in ins, 0);
 
         bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
         // a = destination value
@@ -644,7 +907,7 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Or: il.Emit(OpCodes.Or); op = FlagOp.Logic; break;
             default: il.Emit(OpCodes.Xor); op = FlagOp.Logic; break;
         }
-        if (size == 4) ZeroExtend32();
+        ZeroExtend(size);
         il.Emit(OpCodes.Stloc, tmpR);
         if (writes)
         {
@@ -658,21 +921,10 @@ internal sealed unsafe class UnitCompiler
             else
             {
                 il.Emit(OpCodes.Ldloc, tmpR);
-                il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
+                StoreReg(ins.Op0Register);
             }
         }
-        if (flagsLive)
-        {
-            il.Emit(OpCodes.Ldloc, state);
-            if (op != FlagOp.Logic)
-            {
-                il.Emit(OpCodes.Ldloc, tmpA);
-                il.Emit(OpCodes.Ldloc, tmpB);
-            }
-            il.Emit(OpCodes.Ldloc, tmpR);
-            il.Emit(OpCodes.Ldc_I4, size);
-            il.Emit(OpCodes.Call, op switch { FlagOp.Add => SetAddMethod, FlagOp.Sub => SetSubMethod, _ => SetLogicMethod });
-        }
+        if (flagsLive) EmitSetFlags(op, size);
         fused = (op, size);
         return true;
     }
@@ -697,8 +949,13 @@ internal sealed unsafe class UnitCompiler
     /// <summary>[memory, address, value] on the stack → stored; a fault goes to a stub.</summary>
     private void EmitTryWrite(int size)
     {
-        if (size == 4) il.Emit(OpCodes.Conv_U4);
-        il.Emit(OpCodes.Call, size == 4 ? TryWrite32 : TryWrite64);
+        switch (size)
+        {
+            case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Call, TryWrite8); break;
+            case 2: il.Emit(OpCodes.Conv_U2); il.Emit(OpCodes.Call, TryWrite16); break;
+            case 4: il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Call, TryWrite32); break;
+            default: il.Emit(OpCodes.Call, TryWrite64); break;
+        }
         il.Emit(OpCodes.Brfalse, FaultStub());
     }
 
@@ -834,11 +1091,9 @@ internal sealed unsafe class UnitCompiler
     private void EmitSigned(LocalBuilder value, int size)
     {
         il.Emit(OpCodes.Ldloc, value);
-        if (size == 4)
-        {
-            il.Emit(OpCodes.Conv_I4);
-            il.Emit(OpCodes.Conv_I8);
-        }
+        if (size == 8) return;
+        il.Emit(size switch { 1 => OpCodes.Conv_I1, 2 => OpCodes.Conv_I2, _ => OpCodes.Conv_I4 });
+        il.Emit(OpCodes.Conv_I8);
     }
 
     private void Not()
@@ -861,7 +1116,7 @@ internal sealed unsafe class UnitCompiler
             if ((next.RflagsModified & StatusFlags) == StatusFlags && next.RflagsUndefined == RflagsBits.None) return false;
             // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
             if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
-                && IsGpr3264(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
+                && IsInlineGpr(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
         }
         return true;
     }
@@ -870,8 +1125,9 @@ internal sealed unsafe class UnitCompiler
     private static bool IsInlineFlagProducer(in Instruction ins) =>
         ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test
         && !ins.HasLockPrefix
-        && (ins.Op0Kind == OpKind.Register ? IsGpr3264(ins.Op0Register) : ins.MemorySize.GetSize() is 4 or 8)
-        && (ins.Op1Kind == OpKind.Register ? IsGpr3264(ins.Op1Register) : IsImmediate(ins.Op1Kind) || ins.Op0Kind == OpKind.Register);
+        && InlineSize(in ins, 0) != 0
+        && (ins.Op1Kind == OpKind.Register ? IsInlineGpr(ins.Op1Register)
+            : IsImmediate(ins.Op1Kind) || ins.Op1Kind == OpKind.Memory && ins.Op0Kind == OpKind.Register);
 
     private static bool MayFault(in Instruction ins)
     {

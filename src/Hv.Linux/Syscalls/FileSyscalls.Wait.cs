@@ -92,13 +92,17 @@ internal static unsafe partial class FileSyscalls
         try
         {
             long n;
+            bool cooperative = !hasTimeout && k.OtherThreadsMayRun;
+            Span<byte> zero = stackalloc byte[16];
+            zero.Clear();
             fixed (byte* p = buffer)
-            fixed (byte* t = timeout)
+            fixed (byte* t = cooperative ? zero : timeout)
             {
                 // epoll_pwait2 with a NULL sigmask: the timeout as a timespec (NULL waits forever).
-                do n = Host.Call(441, epoll.HostFd, (long)p, max, hasTimeout ? (long)t : 0, 0, 8);
+                do n = Host.Call(441, epoll.HostFd, (long)p, max, hasTimeout || cooperative ? (long)t : 0, 0, 8);
                 while (n == -Errno.EINTR);
             }
+            if (n == 0 && cooperative && k.RetrySyscallLater(cpu)) return 0;
             if (n <= 0) return n;
             return k.Memory.TryWrite(events, buffer.AsSpan(0, (int)n * EventSize)) ? n : -Errno.EFAULT;
         }
@@ -177,12 +181,15 @@ internal static unsafe partial class FileSyscalls
             Span<byte> zero = stackalloc byte[16];
             zero.Clear();
             long r;
+            // Waiting forever while other guest threads could make an fd ready: look once, else let them run.
+            bool cooperative = !immediate && !hasTimeout && k.OtherThreadsMayRun;
             fixed (byte* hp = h)
-            fixed (byte* tp = immediate ? zero : timeout)
+            fixed (byte* tp = immediate || cooperative ? zero : timeout)
             {
-                do r = Host.Call(Host.Ppoll, (long)hp, n, immediate || hasTimeout ? (long)tp : 0, 0, 8);
+                do r = Host.Call(Host.Ppoll, (long)hp, n, immediate || hasTimeout || cooperative ? (long)tp : 0, 0, 8);
                 while (r == -Errno.EINTR);
             }
+            if (r == 0 && cooperative && k.RetrySyscallLater(k.Machine.Cpu)) return 0;
             if (r < 0) return r;
             int readyCount = 0;
             for (int i = 0; i < n; i++)
@@ -267,12 +274,14 @@ internal static unsafe partial class FileSyscalls
         Span<byte> zero = stackalloc byte[16];
         zero.Clear();
         long result;
+        bool cooperative = !immediate && !hasTimeout && k.OtherThreadsMayRun;
         fixed (byte* p = pollfds)
-        fixed (byte* t = immediate ? zero : timeout)
+        fixed (byte* t = immediate || cooperative ? zero : timeout)
         {
-            do result = Host.Call(Host.Ppoll, (long)p, count, immediate || hasTimeout ? (long)t : 0, 0, 8);
+            do result = Host.Call(Host.Ppoll, (long)p, count, immediate || hasTimeout || cooperative ? (long)t : 0, 0, 8);
             while (result == -Errno.EINTR);
         }
+        if (result == 0 && cooperative && k.RetrySyscallLater(k.Machine.Cpu)) return 0;
         if (result < 0) return result;
         sets.Clear();
         int readyBits = 0;

@@ -126,6 +126,7 @@ internal static unsafe partial class FileSyscalls
     {
         FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
         if (f is null) return -Errno.EBADF;
+        if (k.RetryLaterIfBlocking(cpu, f, POLLIN)) return 0;
         Segment one = new() { Base = Arg1(cpu), Length = Arg2(cpu) };
         return ReadInto(k, f, new ReadOnlySpan<Segment>(ref one), -1);
     }
@@ -134,6 +135,7 @@ internal static unsafe partial class FileSyscalls
     {
         FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
         if (f is null) return -Errno.EBADF;
+        if (k.RetryLaterIfBlocking(cpu, f, POLLOUT)) return 0;
         Segment one = new() { Base = Arg1(cpu), Length = Arg2(cpu) };
         return WriteFrom(k, f, new ReadOnlySpan<Segment>(ref one), -1);
     }
@@ -191,6 +193,7 @@ internal static unsafe partial class FileSyscalls
     {
         FileDescription? f = k.Files.Get(Int(Arg0(cpu)));
         if (f is null) return -Errno.EBADF;
+        if (offset == -1 && k.RetryLaterIfBlocking(cpu, f, write ? POLLOUT : POLLIN)) return 0;
         ulong iov = Arg1(cpu);
         long count = Int(Arg2(cpu));
         if (count < 0 || count > MaxIov) return -Errno.EINVAL;

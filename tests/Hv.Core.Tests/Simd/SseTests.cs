@@ -457,4 +457,85 @@ public sealed class SseTests
         RunToHalt(m);
         Assert.Equal(3UL, m.State[Gpr.Rcx]);
     }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void LockPrefixedSse_IsInvalidOpcodeNotAHostFault(ExecutionMode mode)
+    {
+        var m = Create(mode, a => a.db(0xF0, 0x66, 0x0F, 0x58, 0xC1)); // lock addpd xmm0, xmm1
+        Assert.Equal(FaultKind.InvalidOpcode, RunToFault(m).Kind);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Movsd_StringAndSseForms_BothExecute(ExecutionMode mode)
+    {
+        var m = Create(mode, a =>
+        {
+            a.movsd(xmm1, __qword_ptr[rsi]);
+            a.lea(rdi, __[rsi + 0x20]);
+            a.db(0xA5); // string MOVSD: 4 bytes, advances RSI/RDI
+            a.cmpsd(xmm1, xmm1, 0);                     // SSE CMPSD (equal): all ones
+        });
+        Write64(m, Data, 0x1122334455667788);
+        RunToHalt(m);
+        Assert.Equal(0x55667788u, BitConverter.ToUInt32(Read(m, Data + 0x20, 4)));
+        Assert.Equal(Data + 4, m.State[Gpr.Rsi]);
+        Assert.Equal(ulong.MaxValue, XmmLow(m, 1));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void UnmaskedDivideByZero_InsideHotLoop_FaultsPrecisely(ExecutionMode mode)
+    {
+        // xmm0 = 1/5/4/3/2/1, then the divisor reaches 0: #XM at the DIVSD with ECX = 0 and xmm0 intact.
+        var m = Create(mode, a =>
+        {
+            Iced.Intel.Label loop = a.CreateLabel();
+            a.mov(ecx, 5);
+            a.Label(ref loop);
+            a.cvtsi2sd(xmm1, ecx);
+            a.divsd(xmm0, xmm1);
+            a.dec(ecx);
+            a.jns(loop);
+        });
+        m.State.Fpu.Mxcsr = 0x1F80 & ~(1u << 9);
+        SetXmmDouble(m, 0, 1.0);
+        GuestFault fault = RunToFault(m);
+        Assert.Equal(FaultKind.FloatingPoint, fault.Kind);
+        Assert.Equal(InstructionAddress(m, 2), m.State.Rip);
+        Assert.Equal(0UL, m.State[Gpr.Rcx]);
+        Assert.Equal(1.0 / 120, BitConverter.UInt64BitsToDouble(XmmLow(m, 0)));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void StrlenLoop_Translated_FindsTerminator(ExecutionMode mode)
+    {
+        // The classic SSE2 strlen: aligned 16-byte blocks, PCMPEQB against zero, PMOVMSKB, BSF.
+        var m = Create(mode, a =>
+        {
+            Iced.Intel.Label loop = a.CreateLabel();
+            Iced.Intel.Label found = a.CreateLabel();
+            a.pxor(xmm0, xmm0);
+            a.mov(rdx, rsi);
+            a.Label(ref loop);
+            a.movdqa(xmm1, __xmmword_ptr[rdx]);
+            a.pcmpeqb(xmm1, xmm0);
+            a.pmovmskb(eax, xmm1);
+            a.test(eax, eax);
+            a.jnz(found);
+            a.add(rdx, 16);
+            a.jmp(loop);
+            a.Label(ref found);
+            a.bsf(eax, eax);
+            a.sub(rdx, rsi);
+            a.add(rax, rdx);
+        });
+        byte[] text = new byte[300];
+        for (int i = 0; i < 237; i++) text[i] = (byte)('a' + i % 26);
+        Write(m, Data, text);
+        RunToHalt(m);
+        Assert.Equal(237UL, m.State[Gpr.Rax]);
+    }
 }

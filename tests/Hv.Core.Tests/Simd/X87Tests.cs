@@ -332,4 +332,33 @@ public sealed class X87Tests
         Assert.Equal(InstructionAddress(x, 5), x.State.Rip);
         Assert.Equal(Hv.Core.Interpretation.Simd.FloatingPointFault.FltOvf, Hv.Core.Interpretation.Simd.FloatingPointFault.SignalCode(x.State.Fpu));
     }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Fnsave_Frstor_SaveReinitializeAndRestore(ExecutionMode mode)
+    {
+        var m = Create(mode, a =>
+        {
+            a.fldcw(__word_ptr[rsi + 0x100]);
+            a.fld1();
+            a.fldpi();
+            a.fnsave(__[rsi]);
+            a.fnstcw(__word_ptr[rsi + 0x102]);     // FNSAVE reinitialized: 0x037F
+            a.fnstsw(__word_ptr[rsi + 0x104]);     // TOP 0
+            a.frstor(__[rsi]);
+            a.fstp(__tword_ptr[rsi + 0x110]);      // pi as loaded under RZ
+            a.fstp(__qword_ptr[rsi + 0x120]);      // 1
+            a.fnstcw(__word_ptr[rsi + 0x106]);     // restored guest control word
+        });
+        Write(m, Data + 0x100, BitConverter.GetBytes((ushort)0x0F7F)); // RZ, all masked
+        RunToHalt(m);
+        Assert.Equal((ushort)0x0F7F, BitConverter.ToUInt16(Read(m, Data, 2)));
+        Assert.Equal(6, (BitConverter.ToUInt16(Read(m, Data + 4, 2)) >> 11) & 7);
+        Assert.Equal((ushort)0x037F, BitConverter.ToUInt16(Read(m, Data + 0x102, 2)));
+        Assert.Equal(0, (BitConverter.ToUInt16(Read(m, Data + 0x104, 2)) >> 11) & 7);
+        Assert.Equal((ushort)0x0F7F, BitConverter.ToUInt16(Read(m, Data + 0x106, 2)));
+        // FLDPI rounds its internal constant by RC: toward zero ends in ...C234 (nearest would be ...C235).
+        Assert.Equal((0xC90FDAA22168C234UL, (ushort)0x4000), ReadExtended(m, Data + 0x110));
+        Assert.Equal(1.0, BitConverter.Int64BitsToDouble(BitConverter.ToInt64(Read(m, Data + 0x120, 8))));
+    }
 }

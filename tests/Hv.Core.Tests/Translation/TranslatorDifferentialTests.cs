@@ -21,7 +21,9 @@ public sealed class TranslatorDifferentialTests
 
     private static readonly AssemblerRegister64[] Regs64 = [rax, rbx, rcx, rdx, rsi, r8, r9, r10];
     private static readonly AssemblerRegister32[] Regs32 = [eax, ebx, ecx, edx, esi, r8d, r9d, r10d];
-    private const int KindCount = 26;
+    private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
+    private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
+    private const int KindCount = 44;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -65,7 +67,25 @@ public sealed class TranslatorDifferentialTests
             case 22: asm.sub(a, b); asm.ja(skip); break;
             case 23: asm.cmp(m64, imm32); asm.jge(skip); break;
             case 24: asm.add(a, imm32); asm.jbe(skip); break;
-            default: asm.dec(a); asm.jne(skip); break;
+            case 25: asm.dec(a); asm.jne(skip); break;
+            case 26: asm.neg(a); break;
+            case 27: asm.not(a32); break;
+            case 28: asm.shl(a, (byte)(op.Imm & 63)); asm.add(b, a); break;
+            case 29: asm.ror(a32, (byte)(op.Imm & 31)); asm.xor(b32, a32); break;
+            case 30: asm.sar(a, (byte)(op.Imm & 63)); asm.sub(b, a); break;
+            case 31: asm.imul(a, b); asm.and(a, b); break;
+            case 32: asm.imul(a32, b32, imm32); asm.or(a, b); break;
+            case 33: asm.cmp(a, b); asm.setl(Regs8[op.A]); break;
+            case 34: asm.test(a, b); asm.cmovne(a, b); break;
+            case 35: asm.cmp(a32, imm32); asm.cmovbe(a32, m32); break;
+            case 36: asm.xchg(a, b); break;
+            case 37: asm.bswap(a32); break;
+            case 38: asm.cdqe(); asm.cqo(); break;
+            case 39: asm.add(Regs8[op.A], Regs8[op.B]); break;
+            case 40: asm.mov(__byte_ptr[rdi + op.Slot * 8], Regs8[op.A]); break;
+            case 41: asm.sub(__word_ptr[rdi + op.Slot * 8], (short)op.Imm); break;
+            case 42: asm.inc(Regs16[op.A]); break;
+            default: asm.cmp(Regs8[op.A], (sbyte)op.Imm); asm.jb(skip); break;
         }
     }
 
@@ -102,12 +122,32 @@ public sealed class TranslatorDifferentialTests
         return ((ulong[])m.State.Gpr.Clone(), m.State.RFlags, after, r.Kind);
     }
 
+    public static TheoryData<int> Kinds()
+    {
+        var data = new TheoryData<int>();
+        for (int k = 0; k < KindCount; k++) data.Add(k);
+        return data;
+    }
+
+    /// <summary>Each instruction kind alone (with varied operands) pinpoints a translation bug quickly.</summary>
+    [Theory]
+    [MemberData(nameof(Kinds))]
+    public void SingleKind_TranslatedAndInterpreted_AgreeOnFullState(int kind)
+    {
+        Gen<GenOp> ops = OpGen.Select(op => op with { Kind = kind });
+        Gen.Select(ops.Array[1, 3], Gen.Long).Sample((seq, seed) => AssertSameFinalState(ExecutionMode.Translate, seq, seed), iter: 40, threads: 1);
+    }
+
     [Theory]
     [InlineData(ExecutionMode.Translate)]
     [InlineData(ExecutionMode.Tiered)]
     public void RandomIntegerCode_TranslatedAndInterpreted_AgreeOnFullState(ExecutionMode mode)
     {
-        Gen.Select(OpGen.Array[1, 24], Gen.Long).Sample((ops, seed) =>
+        Gen.Select(OpGen.Array[1, 24], Gen.Long).Sample((ops, seed) => AssertSameFinalState(mode, ops, seed), iter: 300, threads: 1);
+    }
+
+    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed)
+    {
         {
             var expected = Run(ExecutionMode.Interpret, ops, seed);
             var actual = Run(mode, ops, seed);
@@ -117,6 +157,6 @@ public sealed class TranslatorDifferentialTests
                 Assert.True(expected.Gprs[i] == actual.Gprs[i], $"{(Gpr)i}: interpreter {expected.Gprs[i]:x}, {mode} {actual.Gprs[i]:x}");
             Assert.True(expected.Flags == actual.Flags, $"rflags: interpreter {expected.Flags:x}, {mode} {actual.Flags:x}");
             Assert.Equal(expected.Data, actual.Data);
-        }, iter: 300, threads: 1);
+        }
     }
 }

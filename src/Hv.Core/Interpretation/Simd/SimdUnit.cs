@@ -58,15 +58,15 @@ internal sealed unsafe class SimdUnit : IDisposable
     private byte* context = (byte*)NativeMemory.AlignedAlloc(SimdContext.Size, 64);
     private bool disposed;
 
-    /// <summary>Creates an empty unit; the host must be x86-64 with SSE4.2 (thunks run guest instructions natively).</summary>
+    /// <summary>Creates an empty unit; the host must be x86-64 (thunks run guest instructions natively).</summary>
     public SimdUnit()
     {
-        if (!System.Runtime.Intrinsics.X86.Sse42.X64.IsSupported || !System.Runtime.Intrinsics.X86.Ssse3.IsSupported)
+        if (!System.Runtime.Intrinsics.X86.Sse2.X64.IsSupported)
         {
             NativeMemory.AlignedFree(context);
             context = null;
             disposed = true;
-            throw new PlatformNotSupportedException("Hv executes guest SIMD/x87 instructions natively and needs an x86-64 host with SSE4.2");
+            throw new PlatformNotSupportedException("Hv executes guest SIMD/x87 instructions natively and needs an x86-64 host");
         }
         new Span<byte>(context, SimdContext.Size).Clear();
     }
@@ -102,25 +102,50 @@ internal sealed unsafe class SimdUnit : IDisposable
 
     private static ulong Key(ref Instruction ins, bool x87)
     {
+        // Direct OpNKind/OpNRegister properties: cheaper than the indexed accessors on this per-instruction path.
         ulong key = (ulong)ins.Code;
-        int count = Math.Min(ins.OpCount, 3);
-        Span<Register> full = stackalloc Register[3];
-        for (int i = 0; i < count; i++)
-        {
-            full[i] = Register.None;
-            OpKind kind = ins.GetOpKind(i);
-            if (kind == OpKind.Immediate8) key |= (ulong)ins.Immediate8 << 16;
-            if (kind == OpKind.Memory) key |= 1UL << (27 + i); // reg and mem forms share a Code
-            if (kind != OpKind.Register) continue;
-            Register r = ins.GetOpRegister(i);
-            if (r.IsGPR()) r = r.GetFullRegister();
-            else if (x87) key |= (ulong)((uint)r & 0x1FF) << (32 + 9 * i);
-            full[i] = r;
-        }
-        if (count > 1 && full[1] != Register.None && full[1] == full[0]) key |= 1UL << 24;
-        if (count > 2 && full[2] != Register.None && full[2] == full[0]) key |= 1UL << 25;
-        if (count > 2 && full[2] != Register.None && full[2] == full[1]) key |= 1UL << 26;
+        int count = ins.OpCount;
+        Register r0 = Part(ref ins, ins.Op0Kind, 0, x87, ref key);
+        if (count < 2) return key;
+        Register r1 = Part(ref ins, ins.Op1Kind, 1, x87, ref key);
+        if (r1 != Register.None && r1 == r0) key |= 1UL << 24;
+        if (count < 3) return key;
+        Register r2 = Part(ref ins, ins.Op2Kind, 2, x87, ref key);
+        if (r2 != Register.None && r2 == r0) key |= 1UL << 25;
+        if (r2 != Register.None && r2 == r1) key |= 1UL << 26;
         return key;
+    }
+
+    /// <summary>Register of explicit operand <paramref name="i"/> (0..3) through the direct properties.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Register Reg(ref Instruction ins, int i) => i switch
+    {
+        0 => ins.Op0Register,
+        1 => ins.Op1Register,
+        2 => ins.Op2Register,
+        _ => ins.Op3Register,
+    };
+
+    /// <summary>One operand's contribution to the key; returns the (full) register for alias checks.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Register Part(ref Instruction ins, OpKind kind, int i, bool x87, ref ulong key)
+    {
+        switch (kind)
+        {
+            case OpKind.Register:
+                Register r = i switch { 0 => ins.Op0Register, 1 => ins.Op1Register, _ => ins.Op2Register };
+                if (r.IsGPR()) return r.GetFullRegister();
+                if (x87) key |= (ulong)((uint)r & 0x1FF) << (32 + 9 * i);
+                return r;
+            case OpKind.Memory:
+                key |= 1UL << (27 + i); // reg and mem forms share a Code
+                return Register.None;
+            case OpKind.Immediate8:
+                key |= (ulong)ins.Immediate8 << 16;
+                return Register.None;
+            default:
+                return Register.None;
+        }
     }
 
     private void ExecuteSse(Vcpu cpu, ref Instruction ins, SimdThunk t)
@@ -134,9 +159,9 @@ internal sealed unsafe class SimdUnit : IDisposable
         {
             ThunkOperand c = t.OpClass[i];
             if (c == ThunkOperand.Xmm)
-                *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(t.OpHost[i])) = fpu.Xmm(ins.GetOpRegister(i) - Register.XMM0);
+                *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(t.OpHost[i])) = fpu.Xmm(Reg(ref ins, i) - Register.XMM0);
             else if (c == ThunkOperand.Gpr)
-                *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i])) = s.Gpr[Operands.GprIndex(ins.GetOpRegister(i))];
+                *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i])) = s.Gpr[Operands.GprIndex(Reg(ref ins, i))];
         }
         LoadImplicit(s, t, ctx);
         if (t.ImplicitXmm0) *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(0)) = fpu.Xmm(0);
@@ -156,9 +181,9 @@ internal sealed unsafe class SimdUnit : IDisposable
             if (!t.OpWritten[i]) continue;
             ThunkOperand c = t.OpClass[i];
             if (c == ThunkOperand.Xmm)
-                fpu.Xmm(ins.GetOpRegister(i) - Register.XMM0) = *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(t.OpHost[i]));
+                fpu.Xmm(Reg(ref ins, i) - Register.XMM0) = *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(t.OpHost[i]));
             else if (c == ThunkOperand.Gpr)
-                s.Gpr[Operands.GprIndex(ins.GetOpRegister(i))] = *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i]));
+                s.Gpr[Operands.GprIndex(Reg(ref ins, i))] = *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i]));
         }
         StoreImplicit(s, t, ctx);
         if (t.ImplicitXmm0Write) fpu.Xmm(0) = *(Vector128<byte>*)(ctx + SimdContext.XmmSlot(0));
@@ -184,7 +209,7 @@ internal sealed unsafe class SimdUnit : IDisposable
         }
         for (int i = 0; i < t.OpCount; i++)
             if (t.OpClass[i] == ThunkOperand.Gpr)
-                *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i])) = s.Gpr[Operands.GprIndex(ins.GetOpRegister(i))];
+                *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i])) = s.Gpr[Operands.GprIndex(Reg(ref ins, i))];
         LoadImplicit(s, t, ctx);
 
         byte* image = ctx + SimdContext.Image;
@@ -235,7 +260,7 @@ internal sealed unsafe class SimdUnit : IDisposable
         Buffer.MemoryCopy(image, fpu.Pointer, FpuState.Size, FpuState.Size);
         for (int i = 0; i < t.OpCount; i++)
             if (t.OpWritten[i] && t.OpClass[i] == ThunkOperand.Gpr)
-                s.Gpr[Operands.GprIndex(ins.GetOpRegister(i))] = *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i]));
+                s.Gpr[Operands.GprIndex(Reg(ref ins, i))] = *(ulong*)(ctx + SimdContext.GprSlot(t.OpHost[i]));
         StoreImplicit(s, t, ctx);
     }
 
