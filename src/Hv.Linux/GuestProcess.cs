@@ -70,8 +70,9 @@ public sealed class GuestProcess
             error = new LoadError(LoadErrorKind.Unusable, Directory.Exists(imagePath) ? "is a directory" : $"cannot read: {e.Message}");
             return false;
         }
-        if (!TryCreate(options, bytes, imagePath, args, env, stdio, out process, out error)) return false;
-        process.Kernel.ExecutablePath = Path.GetFullPath(imagePath);
+        string fullPath = Path.GetFullPath(imagePath);
+        if (!TryCreate(options, bytes, imagePath, fullPath, args, env, stdio, out process, out error)) return false;
+        process.Kernel.ExecutablePath = fullPath;
         return true;
     }
 
@@ -89,6 +90,10 @@ public sealed class GuestProcess
     /// guest sees as argv[0] and AT_EXECFN; <paramref name="args"/> are the arguments after argv[0].
     /// </summary>
     public static bool TryCreate(HvOptions options, ReadOnlySpan<byte> imageBytes, string imagePath, IReadOnlyList<string> args,
+        IEnumerable<KeyValuePair<string, string>> env, GuestStdio stdio, [NotNullWhen(true)] out GuestProcess? process, out LoadError error) =>
+        TryCreate(options, imageBytes, imagePath, null, args, env, stdio, out process, out error);
+
+    private static bool TryCreate(HvOptions options, ReadOnlySpan<byte> imageBytes, string imagePath, string? fullPath, IReadOnlyList<string> args,
         IEnumerable<KeyValuePair<string, string>> env, GuestStdio stdio, [NotNullWhen(true)] out GuestProcess? process, out LoadError error)
     {
         process = null;
@@ -106,7 +111,7 @@ public sealed class GuestProcess
         var kernel = new LinuxKernel(machine, stdio);
         byte[] random = new byte[16];
         RandomNumberGenerator.Fill(random);
-        var info = new StartupInfo(argv, envp, imagePath, random, kernel.Ids);
+        var info = new StartupInfo(argv, envp, imagePath, random, kernel.Ids, fullPath);
         string? loadError = ImageLoader.TryLoad(machine.AddressSpace, image, info, out LoadedImage loaded);
         if (loadError is not null)
         {
@@ -140,6 +145,9 @@ public sealed class GuestProcess
         while (stop.Kind == StopKind.InstructionLimit && Machine.Stats.GuestInstructions < end)
         {
             Kernel.Preempt(Machine.Cpu);
+            // Signals queued from outside a syscall (e.g. timers) are delivered at slice boundaries.
+            if ((Kernel.PendingSignals & ~Kernel.BlockedSignals) != 0) Kernel.DeliverPending(Machine.Cpu);
+            if (Kernel.TerminatedBy is { } killed) return killed;
             stop = Machine.Cpu.Run(Slice(end));
         }
         return stop;

@@ -52,6 +52,9 @@ public sealed partial class LinuxKernel
     /// <summary>Signature given at the current thread's rseq registration.</summary>
     public uint RseqSignature { get => CurrentThread.RseqSignature; set => CurrentThread.RseqSignature = value; }
 
+    /// <summary>The process's nice value (setpriority), -20..19.</summary>
+    public int Nice { get; set; }
+
     /// <summary>Absolute host path of the guest executable (what /proc/self/exe points to); null if unknown.</summary>
     public string? ExecutablePath { get; set; }
 

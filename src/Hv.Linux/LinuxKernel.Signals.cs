@@ -18,6 +18,9 @@ public sealed partial class LinuxKernel
     /// <summary>The current thread's blocked-signal mask (SIGKILL and SIGSTOP are never in it).</summary>
     public ulong BlockedSignals { get => CurrentThread.BlockedSignals; set => CurrentThread.BlockedSignals = value; }
 
+    /// <summary>Set when a signal killed the process (also between time slices, when the vCPU is not running).</summary>
+    public StopReason? TerminatedBy { get; private set; }
+
     /// <summary>Signals sent while blocked, waiting for delivery.</summary>
     public ulong PendingSignals { get; private set; }
 
@@ -56,6 +59,13 @@ public sealed partial class LinuxKernel
         BlockedSignals = mask;
     }
 
+    /// <summary>Removes pending <paramref name="signal"/> and returns its info (sigwait).</summary>
+    internal SignalInfo TakePending(int signal)
+    {
+        PendingSignals &= ~Signal.Bit(signal);
+        return pendingInfo[signal];
+    }
+
     /// <summary>Drops a pending <paramref name="signal"/> (its action became "ignore").</summary>
     public void DiscardPending(int signal) => PendingSignals &= ~Signal.Bit(signal);
 
@@ -87,7 +97,8 @@ public sealed partial class LinuxKernel
     /// <summary>Delivers the lowest-numbered pending, unblocked signal(s) (handlers nest as on Linux).</summary>
     public void DeliverPending(Vcpu cpu)
     {
-        while (cpu.StopReason is null)
+        // Between time slices the vCPU still reports InstructionLimit; that is not a reason to stop delivering.
+        while (TerminatedBy is null && (cpu.StopReason is null || cpu.StopReason.Value.Kind == StopKind.InstructionLimit))
         {
             ulong ready = PendingSignals & ~BlockedSignals;
             if (ready == 0) break;
@@ -183,7 +194,9 @@ public sealed partial class LinuxKernel
     {
         string message = fault is { } f ? $"{Signal.Name(sig)}: {cpu.Describe(f)}" : $"{Signal.Name(sig)} (sent by the guest to itself), rip 0x{cpu.State.Rip:x}";
         LinuxLog.SignalKilled(Logger, Signal.Name(sig), cpu.State.Rip);
-        cpu.Stop(new StopReason(StopKind.Killed, sig, fault, message));
+        var reason = new StopReason(StopKind.Killed, sig, fault, message);
+        TerminatedBy = reason;
+        cpu.Stop(reason);
     }
 
     private static SignalInfo InfoOf(in GuestFault fault, ulong rip, int sig) => fault.Kind switch

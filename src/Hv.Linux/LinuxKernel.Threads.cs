@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Hv.Core.Cpu;
 using Hv.Core.Execution;
 
@@ -49,6 +50,9 @@ public sealed class GuestThread
 
     /// <summary>True while blocked in futex wait.</summary>
     internal bool Waiting;
+
+    /// <summary>When a timed wait expires (a <see cref="System.Diagnostics.Stopwatch"/> timestamp), or long.MaxValue.</summary>
+    internal long WaitDeadline = long.MaxValue;
 }
 
 /// <summary>
@@ -93,30 +97,85 @@ public sealed partial class LinuxKernel
     public void Preempt(Vcpu cpu)
     {
         if (threads.Count < 2) return;
+        ExpireTimedWaits(Stopwatch.GetTimestamp());
         GuestThread? next = NextRunnable();
         if (next is not null) SwitchTo(cpu, next);
     }
 
+    /// <summary>How a futex wait ended for the caller.</summary>
+    internal enum WaitOutcome
+    {
+        /// <summary>Another thread runs now; the waiter returns 0 when woken (or -ETIMEDOUT).</summary>
+        Switched,
+        /// <summary>Nothing else could run, the wait's own deadline passed (the host slept until then).</summary>
+        TimedOut,
+        /// <summary>Nothing could ever end the wait.</summary>
+        Deadlock,
+    }
+
     /// <summary>
-    /// Blocks the current thread in futex wait on <paramref name="address"/>. Returns false (nothing changed)
-    /// if no other thread could ever wake it. On true the vCPU runs another thread; the waiter's RAX will be 0.
+    /// Blocks the current thread in futex wait on <paramref name="address"/> until woken or until
+    /// <paramref name="deadline"/> (a Stopwatch timestamp; long.MaxValue for none). When no thread can run, the
+    /// host sleeps until the earliest timed wait expires.
     /// </summary>
-    internal bool BlockOnFutex(Vcpu cpu, ulong address, uint bitset)
+    internal WaitOutcome BlockOnFutex(Vcpu cpu, ulong address, uint bitset, long deadline)
     {
         GuestThread self = CurrentThread;
         self.Waiting = true;
         self.WaitAddress = address;
         self.WaitBitset = bitset;
-        GuestThread? next = NextRunnable();
+        self.WaitDeadline = deadline;
+        cpu.State[Gpr.Rax] = 0; // the result FUTEX_WAIT returns once woken
+        GuestThread? next = NextRunnableOrSleep();
+        if (next == self)
+        {
+            return WaitOutcome.TimedOut;
+        }
         if (next is null)
         {
             self.Waiting = false;
-            return false;
+            self.WaitDeadline = long.MaxValue;
+            return WaitOutcome.Deadlock;
         }
-        cpu.State[Gpr.Rax] = 0; // the result FUTEX_WAIT returns once woken
         SwitchTo(cpu, next);
         switchedInSyscall = true;
-        return true;
+        return WaitOutcome.Switched;
+    }
+
+    /// <summary>
+    /// The next runnable thread; if none, sleeps on the host until the earliest timed wait (possibly the
+    /// caller's) expires and returns that thread. Null: every thread waits forever.
+    /// </summary>
+    private GuestThread? NextRunnableOrSleep()
+    {
+        GuestThread? next = NextRunnable();
+        if (next is not null) return next;
+        GuestThread? earliest = null;
+        foreach (GuestThread t in threads)
+            if (t.Waiting && t.WaitDeadline != long.MaxValue && (earliest is null || t.WaitDeadline < earliest.WaitDeadline)) earliest = t;
+        if (earliest is null) return null;
+        // Nothing can run until then: the host sleeps (in pieces Thread.Sleep accepts).
+        for (long left; (left = earliest.WaitDeadline - Stopwatch.GetTimestamp()) > 0;)
+        {
+            double ms = Math.Ceiling(left * 1000.0 / Stopwatch.Frequency);
+            Thread.Sleep((int)Math.Min(ms, int.MaxValue - 1));
+        }
+        Expire(earliest);
+        return earliest;
+    }
+
+    /// <summary>Ends every timed wait whose deadline has passed: those threads return -ETIMEDOUT.</summary>
+    private void ExpireTimedWaits(long now)
+    {
+        foreach (GuestThread t in threads)
+            if (t.Waiting && t.WaitDeadline <= now && t != current) Expire(t);
+    }
+
+    private void Expire(GuestThread t)
+    {
+        t.Waiting = false;
+        t.WaitDeadline = long.MaxValue;
+        if (t != current) t.Context[Gpr.Rax] = unchecked((ulong)-Errno.ETIMEDOUT);
     }
 
     /// <summary>Wakes up to <paramref name="count"/> threads waiting on <paramref name="address"/>; returns how many.</summary>
@@ -129,6 +188,7 @@ public sealed partial class LinuxKernel
             if (t.Waiting && t.WaitAddress == address && (t.WaitBitset & bitset) != 0)
             {
                 t.Waiting = false;
+                t.WaitDeadline = long.MaxValue;
                 woken++;
             }
         }
@@ -176,8 +236,8 @@ public sealed partial class LinuxKernel
             cpu.Stop(new StopReason(StopKind.Exited, status));
             return;
         }
-        GuestThread? next = NextRunnable();
         threads.Remove(self);
+        GuestThread? next = NextRunnableOrSleep();
         if (next is null)
         {
             // Every remaining thread sleeps on a futex nobody can wake: a real kernel would hang forever.

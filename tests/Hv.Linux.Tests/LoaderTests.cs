@@ -137,6 +137,10 @@ public sealed class LoaderTests
         {
             Assert.True(GuestProcess.TryCreate(Hv.Core.HvOptions.Default, path, ["x"], [], GuestStdio.Host, out GuestProcess? p, out string? error), error);
             Assert.Equal(path, p!.Kernel.ExecutablePath);
+            // /proc/self/maps names: file-backed pages carry the path, whole bss pages are anonymous.
+            Assert.Equal(path, p.Machine.AddressSpace.FindRegion(ElfBuilder.CodeBase)!.Name);
+            Assert.Equal(path, p.Machine.AddressSpace.FindRegion(ElfBuilder.DataBase)!.Name);
+            Assert.Equal("", p.Machine.AddressSpace.FindRegion(ElfBuilder.DataBase + 0x1000)!.Name);
             AddressSpace m = p.Machine.AddressSpace;
             ulong sp = p.Machine.Cpu.State[Gpr.Rsp];
             Assert.Equal(2UL, Guest.Read64(m, sp));

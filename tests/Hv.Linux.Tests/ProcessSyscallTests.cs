@@ -208,6 +208,26 @@ public sealed class ProcessSyscallTests
     }
 
     [Fact]
+    public void ChildrenCpuAndPriority_SingleProcessAnswers()
+    {
+        var k = new KernelMachine();
+        Assert.Equal(-Errno.ECHILD, k.Syscall("wait4", ulong.MaxValue, 0, 0, 0));
+        k.Write64(D, ulong.MaxValue);
+        Assert.Equal(0, k.Syscall("getcpu", D, D + 4));
+        Assert.Equal(0UL, k.Read64(D));
+        Assert.Equal(-Errno.EFAULT, k.Syscall("getcpu", Bad, 0));
+        Assert.Equal(0, k.Syscall("sched_getscheduler", 0));
+        Assert.Equal(-Errno.ESRCH, k.Syscall("sched_getscheduler", 1));
+        Assert.Equal(20, k.Syscall("getpriority", 0, 0));
+        Assert.Equal(0, k.Syscall("setpriority", 0, 0, 5));
+        Assert.Equal(15, k.Syscall("getpriority", 0, 0));
+        Assert.Equal(-Errno.EACCES, k.Syscall("setpriority", 0, 0, 0));
+        Assert.Equal(-Errno.EINVAL, k.Syscall("getpriority", 7, 0));
+        Assert.Equal(0, k.Syscall("personality", 0xFFFF_FFFF));
+        Assert.Equal(-Errno.EINVAL, k.Syscall("personality", 0x0040_0000));
+    }
+
+    [Fact]
     public void Unimplemented_ReturnsEnosys()
     {
         var k = new KernelMachine();

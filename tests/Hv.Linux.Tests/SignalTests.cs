@@ -274,6 +274,44 @@ public sealed class SignalTests
     }
 
     [Fact]
+    public void RtSigtimedwait_TakesPendingSignal()
+    {
+        var k = new KernelMachine();
+        k.Write64(D, Signal.Bit(Signal.SIGUSR2));
+        k.Syscall("rt_sigprocmask", 0, D, 0, 8);
+        k.Syscall("kill", 0, (ulong)Signal.SIGUSR2);
+        Assert.Equal(Signal.SIGUSR2, k.Syscall("rt_sigtimedwait", D, D + 64, 0, 8));
+        Assert.Equal((uint)Signal.SIGUSR2, Guest.Read32(k.Memory, D + 64));
+        Assert.Equal(0UL, k.Kernel.PendingSignals);
+        k.Write64(D + 16, 0);
+        k.Write64(D + 24, 1000);
+        Assert.Equal(-Errno.EAGAIN, k.Syscall("rt_sigtimedwait", D, 0, D + 16, 8));
+        Assert.Equal(-Errno.EINVAL, k.Syscall("rt_sigtimedwait", D, 0, 0, 4));
+        Assert.Equal(-Errno.EFAULT, k.Syscall("rt_sigtimedwait", Bad, 0, 0, 8));
+        Assert.Equal(-Errno.EDEADLK, k.Syscall("rt_sigtimedwait", D, 0, 0, 8));
+    }
+
+    [Fact]
+    public void RtSigsuspend_PendingSignal_DeliveredWithOldMaskSaved()
+    {
+        var k = new KernelMachine();
+        Install(k, Signal.SIGUSR1, Handler, SaSigInfo);
+        k.Write64(D, Signal.Bit(Signal.SIGUSR1));
+        k.Syscall("rt_sigprocmask", 0, D, 0, 8);
+        k.Syscall("kill", 0, (ulong)Signal.SIGUSR1);
+        k.Write64(D + 8, 0);
+        k.Syscall("rt_sigsuspend", D + 8, 8);
+        Assert.Equal(Handler, k.State.Rip);
+        ulong uc = k.State[Gpr.Rdx];
+        Assert.Equal(-Errno.EINTR, (long)k.Read64(uc + SignalFrame.MContextOffset + 13 * 8)); // the interrupted result
+        // The frame keeps the caller's mask (SIGUSR1 blocked) for rt_sigreturn; the handler runs under the
+        // suspend mask plus its own signal.
+        Assert.Equal(Signal.Bit(Signal.SIGUSR1), k.Read64(uc + SignalFrame.SigMaskOffset));
+        Assert.Equal(Signal.Bit(Signal.SIGUSR1), k.Kernel.BlockedSignals);
+        Assert.Equal(-Errno.EDEADLK, k.Syscall("rt_sigsuspend", D + 8, 8)); // nothing pending: would wait forever
+    }
+
+    [Fact]
     public void RtSigreturn_BadFrame_KillsWithSigsegv()
     {
         var k = new KernelMachine();
@@ -348,5 +386,22 @@ public sealed class SignalTests
         StopReason stop = Guest.Create(builder.Build(), mode: mode).Run(10_000);
         Assert.Equal(StopKind.Killed, stop.Kind);
         Assert.Equal(Signal.SIGABRT, stop.Status);
+    }
+
+    [Theory]
+    [MemberData(nameof(Modes.AllModes), MemberType = typeof(Modes))]
+    public void GuestProgram_SignalQueuedFromOutside_DeliveredAtSliceBoundary(ExecutionMode mode)
+    {
+        var builder = new ElfBuilder().WithCode(a =>
+        {
+            Label loop = a.CreateLabel();
+            a.Label(ref loop);
+            a.jmp(loop);
+        });
+        GuestProcess p = Guest.Create(builder.Build(), mode: mode);
+        p.Kernel.QueueSignal(new SignalInfo(Signal.SIGALRM, SignalInfo.SI_KERNEL));
+        StopReason stop = p.Run(GuestProcess.TimeSlice * 3);
+        Assert.Equal(StopKind.Killed, stop.Kind);
+        Assert.Equal(Signal.SIGALRM, stop.Status);
     }
 }

@@ -75,6 +75,41 @@ public sealed class ThreadTests
         Assert.Equal(StopKind.Killed, k.Cpu.StopReason!.Value.Kind);
     }
 
+    [Fact]
+    public void FutexTimedWait_SingleThread_SleepsThenTimesOut()
+    {
+        var k = new KernelMachine();
+        k.Write64(D, 1);
+        k.Write64(D + 16, 0);
+        k.Write64(D + 24, 20_000_000); // 20 ms
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal(-Errno.ETIMEDOUT, k.Syscall("futex", D, 128, 1, D + 16));
+        Assert.True(watch.ElapsedMilliseconds >= 15, $"returned after {watch.ElapsedMilliseconds} ms");
+        // An absolute WAIT_BITSET deadline in the past times out at once.
+        Assert.Equal(-Errno.ETIMEDOUT, k.Syscall("futex", D, 9 | 128, 1, D + 16, 0, ~0UL));
+    }
+
+    [Fact]
+    public void FutexTimedWait_OtherThreadExits_WaiterResumesWithTimeout()
+    {
+        var k = new KernelMachine();
+        k.State.Rip = 0x40_1000;
+        long child = k.Syscall("clone", ThreadFlags, D + 0x8000, D, D + 8, 0);
+        k.Write64(D + 64, 1);
+        k.Write64(D + 80, 0);
+        k.Write64(D + 88, 5_000_000); // 5 ms
+        k.State.Rip = 0x40_2000;
+        k.Syscall("futex", D + 64, 128, 1, D + 80);
+        Assert.Equal(child, k.Syscall("gettid"));
+        // A preemption before the deadline leaves the waiter asleep.
+        k.Kernel.Preempt(k.Cpu);
+        Assert.Equal(child, k.Syscall("gettid"));
+        k.Syscall("exit", 0);
+        Assert.Null(k.Cpu.StopReason);
+        Assert.Equal(0x40_2000UL, k.State.Rip);
+        Assert.Equal(-Errno.ETIMEDOUT, (long)k.State[Gpr.Rax]);
+    }
+
     /// <summary>Two guest threads spin on shared memory: only time-slice preemption lets the spinner see progress.</summary>
     [Theory]
     [MemberData(nameof(Modes.AllModes), MemberType = typeof(Modes))]

@@ -11,8 +11,9 @@ namespace Hv.Linux.Loading;
 /// <param name="ExecFileName">The string AT_EXECFN points at (the path as given).</param>
 /// <param name="Random">The 16 bytes AT_RANDOM points at.</param>
 /// <param name="Ids">The real/effective user and group ids for AT_UID..AT_EGID.</param>
+/// <param name="ImageName">Name of the image's regions in /proc/self/maps (its absolute path), or null for "image".</param>
 public readonly record struct StartupInfo(IReadOnlyList<string> Arguments, IReadOnlyList<string> Environment,
-    string ExecFileName, ReadOnlyMemory<byte> Random, HostIds Ids);
+    string ExecFileName, ReadOnlyMemory<byte> Random, HostIds Ids, string? ImageName = null);
 
 /// <summary>User and group ids of the (host) process, reported to the guest.</summary>
 /// <param name="Uid">Real user id.</param>
@@ -77,7 +78,7 @@ public static class ImageLoader
         ulong highest = bias + image.HighestAddress;
         if (highest > MmapBase - StackGuardGap) return $"image ends at 0x{highest:x}, too close to the stack";
 
-        MapSegments(space, image, bias);
+        MapSegments(space, image, bias, info.ImageName ?? "image");
 
         ulong brk = AddressSpace.PageAlignUp(highest);
         PagePermissions stackPerms = image.ExecutableStack ? PagePermissions.All : PagePermissions.ReadWrite;
@@ -90,7 +91,7 @@ public static class ImageLoader
         return null;
     }
 
-    private static void MapSegments(AddressSpace space, ElfImage image, ulong bias)
+    private static void MapSegments(AddressSpace space, ElfImage image, ulong bias, string name)
     {
         ReadOnlySpan<byte> data = image.Data;
         foreach (ElfSegment s in image.Segments)
@@ -105,7 +106,11 @@ public static class ImageLoader
                 space.Protect(start, Page, shared.Permissions | perms);
                 start += Page;
             }
-            if (end > start) space.Map(start, end - start, perms, "image");
+            // Pages backed by the file carry the image's name; whole bss pages past them are anonymous (as in
+            // the kernel's /proc/self/maps).
+            ulong fileEnd = s.FileSize == 0 ? start : Math.Clamp(AddressSpace.PageAlignUp(bias + s.VirtualAddress + s.FileSize), start, end);
+            if (fileEnd > start) space.Map(start, fileEnd - start, perms, name);
+            if (end > fileEnd) space.Map(fileEnd, end - fileEnd, perms, "");
             // Fresh pages are zero, so bss (and the tail of the last file page) needs no explicit clearing.
             if (s.FileSize > 0)
                 space.TryWrite(bias + s.VirtualAddress, data.Slice((int)s.Offset, (int)s.FileSize), checkPermissions: false);

@@ -48,6 +48,72 @@ internal static unsafe class ProcessSyscalls
         r.Add("prctl", &Prctl);
         r.Add("getrandom", &GetRandom);
         r.Add("futex", &Futex);
+        r.Add("wait4", &NoChildren);
+        r.Add("waitid", &NoChildren);
+        r.Add("getcpu", &GetCpu);
+        r.Add("sched_getscheduler", &SchedGetScheduler);
+        r.Add("sched_getparam", &SchedGetParam);
+        r.Add("getpriority", &GetPriority);
+        r.Add("setpriority", &SetPriority);
+        r.Add("personality", &Personality);
+    }
+
+    // ---- children, CPU, scheduling class ----
+
+    // fork/vfork are not supported, so there is never a child to wait for.
+    private static long NoChildren(LinuxKernel k, Vcpu cpu) => -Errno.ECHILD;
+
+    private static long GetCpu(LinuxKernel k, Vcpu cpu)
+    {
+        ulong cpuPtr = Arg(cpu, 0), nodePtr = Arg(cpu, 1);
+        if (cpuPtr != 0 && !Write(k, cpuPtr, 0u)) return -Errno.EFAULT;
+        if (nodePtr != 0 && !Write(k, nodePtr, 0u)) return -Errno.EFAULT;
+        return 0;
+    }
+
+    private static bool IsOwnThread(LinuxKernel k, ulong pid) => (int)pid == 0 || k.FindThread((int)pid) is not null;
+
+    private static long SchedGetScheduler(LinuxKernel k, Vcpu cpu)
+    {
+        if ((int)Arg(cpu, 0) < 0) return -Errno.EINVAL;
+        return IsOwnThread(k, Arg(cpu, 0)) ? 0 : -Errno.ESRCH; // SCHED_OTHER
+    }
+
+    private static long SchedGetParam(LinuxKernel k, Vcpu cpu)
+    {
+        if ((int)Arg(cpu, 0) < 0 || Arg(cpu, 1) == 0) return -Errno.EINVAL;
+        if (!IsOwnThread(k, Arg(cpu, 0))) return -Errno.ESRCH;
+        return Write(k, Arg(cpu, 1), 0) ? 0 : -Errno.EFAULT; // sched_priority 0
+    }
+
+    private const int PrioProcess = 0, PrioUser = 2;
+
+    private static long GetPriority(LinuxKernel k, Vcpu cpu)
+    {
+        int which = (int)Arg(cpu, 0);
+        if (which is < PrioProcess or > PrioUser) return -Errno.EINVAL;
+        ulong who = Arg(cpu, 1);
+        if (which != PrioUser && !IsOwnThread(k, who)) return -Errno.ESRCH;
+        return 20 - k.Nice; // the raw syscall returns 20 - nice
+    }
+
+    private static long SetPriority(LinuxKernel k, Vcpu cpu)
+    {
+        int which = (int)Arg(cpu, 0);
+        if (which is < PrioProcess or > PrioUser) return -Errno.EINVAL;
+        if (which != PrioUser && !IsOwnThread(k, Arg(cpu, 1))) return -Errno.ESRCH;
+        int nice = Math.Clamp((int)Arg(cpu, 2), -20, 19);
+        if (nice < k.Nice) return -Errno.EACCES; // unprivileged: niceness only goes up
+        k.Nice = nice;
+        return 0;
+    }
+
+    private static long Personality(LinuxKernel k, Vcpu cpu)
+    {
+        uint persona = (uint)Arg(cpu, 0);
+        // PER_LINUX only; 0xffffffff queries. Anything else is refused rather than half-honoured.
+        if (persona == 0xFFFF_FFFF || persona == 0) return 0;
+        return -Errno.EINVAL;
     }
 
     // ---- guest memory helpers (permission-checked; false means -EFAULT) ----
@@ -420,15 +486,22 @@ internal static unsafe class ProcessSyscalls
                 if (bitset == 0) return -Errno.EINVAL;
                 if (!Read(k, uaddr, out uint current)) return -Errno.EFAULT;
                 if (current != val) return -Errno.EAGAIN;
+                long deadline = long.MaxValue;
                 if (timeout != 0)
                 {
                     if (!Read(k, timeout, out long seconds) || !Read(k, timeout + 8, out long nanos)) return -Errno.EFAULT;
                     if (seconds < 0 || (ulong)nanos >= 1_000_000_000) return -Errno.EINVAL;
-                    return -Errno.ETIMEDOUT;
+                    deadline = Deadline(cmd == FutexWaitBitset, (op & FutexClockRealtime) != 0, seconds, nanos);
+                    if (deadline <= System.Diagnostics.Stopwatch.GetTimestamp()) return -Errno.ETIMEDOUT;
                 }
-                if (k.BlockOnFutex(cpu, uaddr, bitset)) return 0;
-                LinuxLog.FutexDeadlock(k.Logger, uaddr);
-                return -Errno.EDEADLK;
+                switch (k.BlockOnFutex(cpu, uaddr, bitset, deadline))
+                {
+                    case LinuxKernel.WaitOutcome.Switched: return 0; // the real result is set when the waiter resumes
+                    case LinuxKernel.WaitOutcome.TimedOut: return -Errno.ETIMEDOUT;
+                    default:
+                        LinuxLog.FutexDeadlock(k.Logger, uaddr);
+                        return -Errno.EDEADLK;
+                }
             }
             case FutexWake:
                 return k.WakeFutex(uaddr, (int)Math.Min(val, int.MaxValue));
@@ -452,6 +525,29 @@ internal static unsafe class ProcessSyscalls
             default:
                 return -Errno.ENOSYS; // PI futexes and the rest
         }
+    }
+
+    /// <summary>
+    /// A futex timeout as a Stopwatch timestamp: FUTEX_WAIT takes a relative time, FUTEX_WAIT_BITSET an absolute
+    /// one on CLOCK_MONOTONIC (or CLOCK_REALTIME with FUTEX_CLOCK_REALTIME).
+    /// </summary>
+    private static long Deadline(bool absolute, bool realtime, long seconds, long nanos)
+    {
+        long relativeNs;
+        if (absolute)
+        {
+            Span<long> now = stackalloc long[2];
+            fixed (long* p = now) Hv.Linux.Files.Host.Call(Hv.Linux.Files.Host.ClockGettime, realtime ? 0 : 1, (long)p);
+            relativeNs = (seconds - now[0]) * 1_000_000_000 + (nanos - now[1]);
+        }
+        else
+        {
+            relativeNs = seconds > long.MaxValue / 2_000_000_000 ? long.MaxValue / 2 : seconds * 1_000_000_000 + nanos;
+        }
+        if (relativeNs <= 0) return System.Diagnostics.Stopwatch.GetTimestamp();
+        double ticks = relativeNs / 1e9 * System.Diagnostics.Stopwatch.Frequency;
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        return ticks >= long.MaxValue - start ? long.MaxValue - 1 : start + (long)ticks;
     }
 
     private static long WakeOp(LinuxKernel k, ulong uaddr, uint count, ulong uaddr2, int count2, uint encoded)

@@ -25,6 +25,7 @@ internal static unsafe class SignalSyscalls
         r.Add("tgkill", &Tgkill);
         r.Add("tkill", &Tkill);
         r.Add("pause", &Pause);
+        r.Add("rt_sigtimedwait", &RtSigtimedwait);
     }
 
     private const ulong SigSetSize = 8;
@@ -121,6 +122,43 @@ internal static unsafe class SignalSyscalls
         if ((k.PendingSignals & ~mask) == 0) return -Errno.EDEADLK;
         k.SuspendWithMask(mask);
         return -Errno.EINTR;
+    }
+
+    /// <summary>
+    /// rt_sigtimedwait (sigwait, sigtimedwait): takes a pending signal of the set without running its handler.
+    /// If none is pending, a timeout sleeps on the host and returns -EAGAIN; an unbounded wait that nothing
+    /// could end (signals only come from the guest itself) returns -EDEADLK instead of hanging.
+    /// </summary>
+    private static long RtSigtimedwait(LinuxKernel k, Vcpu cpu)
+    {
+        ulong setPtr = Arg(cpu, 0), infoPtr = Arg(cpu, 1), timeout = Arg(cpu, 2);
+        if (Arg(cpu, 3) != SigSetSize) return -Errno.EINVAL;
+        if (!Read(k, setPtr, out ulong set)) return -Errno.EFAULT;
+        set &= ~Signal.Unblockable;
+        ulong ready = k.PendingSignals & set;
+        if (ready != 0)
+        {
+            int sig = System.Numerics.BitOperations.TrailingZeroCount(ready) + 1;
+            SignalInfo info = k.TakePending(sig);
+            if (infoPtr != 0)
+            {
+                Span<byte> si = stackalloc byte[SignalFrame.SigInfoSize];
+                si.Clear();
+                BitConverter.TryWriteBytes(si, info.Signal);
+                BitConverter.TryWriteBytes(si[8..], info.Code);
+                BitConverter.TryWriteBytes(si[16..], info.SenderPid);
+                BitConverter.TryWriteBytes(si[20..], info.SenderUid);
+                if (!k.Memory.TryWrite(infoPtr, si)) return -Errno.EFAULT;
+            }
+            return sig;
+        }
+        if (timeout == 0) return -Errno.EDEADLK;
+        if (!Read(k, timeout, out long seconds) || !Read(k, timeout + 8, out long nanos)) return -Errno.EFAULT;
+        if (seconds < 0 || (ulong)nanos >= 1_000_000_000) return -Errno.EINVAL;
+        // Thread.Sleep takes at most ~24 days; longer waits are cut there (nothing could end them anyway).
+        TimeSpan wait = TimeSpan.FromSeconds(Math.Min(seconds, 20L * 86_400)) + TimeSpan.FromTicks(nanos / 100);
+        if (wait > TimeSpan.Zero) Thread.Sleep(wait);
+        return -Errno.EAGAIN;
     }
 
     private static long Pause(LinuxKernel k, Vcpu cpu) =>

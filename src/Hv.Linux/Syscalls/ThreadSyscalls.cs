@@ -23,8 +23,10 @@ internal static unsafe class ThreadSyscalls
         CloneParentSettid = 0x10_0000, CloneChildCleartid = 0x20_0000, CloneDetached = 0x40_0000,
         CloneChildSettid = 0x100_0000, CloneIo = 0x8000_0000;
 
+    // Flags a thread-creating clone may carry (the low byte is the exit signal, ignored for threads).
+
     private const ulong Supported = CloneVm | CloneFs | CloneFiles | CloneSighand | CloneThread | CloneSysvsem | CloneSettls |
-        CloneParentSettid | CloneChildCleartid | CloneDetached | CloneChildSettid | CloneIo | 0xFF;
+        CloneParentSettid | CloneChildCleartid | CloneDetached | CloneChildSettid | CloneIo | CloneParent | 0xFF;
 
     private static long NoProcesses(LinuxKernel k, Vcpu cpu) => -Errno.ENOSYS;
 
@@ -50,7 +52,7 @@ internal static unsafe class ThreadSyscalls
     {
         if ((flags & CloneVm) == 0 || (flags & CloneThread) == 0 || (flags & CloneVfork) != 0) return -Errno.ENOSYS;
         if ((flags & CloneSighand) == 0) return -Errno.EINVAL; // CLONE_THREAD requires CLONE_SIGHAND (which requires CLONE_VM)
-        if ((flags & ~Supported) != 0 && (flags & ~Supported) != CloneParent) return -Errno.EINVAL;
+        if ((flags & ~Supported) != 0) return -Errno.EINVAL; // namespaces, pidfds, ptrace and the like
         if ((flags & CloneSettls) != 0 && tls >= Hv.Core.Memory.AddressSpace.Limit) return -Errno.EPERM;
 
         CpuState s = cpu.State;
