@@ -112,3 +112,53 @@ public sealed class TranslationTests
         Assert.StartsWith("mov [rdi],rcx", m.Machine.Cpu.DisassembleAt(m.State.Rip));
     }
 }
+
+public sealed class TranslatedFaultTests
+{
+    public static TheoryData<string> Faults => new() { "unmapped-load", "unmapped-store", "divide-error", "undefined-opcode", "readonly-store" };
+
+    private static void Program(Assembler a, string fault)
+    {
+        Label loop = a.CreateLabel(), start = a.CreateLabel();
+        a.Label(ref start);
+        a.mov(rcx, 40);
+        a.mov(rbx, 0x1234);
+        a.Label(ref loop);
+        a.add(rbx, rcx);
+        a.cmp(rcx, 7);
+        Label skip = a.CreateLabel();
+        a.jne(skip);
+        switch (fault)
+        {
+            case "unmapped-load": a.mov(rax, __qword_ptr[rbx * 8 + 0x10]); break;
+            case "unmapped-store": a.mov(__qword_ptr[rbx * 8 + 0x10], rcx); break;
+            case "divide-error": a.xor(edx, edx); a.xor(esi, esi); a.div(rsi); break;
+            case "undefined-opcode": a.ud2(); break;
+            default: a.mov(__qword_ptr[start], rax); break; // the code page is read-only
+        }
+        a.Label(ref skip);
+        a.sub(rbx, 3);
+        a.dec(rcx);
+        a.jnz(loop);
+    }
+
+    [Theory]
+    [MemberData(nameof(Faults))]
+    public void FaultInTranslatedCode_LeavesInterpreterState(string fault)
+    {
+        TestMachine Run(ExecutionMode mode)
+        {
+            var m = new TestMachine(mode).Load(a => Program(a, fault));
+            StopReason r = m.Run();
+            Assert.Equal(StopKind.Faulted, r.Kind);
+            return m;
+        }
+        TestMachine interpreted = Run(ExecutionMode.Interpret), translated = Run(ExecutionMode.Translate);
+        Assert.Equal(interpreted.State.Rip, translated.State.Rip);
+        Assert.Equal(interpreted.State.Gpr, translated.State.Gpr);
+        Assert.Equal(interpreted.State.RFlags, translated.State.RFlags);
+        Assert.Equal(interpreted.Machine.Cpu.StopReason!.Value.Fault, translated.Machine.Cpu.StopReason!.Value.Fault);
+        Assert.Equal(interpreted.Machine.Stats.GuestInstructions, translated.Machine.Stats.GuestInstructions);
+        Assert.True(translated.Machine.Stats.TranslatedInstructions > 0);
+    }
+}
