@@ -18,7 +18,7 @@ internal sealed unsafe class Translator
     /// <summary>Most blocks in one region.</summary>
     public const int MaxRegionBlocks = 32;
     /// <summary>Most guest instructions in one region.</summary>
-    public const int MaxRegionInstructions = 1024;
+    public const int MaxRegionInstructions = 256; // keeps unit IL well below the size at which RyuJIT stops optimizing
 
     private readonly HvStats stats;
     private readonly ILogger logger;
