@@ -183,16 +183,12 @@ public sealed unsafe class Vcpu
         unit.Body(this, unit);
     }
 
-    /// <summary>The block at <paramref name="address"/> for region growth, or null if it cannot be fetched.</summary>
-    private DecodedBlock? TryGetBlock(ulong address)
-    {
-        if (codeCache.TryGet(address, out DecodedBlock? block)) return block;
-        block = decoder.TryDecode(address, out _);
-        if (block is null) return null;
-        Stats.BlocksDecoded++;
-        codeCache.Add(block);
-        return block;
-    }
+    /// <summary>
+    /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold
+    /// times). Cold paths stay out of regions: they would only add JIT time.
+    /// </summary>
+    private DecodedBlock? TryGetBlock(ulong address) =>
+        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4) ? block : null;
 
     private DecodedBlock Lookup(ulong rip)
     {

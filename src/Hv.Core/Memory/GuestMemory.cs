@@ -230,6 +230,8 @@ public sealed class GuestMemory
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead16(ulong a, out ushort v) => TryRead(a, out v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead32(ulong a, out uint v) => TryRead(a, out v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead64(ulong a, out ulong v) => TryRead(a, out v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead128(ulong a, out Vector128<byte> v) => TryRead(a, out v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite128(ulong a, Vector128<byte> v) => TryWrite(a, v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite8(ulong a, byte v) => TryWrite(a, v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite16(ulong a, ushort v) => TryWrite(a, v);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite32(ulong a, uint v) => TryWrite(a, v);

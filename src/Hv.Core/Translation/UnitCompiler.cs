@@ -72,10 +72,16 @@ internal sealed unsafe class UnitCompiler
     private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
     private readonly Label exit;
     private readonly InstructionInfoFactory infoFactory = new();
+    private readonly SimdEmitter simd;
     private readonly Label[] blockLabels;
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
     private (FlagOp Op, int Size)? fused;
+
+    internal ILGenerator IL => il;
+    internal LocalBuilder StateLocal => state;
+    internal LocalBuilder MemoryLocal => memory;
+    internal LocalBuilder AddressLocal => address;
 
     private UnitCompiler(TranslatedUnit unit, DynamicMethod method)
     {
@@ -95,6 +101,7 @@ internal sealed unsafe class UnitCompiler
         tmpB = il.DeclareLocal(typeof(ulong));
         tmpR = il.DeclareLocal(typeof(ulong));
         exit = il.DefineLabel();
+        simd = new SimdEmitter(this);
         blockLabels = new Label[unit.Blocks.Length];
         for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
     }
@@ -120,6 +127,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Call, MemoryGetter);
         il.Emit(OpCodes.Stloc, memory);
+        simd.EmitPrologue();
         LoadRegisters();
 
         int g = 0;
@@ -155,22 +163,37 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitFaultStubs()
     {
+        if (faultStubs.Count == 0) return;
+        // Each site only records where it was; one shared tail does the work (less IL, faster JIT).
+        LocalBuilder faultIp = il.DeclareLocal(typeof(ulong)), faultCount = il.DeclareLocal(typeof(long));
+        Label shared = il.DefineLabel();
         foreach (var (stub, ip, completed) in faultStubs)
         {
             il.MarkLabel(stub);
-            FlushCount(completed);
-            il.Emit(OpCodes.Ldarg_0);
             il.Emit(OpCodes.Ldc_I8, (long)ip);
-            il.Emit(OpCodes.Stfld, InstructionStartField);
-            StoreRegisters();
-            il.Emit(OpCodes.Ldloc, memory);
-            il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
-            il.Emit(OpCodes.Ret);
+            il.Emit(OpCodes.Stloc, faultIp);
+            il.Emit(OpCodes.Ldc_I8, (long)completed);
+            il.Emit(OpCodes.Stloc, faultCount);
+            il.Emit(OpCodes.Br, shared);
         }
+        il.MarkLabel(shared);
+        il.Emit(OpCodes.Ldloc, stats);
+        il.Emit(OpCodes.Ldloc, stats);
+        il.Emit(OpCodes.Ldfld, TranslatedField);
+        il.Emit(OpCodes.Ldloc, faultCount);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stfld, TranslatedField);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldloc, faultIp);
+        il.Emit(OpCodes.Stfld, InstructionStartField);
+        StoreRegisters();
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
+        il.Emit(OpCodes.Ret);
     }
 
     /// <summary>A label to branch to when the current instruction's memory access fails.</summary>
-    private Label FaultStub()
+    internal Label FaultStub()
     {
         Label stub = il.DefineLabel();
         faultStubs.Add((stub, currentIp, pending));
@@ -232,7 +255,7 @@ internal sealed unsafe class UnitCompiler
     private LocalBuilder Reg(Register r) => regs[Operands.GprIndex(r)]!;
 
     /// <summary>Pushes a register's value zero-extended to 64 bits (not AH..BH: see <see cref="IsInlineGpr"/>).</summary>
-    private void LoadReg(Register r)
+    internal void LoadReg(Register r)
     {
         il.Emit(OpCodes.Ldloc, Reg(r));
         ZeroExtend(Operands.GprSize(r));
@@ -242,7 +265,7 @@ internal sealed unsafe class UnitCompiler
     /// Stores the value on the stack into a register with x86-64 rules: 32-bit writes zero the top half,
     /// 8- and 16-bit writes merge into the old value.
     /// </summary>
-    private void StoreReg(Register r)
+    internal void StoreReg(Register r)
     {
         int size = Operands.GprSize(r);
         LocalBuilder reg = Reg(r);
@@ -272,6 +295,8 @@ internal sealed unsafe class UnitCompiler
             case 4: il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Conv_U8); break;
         }
     }
+
+    internal bool IsInlineRegister(Register r) => IsInlineGpr(r);
 
     /// <summary>General registers inline code handles: all but the legacy high-byte registers AH..BH.</summary>
     private static bool IsInlineGpr(Register r) => r.IsGPR() && r is not (>= Register.AH and <= Register.BH);
@@ -613,8 +638,11 @@ internal sealed unsafe class UnitCompiler
             {
                 fused = null;
                 int size = Operands.GprSize(ins.Op0Register);
-                if (ins.OpCount == 2) LoadReg(ins.Op0Register);
+                // Memory first, on an empty IL stack: a failed access branches to a fault stub.
                 if (ins.Op1Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op1Register);
+                il.Emit(OpCodes.Stloc, tmpB);
+                if (ins.OpCount == 2) LoadReg(ins.Op0Register);
+                il.Emit(OpCodes.Ldloc, tmpB);
                 if (ins.OpCount == 3) il.Emit(OpCodes.Ldc_I8, (long)ins.GetImmediate(2));
                 il.Emit(OpCodes.Mul); // the low half of a product is the same signed or unsigned
                 StoreReg(ins.Op0Register);
@@ -676,6 +704,10 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo:
                 fused = null;
                 EmitSignExtendAccumulator(ins.Mnemonic);
+                return true;
+            case var _ when SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic) || ins.Mnemonic == Mnemonic.Pmovmskb:
+                if (!simd.TryEmit(in ins)) return false;
+                fused = null;
                 return true;
             case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
             {
@@ -968,7 +1000,7 @@ internal sealed unsafe class UnitCompiler
     }
 
     /// <summary>Pushes the effective address of the memory operand.</summary>
-    private void EmitAddress(in Instruction ins, bool withSegment)
+    internal void EmitAddress(in Instruction ins, bool withSegment)
     {
         il.Emit(OpCodes.Ldc_I8, (long)ins.MemoryDisplacement64);
         Register b = ins.MemoryBase, x = ins.MemoryIndex;

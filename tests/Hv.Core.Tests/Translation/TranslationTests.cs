@@ -115,7 +115,7 @@ public sealed class TranslationTests
 
 public sealed class TranslatedFaultTests
 {
-    public static TheoryData<string> Faults => new() { "unmapped-load", "unmapped-store", "divide-error", "undefined-opcode", "readonly-store" };
+    public static TheoryData<string> Faults => new() { "unmapped-load", "unmapped-store", "divide-error", "undefined-opcode", "readonly-store", "misaligned-sse", "unmapped-sse" };
 
     private static void Program(Assembler a, string fault)
     {
@@ -134,6 +134,8 @@ public sealed class TranslatedFaultTests
             case "unmapped-store": a.mov(__qword_ptr[rbx * 8 + 0x10], rcx); break;
             case "divide-error": a.xor(edx, edx); a.xor(esi, esi); a.div(rsi); break;
             case "undefined-opcode": a.ud2(); break;
+            case "misaligned-sse": a.movdqa(xmm1, __xmmword_ptr[rsp + 8]); break;
+            case "unmapped-sse": a.pxor(xmm1, __xmmword_ptr[rbx * 16]); break;
             default: a.mov(__qword_ptr[start], rax); break; // the code page is read-only
         }
         a.Label(ref skip);

@@ -23,7 +23,8 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister32[] Regs32 = [eax, ebx, ecx, edx, esi, r8d, r9d, r10d];
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
-    private const int KindCount = 44;
+    private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
+    private const int KindCount = 52;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -85,7 +86,15 @@ public sealed class TranslatorDifferentialTests
             case 40: asm.mov(__byte_ptr[rdi + op.Slot * 8], Regs8[op.A]); break;
             case 41: asm.sub(__word_ptr[rdi + op.Slot * 8], (short)op.Imm); break;
             case 42: asm.inc(Regs16[op.A]); break;
-            default: asm.cmp(Regs8[op.A], (sbyte)op.Imm); asm.jb(skip); break;
+            case 43: asm.cmp(Regs8[op.A], (sbyte)op.Imm); asm.jb(skip); break;
+            case 44: asm.movdqu(Xmms[op.A], __xmmword_ptr[rdi + op.Slot * 8]); break;
+            case 45: asm.paddd(Xmms[op.A], Xmms[op.B]); break;
+            case 46: asm.pcmpeqb(Xmms[op.A], Xmms[op.B]); asm.pmovmskb(a32, Xmms[op.A]); break;
+            case 47: asm.movdqa(__xmmword_ptr[rdi + (op.Slot & ~1) * 8], Xmms[op.A]); break;
+            case 48: asm.pxor(Xmms[op.A], __xmmword_ptr[rdi + (op.Slot & ~1) * 8]); break;
+            case 49: asm.punpcklbw(Xmms[op.A], Xmms[op.B]); break;
+            case 50: asm.packuswb(Xmms[op.A], Xmms[op.B]); break;
+            default: asm.pshufb(Xmms[op.A], Xmms[op.B]); break;
         }
     }
 
@@ -107,7 +116,7 @@ public sealed class TranslatorDifferentialTests
         asm.jnz(loop);
     };
 
-    private static (ulong[] Gprs, ulong Flags, byte[] Data, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed)
+    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed)
     {
         var m = new TestMachine(mode).Load(Program(ops));
         var rng = new Random((int)seed);
@@ -115,11 +124,12 @@ public sealed class TranslatorDifferentialTests
             if (i is not ((int)Gpr.Rsp or (int)Gpr.Rdi or (int)Gpr.R15)) m.State.Gpr[i] = (ulong)rng.NextInt64();
         byte[] data = new byte[256];
         rng.NextBytes(data);
+        rng.NextBytes(m.State.Fpu.Area.Slice(FpuState.XmmOffset, 16 * 16));
         Assert.True(m.Memory.TryWrite(TestMachine.DataBase, data));
         StopReason r = m.Run(100_000);
         byte[] after = new byte[256];
         Assert.True(m.Memory.TryRead(TestMachine.DataBase, after));
-        return ((ulong[])m.State.Gpr.Clone(), m.State.RFlags, after, r.Kind);
+        return ((ulong[])m.State.Gpr.Clone(), m.State.RFlags, after, m.State.Fpu.Area.ToArray(), r.Kind);
     }
 
     public static TheoryData<int> Kinds()
@@ -157,6 +167,7 @@ public sealed class TranslatorDifferentialTests
                 Assert.True(expected.Gprs[i] == actual.Gprs[i], $"{(Gpr)i}: interpreter {expected.Gprs[i]:x}, {mode} {actual.Gprs[i]:x}");
             Assert.True(expected.Flags == actual.Flags, $"rflags: interpreter {expected.Flags:x}, {mode} {actual.Flags:x}");
             Assert.Equal(expected.Data, actual.Data);
+            Assert.Equal(expected.Fpu, actual.Fpu);
         }
     }
 }
