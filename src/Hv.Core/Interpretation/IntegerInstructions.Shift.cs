@@ -152,31 +152,12 @@ internal static unsafe partial class IntegerInstructions
         Flags.Update(s, CF | OF, cf | (of << 11));
     }
 
-    private static void Rcl(Vcpu cpu, ref Instruction ins)
-    {
-        CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
-        int n = size * 8;
-        int rc = size <= 2 ? c % (n + 1) : c;
-        ulong cfIn = Flags.GetCF(s) ? 1UL : 0UL;
-        // Rotate the (n+1)-bit value CF:dest.
-        UInt128 wide = ((UInt128)cfIn << n) | a;
-        UInt128 wmask = (UInt128.One << (n + 1)) - 1;
-        UInt128 rotated = rc == 0 ? wide : ((wide << rc) | (wide >> (n + 1 - rc))) & wmask;
-        ulong r = (ulong)rotated & Operands.SizeMask(size);
-        ulong cf = (ulong)(rotated >> n) & 1;
-        WriteDest(cpu, ref ins, address, size, r);
-        ulong of = ((r >> (n - 1)) & 1) ^ cf;
-        Flags.Update(s, CF | OF, cf | (of << 11));
-    }
+    private static void Rcl(Vcpu cpu, ref Instruction ins) => RotateThroughCarry(cpu, ref ins, left: true);
 
-    private static void Rcr(Vcpu cpu, ref Instruction ins)
+    private static void Rcr(Vcpu cpu, ref Instruction ins) => RotateThroughCarry(cpu, ref ins, left: false);
+
+    /// <summary>RCL/RCR: rotate the (n+1)-bit value CF:dest.</summary>
+    private static void RotateThroughCarry(Vcpu cpu, ref Instruction ins, bool left)
     {
         CpuState s = cpu.State;
         ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
@@ -189,13 +170,16 @@ internal static unsafe partial class IntegerInstructions
         int n = size * 8;
         int rc = size <= 2 ? c % (n + 1) : c;
         ulong cfIn = Flags.GetCF(s) ? 1UL : 0UL;
-        ulong of = ((a >> (n - 1)) & 1) ^ cfIn; // defined for count 1: taken before the rotation
         UInt128 wide = ((UInt128)cfIn << n) | a;
         UInt128 wmask = (UInt128.One << (n + 1)) - 1;
-        UInt128 rotated = rc == 0 ? wide : ((wide >> rc) | (wide << (n + 1 - rc))) & wmask;
+        UInt128 rotated = rc == 0 ? wide
+            : left ? ((wide << rc) | (wide >> (n + 1 - rc))) & wmask
+            : ((wide >> rc) | (wide << (n + 1 - rc))) & wmask;
         ulong r = (ulong)rotated & Operands.SizeMask(size);
         ulong cf = (ulong)(rotated >> n) & 1;
         WriteDest(cpu, ref ins, address, size, r);
+        // OF (defined for count 1): RCL — new top bit xor CF; RCR — old top bit xor the incoming CF.
+        ulong of = left ? ((r >> (n - 1)) & 1) ^ cf : ((a >> (n - 1)) & 1) ^ cfIn;
         Flags.Update(s, CF | OF, cf | (of << 11));
     }
 
