@@ -11,18 +11,18 @@ public sealed class GuestImageTests
         var data = new TheoryData<string, string>();
         foreach (ManifestEntry e in ManifestEntry.ReadAll())
             foreach (string mode in ExecutionModes.All)
-                data.Add(e.Name, mode);
+                data.Add(e.Id, mode);
         return data;
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void GuestImage_UnderHv_MatchesNativeRun(string name, string mode)
+    public void GuestImage_UnderHv_MatchesNativeRun(string image, string mode)
     {
-        ManifestEntry e = ManifestEntry.Find(name);
+        ManifestEntry e = ManifestEntry.Find(image);
         RunOutput native = HostProcess.RunNative(e.ImagePath, e.Args, e.StdinPath);
         RunOutput hv = HostProcess.RunHv(mode, e.ImagePath, e.Args, e.StdinPath);
-        HostProcess.AssertSame(native, hv, $"{name} ({mode})");
+        HostProcess.AssertSame(native, hv, $"{image} ({mode})");
     }
 }
 
@@ -30,6 +30,9 @@ public sealed class GuestImageTests
 public sealed record ManifestEntry(string Name, IReadOnlyList<string> Args, string? StdinPath, string Kind)
 {
     public string ImagePath => Path.Combine(HostProcess.RepoRoot, "guest-images", "bin", Name);
+
+    /// <summary>The row's identity in test names: the image and its arguments (one image may have several rows).</summary>
+    public string Id => Args.Count == 0 ? Name : $"{Name} {string.Join(' ', Args)}";
 
     public static IReadOnlyList<ManifestEntry> ReadAll()
     {
@@ -46,9 +49,9 @@ public sealed record ManifestEntry(string Name, IReadOnlyList<string> Args, stri
         return list;
     }
 
-    public static ManifestEntry Find(string name)
+    public static ManifestEntry Find(string id)
     {
-        foreach (ManifestEntry e in ReadAll()) if (e.Name == name) return e;
-        throw new ArgumentException($"no guest image '{name}' in the manifest");
+        foreach (ManifestEntry e in ReadAll()) if (e.Id == id) return e;
+        throw new ArgumentException($"no guest image row '{id}' in the manifest");
     }
 }
