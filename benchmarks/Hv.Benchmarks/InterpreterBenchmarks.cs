@@ -20,7 +20,7 @@ public class InterpreterBenchmarks
     private const int Iterations = 1_000_000;
     private Machine machine = null!;
 
-    [Params(ExecutionMode.Interpret)]
+    [Params(ExecutionMode.Interpret, ExecutionMode.Translate, ExecutionMode.Tiered)]
     public ExecutionMode Mode { get; set; }
 
     [Params("alu-loop", "memory-loop")]
