@@ -183,37 +183,12 @@ internal static unsafe partial class IntegerInstructions
         Flags.Update(s, CF | OF, cf | (of << 11));
     }
 
-    private static void Shld(Vcpu cpu, ref Instruction ins)
-    {
-        CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 2, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
-        int n = size * 8;
-        ulong src = Operands.ReadGpr(s, ins.Op1Register);
-        ulong m = Operands.SizeMask(size);
-        ulong r, cf;
-        if (c <= n)
-        {
-            r = ((a << c) | (c == n ? src : src >> (n - c))) & m;
-            cf = (a >> (n - c)) & 1;
-        }
-        else
-        {
-            // Only 16-bit operands get here (count 17..31): the result is architecturally undefined.
-            r = ((src << (c - n)) | (a >> (2 * n - c))) & m;
-            cf = (src >> (2 * n - c)) & 1;
-        }
-        WriteDest(cpu, ref ins, address, size, r);
-        ulong of = ((r ^ a) >> (n - 1)) & 1;
-        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
-    }
+    private static void Shld(Vcpu cpu, ref Instruction ins) => DoubleShift(cpu, ref ins, left: true);
 
-    private static void Shrd(Vcpu cpu, ref Instruction ins)
+    private static void Shrd(Vcpu cpu, ref Instruction ins) => DoubleShift(cpu, ref ins, left: false);
+
+    /// <summary>SHLD/SHRD: shift the destination, filling from the source register.</summary>
+    private static void DoubleShift(Vcpu cpu, ref Instruction ins, bool left)
     {
         CpuState s = cpu.State;
         ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
@@ -229,14 +204,18 @@ internal static unsafe partial class IntegerInstructions
         ulong r, cf;
         if (c <= n)
         {
-            r = ((a >> c) | (c == n ? src : src << (n - c))) & m;
-            cf = (a >> (c - 1)) & 1;
+            r = left
+                ? ((a << c) | (c == n ? src : src >> (n - c))) & m
+                : ((a >> c) | (c == n ? src : src << (n - c))) & m;
+            cf = left ? (a >> (n - c)) & 1 : (a >> (c - 1)) & 1;
         }
         else
         {
             // Only 16-bit operands get here (count 17..31): the result is architecturally undefined.
-            r = ((src >> (c - n)) | (a << (2 * n - c))) & m;
-            cf = (src >> (c - n - 1)) & 1;
+            r = left
+                ? ((src << (c - n)) | (a >> (2 * n - c))) & m
+                : ((src >> (c - n)) | (a << (2 * n - c))) & m;
+            cf = left ? (src >> (2 * n - c)) & 1 : (src >> (c - n - 1)) & 1;
         }
         WriteDest(cpu, ref ins, address, size, r);
         ulong of = ((r ^ a) >> (n - 1)) & 1;
