@@ -101,9 +101,19 @@ internal static unsafe class ControlInstructions
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void ThrowNonCanonical(ulong target) =>
-        throw new GuestFaultException(new GuestFault(FaultKind.GeneralProtection, 0, AccessKind.Execute,
-            $"branch to non-canonical address 0x{target:x}"));
+    private static void ThrowNonCanonical(ulong target) => throw new GuestFaultException(NonCanonical(target));
+
+    /// <summary>The #GP a branch to a non-canonical address raises (at the branch).</summary>
+    internal static GuestFault NonCanonical(ulong target) =>
+        new(FaultKind.GeneralProtection, 0, AccessKind.Execute, $"branch to non-canonical address 0x{target:x}");
+
+    /// <summary>For translated code: true if <paramref name="target"/> is canonical, else records the #GP.</summary>
+    internal static bool CheckBranchTarget(GuestMemory memory, ulong target)
+    {
+        if ((ulong)((long)target << 16 >> 16) == target) return true;
+        memory.PendingFault = NonCanonical(target);
+        return false;
+    }
 
     // ---- jumps ----
 

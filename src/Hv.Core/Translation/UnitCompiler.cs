@@ -57,6 +57,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo TryWrite64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite64))!;
     private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
+    private static readonly MethodInfo CheckBranchTargetMethod = typeof(ControlInstructions).GetMethod(nameof(ControlInstructions.CheckBranchTarget), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
@@ -525,6 +526,30 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Ldfld, InvalidatedField);
                 il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
                 GoTo(ins.NearBranchTarget, k);
+                return true;
+            }
+            case Mnemonic.Call or Mnemonic.Jmp
+                when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8:
+            {
+                // Indirect: read the target (with the old RSP), check it is canonical, push, leave the unit.
+                fused = null;
+                if (ins.Op0Kind == OpKind.Register) LoadReg(ins.Op0Register); else EmitLoad(in ins, 8);
+                il.Emit(OpCodes.Stloc, source);
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, source);
+                il.Emit(OpCodes.Call, CheckBranchTargetMethod);
+                il.Emit(OpCodes.Brfalse, FaultStub());
+                if (ins.Mnemonic == Mnemonic.Call)
+                {
+                    ulong returnAddress = ins.NextIP;
+                    EmitPush(() => il.Emit(OpCodes.Ldc_I8, (long)returnAddress));
+                }
+                pending++;
+                FlushPending();
+                il.Emit(OpCodes.Ldloc, state);
+                il.Emit(OpCodes.Ldloc, source);
+                il.Emit(OpCodes.Stfld, RipField);
+                il.Emit(OpCodes.Br, exit);
                 return true;
             }
             case Mnemonic.Ret when ins.OpCount == 0:

@@ -115,7 +115,7 @@ public sealed class TranslationTests
 
 public sealed class TranslatedFaultTests
 {
-    public static TheoryData<string> Faults => new() { "unmapped-load", "unmapped-store", "divide-error", "undefined-opcode", "readonly-store", "misaligned-sse", "unmapped-sse" };
+    public static TheoryData<string> Faults => new() { "unmapped-load", "unmapped-store", "divide-error", "undefined-opcode", "readonly-store", "misaligned-sse", "unmapped-sse", "noncanonical-call", "noncanonical-jmp", "call-unmapped-target" };
 
     private static void Program(Assembler a, string fault)
     {
@@ -135,6 +135,9 @@ public sealed class TranslatedFaultTests
             case "divide-error": a.xor(edx, edx); a.xor(esi, esi); a.div(rsi); break;
             case "undefined-opcode": a.ud2(); break;
             case "misaligned-sse": a.movdqa(xmm1, __xmmword_ptr[rsp + 8]); break;
+            case "noncanonical-call": a.mov(rax, unchecked((long)0x8000_0000_0000_1000UL)); a.call(rax); break;
+            case "noncanonical-jmp": a.mov(rdx, 0x0001_0000_0000_0000L); a.jmp(rdx); break;
+            case "call-unmapped-target": a.mov(rsi, 0x7000_0000L); a.call(rsi); break;
             case "unmapped-sse": a.pxor(xmm1, __xmmword_ptr[rbx * 16]); break;
             default: a.mov(__qword_ptr[start], rax); break; // the code page is read-only
         }
