@@ -65,7 +65,7 @@ public static class HostProcess
             if (isHv)
             {
                 // The host runtime needs its own variables; hv passes the guest only what -E/-U leave.
-                psi.Environment["DOTNET_ROOT"] = System.Environment.GetEnvironmentVariable("DOTNET_ROOT") ?? "";
+                if (System.Environment.GetEnvironmentVariable("DOTNET_ROOT") is { } dotnetRoot) psi.Environment["DOTNET_ROOT"] = dotnetRoot;
                 psi.Environment["HOME"] = System.Environment.GetEnvironmentVariable("HOME") ?? "/root";
                 psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
             }
