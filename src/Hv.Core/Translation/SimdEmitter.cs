@@ -54,6 +54,11 @@ internal sealed class SimdEmitter
 
     public static bool TryGetBinary(Mnemonic m, out (MethodInfo Method, Type Operand) op) => Binary.TryGetValue(m, out op);
 
+    /// <summary>"xmm = op(xmm, imm8)" shifts: host method (vector, byte) and the vector type it takes.</summary>
+    private static readonly Dictionary<Mnemonic, (MethodInfo Method, Type Operand)> ShiftImmediate = BuildShifts();
+
+    public static bool IsShiftImmediate(Mnemonic m) => ShiftImmediate.ContainsKey(m);
+
     public static bool IsMove(Mnemonic m) =>
         m is Mnemonic.Movdqa or Mnemonic.Movdqu or Mnemonic.Movaps or Mnemonic.Movups or Mnemonic.Movapd or Mnemonic.Movupd;
 
@@ -73,6 +78,17 @@ internal sealed class SimdEmitter
             return true;
         }
         if (IsMove(ins.Mnemonic)) return TryEmitMove(in ins);
+        if (ShiftImmediate.TryGetValue(ins.Mnemonic, out var shift))
+        {
+            if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM() || ins.Op1Kind != OpKind.Immediate8) return false;
+            XmmPointer(ins.Op0Register);
+            LoadXmm(ins.Op0Register, shift.Operand);
+            il.Emit(OpCodes.Ldc_I4, (int)ins.Immediate8);
+            il.Emit(OpCodes.Conv_U1);
+            il.Emit(OpCodes.Call, shift.Method);
+            il.Emit(OpCodes.Stobj, shift.Method.ReturnType);
+            return true;
+        }
         if (!Binary.TryGetValue(ins.Mnemonic, out var op) || ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM()) return false;
         if (ins.Op1Kind == OpKind.Memory)
         {
@@ -174,6 +190,30 @@ internal sealed class SimdEmitter
 
     /// <summary>Records the #GP the interpreter raises for a misaligned operand.</summary>
     private static void SetMisaligned(GuestMemory memory, ulong address) => memory.PendingFault = SimdUnit.Misaligned(address).Fault;
+
+    private static Dictionary<Mnemonic, (MethodInfo, Type)> BuildShifts()
+    {
+        var d = new Dictionary<Mnemonic, (MethodInfo, Type)>();
+        void Add<T>(Mnemonic m, string name) where T : struct
+        {
+            Type v = typeof(Vector128<T>);
+            MethodInfo? method = typeof(Sse2).GetMethod(name, [v, typeof(byte)]);
+            if (method is not null) d[m] = (method, v);
+        }
+        // The host instructions have the guest's semantics for every count (counts past the width give 0, or
+        // the sign for arithmetic shifts), so the immediate passes through unchanged.
+        Add<ushort>(Mnemonic.Psrlw, nameof(Sse2.ShiftRightLogical));
+        Add<uint>(Mnemonic.Psrld, nameof(Sse2.ShiftRightLogical));
+        Add<ulong>(Mnemonic.Psrlq, nameof(Sse2.ShiftRightLogical));
+        Add<ushort>(Mnemonic.Psllw, nameof(Sse2.ShiftLeftLogical));
+        Add<uint>(Mnemonic.Pslld, nameof(Sse2.ShiftLeftLogical));
+        Add<ulong>(Mnemonic.Psllq, nameof(Sse2.ShiftLeftLogical));
+        Add<short>(Mnemonic.Psraw, nameof(Sse2.ShiftRightArithmetic));
+        Add<int>(Mnemonic.Psrad, nameof(Sse2.ShiftRightArithmetic));
+        Add<byte>(Mnemonic.Psrldq, nameof(Sse2.ShiftRightLogical128BitLane));
+        Add<byte>(Mnemonic.Pslldq, nameof(Sse2.ShiftLeftLogical128BitLane));
+        return d;
+    }
 
     private static Dictionary<Mnemonic, (MethodInfo, Type)> BuildBinary()
     {

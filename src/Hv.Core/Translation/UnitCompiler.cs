@@ -730,7 +730,8 @@ internal sealed unsafe class UnitCompiler
                 fused = null;
                 EmitSignExtendAccumulator(ins.Mnemonic);
                 return true;
-            case var _ when SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic) || ins.Mnemonic == Mnemonic.Pmovmskb:
+            case var _ when SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic)
+                || SimdEmitter.IsShiftImmediate(ins.Mnemonic) || ins.Mnemonic == Mnemonic.Pmovmskb:
                 if (!simd.TryEmit(in ins)) return false;
                 fused = null;
                 return true;
@@ -1170,13 +1171,17 @@ internal sealed unsafe class UnitCompiler
             ref readonly Instruction next = ref code[j];
             if ((next.RflagsRead & StatusFlags) != 0) return true;
             if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
-            if ((next.RflagsModified & StatusFlags) == StatusFlags && next.RflagsUndefined == RflagsBits.None) return false;
+            if ((next.RflagsModified & StatusFlags) == StatusFlags
+                && (next.RflagsUndefined == RflagsBits.None || IsLogicOp(next.Mnemonic))) return false;
             // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
             if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
                 && IsInlineGpr(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
         }
         return true;
     }
+
+    /// <summary>AND/OR/XOR/TEST: AF is architecturally undefined, but Hv always clears it, so they overwrite every status flag.</summary>
+    private static bool IsLogicOp(Mnemonic m) => m is Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Test;
 
     /// <summary>Instructions <see cref="TryEmitAlu"/> emits inline (so their operands are in tmpA/tmpB/tmpR).</summary>
     private static bool IsInlineFlagProducer(in Instruction ins) =>

@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 52;
+    private const int KindCount = 56;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -94,7 +94,11 @@ public sealed class TranslatorDifferentialTests
             case 48: asm.pxor(Xmms[op.A], __xmmword_ptr[rdi + (op.Slot & ~1) * 8]); break;
             case 49: asm.punpcklbw(Xmms[op.A], Xmms[op.B]); break;
             case 50: asm.packuswb(Xmms[op.A], Xmms[op.B]); break;
-            default: asm.pshufb(Xmms[op.A], Xmms[op.B]); break;
+            case 51: asm.pshufb(Xmms[op.A], Xmms[op.B]); break;
+            case 52: asm.psrld(Xmms[op.A], (byte)(op.Imm & 63)); break;
+            case 53: asm.psllq(Xmms[op.A], (byte)(op.Imm & 127)); break;
+            case 54: asm.psrad(Xmms[op.A], (byte)(op.Imm & 63)); break;
+            default: asm.psrldq(Xmms[op.A], (byte)(op.Imm & 31)); asm.ror(a, (byte)(op.Imm & 63)); asm.xor(b, a); break;
         }
     }
 
