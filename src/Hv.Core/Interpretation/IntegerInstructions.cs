@@ -31,6 +31,8 @@ internal static unsafe partial class IntegerInstructions
         r.Add(Code.Cmpxchg8b_m64, &Cmpxchg8b);
         r.Add(Code.Cmpxchg16b_m128, &Cmpxchg16b);
         AddGpr(r, Mnemonic.Xadd, &Xadd);
+        AddGpr(r, Mnemonic.Movnti, &Mov); // the non-temporal hint means nothing here
+        r.Add(Code.Xlat_m8, &Xlat);
 
         AddGpr(r, Mnemonic.Add, &Alu<AddOp>);
         AddGpr(r, Mnemonic.Adc, &Alu<AdcOp>);
@@ -184,6 +186,14 @@ internal static unsafe partial class IntegerInstructions
         if (b is >= Iced.Intel.Register.EAX and <= Iced.Intel.Register.R15D || x is >= Iced.Intel.Register.EAX and <= Iced.Intel.Register.R15D || b == Iced.Intel.Register.EIP)
             address = (uint)address;
         Operands.WriteGpr(s, ins.Op0Register, address);
+    }
+
+    /// <summary>XLAT: AL = [rBX + AL] (Iced models it as a memory operand with AL as index).</summary>
+    private static void Xlat(Vcpu cpu, ref Instruction ins)
+    {
+        ref ulong rax = ref cpu.State.Gpr[0];
+        byte value = cpu.Memory.Read8(Operands.EffectiveAddress(cpu, ref ins));
+        rax = (rax & ~0xFFUL) | value;
     }
 
     private static void Xchg(Vcpu cpu, ref Instruction ins)

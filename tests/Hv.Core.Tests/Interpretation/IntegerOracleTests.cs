@@ -74,7 +74,7 @@ public sealed class IntegerOracleTests
     // ---- moves ----
 
     public static TheoryData<ExecutionMode, IntegerForm> MoveCases => Cases(
-        [Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Xchg, Mnemonic.Xadd, Mnemonic.Bswap, Mnemonic.Movbe,
+        [Mnemonic.Mov, Mnemonic.Movnti, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Xchg, Mnemonic.Xadd, Mnemonic.Bswap, Mnemonic.Movbe,
          Mnemonic.Cmovo, Mnemonic.Cmovno, Mnemonic.Cmovb, Mnemonic.Cmovae, Mnemonic.Cmove, Mnemonic.Cmovne, Mnemonic.Cmovbe,
          Mnemonic.Cmova, Mnemonic.Cmovs, Mnemonic.Cmovns, Mnemonic.Cmovp, Mnemonic.Cmovnp, Mnemonic.Cmovl, Mnemonic.Cmovge,
          Mnemonic.Cmovle, Mnemonic.Cmovg, Mnemonic.Seto, Mnemonic.Setno, Mnemonic.Setb, Mnemonic.Setae, Mnemonic.Sete,
@@ -141,6 +141,20 @@ public sealed class IntegerOracleTests
         {
             using var oracle = new OracleCase(mode, snippet);
             for (int i = 0; i < 6; i++) oracle.Run(CpuSnapshot.CreateRandom(random)).AssertSame(0, $"case {i}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Xlat_TableLookup_MatchesHost(ExecutionMode mode)
+    {
+        var random = new Random(91);
+        using var oracle = new OracleCase(mode, a => a.xlatb());
+        for (int i = 0; i < 16; i++)
+        {
+            CpuSnapshot s = CpuSnapshot.CreateRandom(random);
+            s[Gpr.Rbx] = IntegerOracle.MemoryBase + (ulong)random.Next(0x800);
+            oracle.Run(s).AssertSame(0, $"case {i}");
         }
     }
 
