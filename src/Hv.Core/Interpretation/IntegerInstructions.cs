@@ -78,6 +78,7 @@ internal static unsafe partial class IntegerInstructions
         RegisterShifts(r);
         RegisterMulDiv(r);
         RegisterBits(r);
+        RegisterBmi(r);
     }
 
     /// <summary>

@@ -290,6 +290,46 @@ public sealed class IntegerOracleTests
             _ => 0,
         });
 
+    // ---- BMI1/BMI2 ----
+
+    private static readonly Code[] BmiCodes = Enum.GetValues<Code>()
+        .Where(c => c.ToString().StartsWith("VEX_", StringComparison.Ordinal) && Hv.Core.Interpretation.InstructionTable.IsImplemented(c))
+        .ToArray();
+
+    public static TheoryData<ExecutionMode, IntegerForm> BmiCases
+    {
+        get
+        {
+            var data = new TheoryData<ExecutionMode, IntegerForm>();
+            foreach (ExecutionMode mode in Modes)
+                foreach (IntegerForm form in IntegerOracle.FormsOf(BmiCodes, [0, 1, 7, 31, 32, 63]))
+                    data.Add(mode, form);
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(BmiCases))]
+    public void Bmi_EdgeAndRandomValues_MatchHost(ExecutionMode mode, IntegerForm form)
+    {
+        var random = new Random(Seed(form) + 5);
+        ulong[] edges = IntegerOracle.EdgeValues(8);
+        var values = new List<(ulong, ulong, ulong)>();
+        for (int i = 0; i < 40; i++)
+        {
+            ulong y = i < edges.Length ? edges[i] : (ulong)random.NextInt64() * 3;
+            // BEXTR/BZHI/SHIFTX controls: small starts, lengths and counts are the interesting ones.
+            ulong z = i % 2 == 0 ? (uint)random.Next(0, 72) | ((uint)random.Next(0, 72) << 8) : edges[random.Next(edges.Length)];
+            values.Add(((ulong)random.NextInt64(), y, z));
+        }
+        Run(mode, form, [0, 1, 7, 31, 32, 63], values, (ins, x, y, z) => ins.Mnemonic switch
+        {
+            Mnemonic.Andn or Mnemonic.Blsi or Mnemonic.Blsmsk or Mnemonic.Blsr or Mnemonic.Bzhi => AF | PF,
+            Mnemonic.Bextr => AF | SF | PF,
+            _ => 0,
+        });
+    }
+
     // ---- implicit-operand instructions ----
 
     public static TheoryData<ExecutionMode, IntegerForm> ImplicitCases => Cases(
