@@ -32,6 +32,9 @@ internal static unsafe partial class IntegerInstructions
         r.Add(Code.Cmpxchg16b_m128, &Cmpxchg16b);
         AddGpr(r, Mnemonic.Xadd, &Xadd);
         AddGpr(r, Mnemonic.Movnti, &Mov); // the non-temporal hint means nothing here
+        r.Add(Code.Mov_rm16_Sreg, &MovFromSreg);
+        r.Add(Code.Mov_r32m16_Sreg, &MovFromSreg);
+        r.Add(Code.Mov_r64m16_Sreg, &MovFromSreg);
         r.Add(Code.Xlat_m8, &Xlat);
 
         AddGpr(r, Mnemonic.Add, &Alu<AddOp>);
@@ -187,6 +190,22 @@ internal static unsafe partial class IntegerInstructions
         if (b is >= Iced.Intel.Register.EAX and <= Iced.Intel.Register.R15D || x is >= Iced.Intel.Register.EAX and <= Iced.Intel.Register.R15D || b == Iced.Intel.Register.EIP)
             address = (uint)address;
         Operands.WriteGpr(s, ins.Op0Register, address);
+    }
+
+    /// <summary>
+    /// MOV r/m, Sreg: the selectors a Linux x86-64 process sees (CS 0x33, SS 0x2B, the others 0; FS/GS bases
+    /// live in MSRs). A register destination gets the selector zero-extended; memory gets 16 bits.
+    /// </summary>
+    private static void MovFromSreg(Vcpu cpu, ref Instruction ins)
+    {
+        ulong selector = ins.Op1Register switch
+        {
+            Iced.Intel.Register.CS => 0x33,
+            Iced.Intel.Register.SS => 0x2B,
+            _ => 0,
+        };
+        if (ins.Op0Kind == OpKind.Register) Operands.WriteGpr(cpu.State, ins.Op0Register, selector);
+        else cpu.Memory.Write16(Operands.EffectiveAddress(cpu, ref ins), (ushort)selector);
     }
 
     /// <summary>XLAT: AL = [rBX + AL] (Iced models it as a memory operand with AL as index).</summary>

@@ -158,6 +158,27 @@ public sealed class IntegerOracleTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void MovFromSegmentRegister_AllSelectors_MatchHost(ExecutionMode mode)
+    {
+        var random = new Random(93);
+        using var oracle = new OracleCase(mode, a =>
+        {
+            a.mov(AssemblerRegisters.eax, AssemblerRegisters.cs);
+            a.mov(AssemblerRegisters.rbx, AssemblerRegisters.ss);
+            a.mov(AssemblerRegisters.cx, AssemblerRegisters.ds);
+            a.mov(AssemblerRegisters.edx, AssemblerRegisters.es);
+            a.mov(AssemblerRegisters.r8d, AssemblerRegisters.fs);
+            a.mov(AssemblerRegisters.r9, AssemblerRegisters.gs);
+            a.mov(AssemblerRegisters.__word_ptr[AssemblerRegisters.rdi], AssemblerRegisters.cs);
+            a.mov(AssemblerRegisters.__word_ptr[AssemblerRegisters.rdi + 2], AssemblerRegisters.ss);
+        });
+        CpuSnapshot s = CpuSnapshot.CreateRandom(random);
+        s[Gpr.Rdi] = IntegerOracle.MemoryBase;
+        oracle.Run(s).AssertSame();
+    }
+
     // ---- shifts and rotates ----
 
     public static TheoryData<ExecutionMode, IntegerForm> ShiftCases => Cases(
