@@ -35,7 +35,6 @@ internal static unsafe partial class IntegerInstructions
         r.Add(Code.Mov_rm16_Sreg, &MovFromSreg);
         r.Add(Code.Mov_r32m16_Sreg, &MovFromSreg);
         r.Add(Code.Mov_r64m16_Sreg, &MovFromSreg);
-        r.Add(Code.Xlat_m8, &Xlat);
 
         AddGpr(r, Mnemonic.Add, &Alu<AddOp>);
         AddGpr(r, Mnemonic.Adc, &Alu<AdcOp>);
@@ -206,14 +205,6 @@ internal static unsafe partial class IntegerInstructions
         };
         if (ins.Op0Kind == OpKind.Register) Operands.WriteGpr(cpu.State, ins.Op0Register, selector);
         else cpu.Memory.Write16(Operands.EffectiveAddress(cpu, ref ins), (ushort)selector);
-    }
-
-    /// <summary>XLAT: AL = [rBX + AL] (Iced models it as a memory operand with AL as index).</summary>
-    private static void Xlat(Vcpu cpu, ref Instruction ins)
-    {
-        ref ulong rax = ref cpu.State.Gpr[0];
-        byte value = cpu.Memory.Read8(Operands.EffectiveAddress(cpu, ref ins));
-        rax = (rax & ~0xFFUL) | value;
     }
 
     private static void Xchg(Vcpu cpu, ref Instruction ins)

@@ -146,20 +146,6 @@ public sealed class IntegerOracleTests
 
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void Xlat_TableLookup_MatchesHost(ExecutionMode mode)
-    {
-        var random = new Random(91);
-        using var oracle = new OracleCase(mode, a => a.xlatb());
-        for (int i = 0; i < 16; i++)
-        {
-            CpuSnapshot s = CpuSnapshot.CreateRandom(random);
-            s[Gpr.Rbx] = IntegerOracle.MemoryBase + (ulong)random.Next(0x800);
-            oracle.Run(s).AssertSame(0, $"case {i}");
-        }
-    }
-
-    [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void MovFromSegmentRegister_AllSelectors_MatchHost(ExecutionMode mode)
     {
         var random = new Random(93);
