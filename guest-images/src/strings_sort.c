@@ -112,7 +112,8 @@ static void memfuncs(void)
 
     char cat[64] = "foo";
     strcat(cat, "bar");
-    strncat(cat, "bazqux", 3);
+    volatile size_t three = 3;
+    strncat(cat, "bazqux", three);
     char *dup = strdup(cat);
     for (char *p = dup; *p; p++)
         *p = (char)toupper((unsigned char)*p);
@@ -191,7 +192,8 @@ static void formatting(void)
     printf("fmt %2d %s\n", n, b);
     n = snprintf(b, sizeof b, "[%e|%E|%g|%G|%f|%.10f|%12.4e|%-12.3g|%a|%.2a]", 12345.6789, 0.000123, 1e-10, 1e20, 1.0 / 3, 2.0 / 3, 6.02214076e23, 9.87654321, 1.0, 3.14159);
     printf("fmt %2d %s\n", n, b);
-    n = snprintf(b, 10, "truncated output here");
+    volatile size_t lim = 10;
+    n = snprintf(b, lim, "truncated output here");
     printf("fmt %2d truncated to [%s]\n", n, b);
     n = snprintf(NULL, 0, "%d-%s-%f", 123456, "abc", 1.5);
     printf("fmt snprintf(NULL,0) returns %d\n", n);

@@ -39,6 +39,14 @@ internal static class Flags
         Set(s, isDec ? FlagOp.Dec : FlagOp.Inc, a, 1, result, size);
     }
 
+    /// <summary>INC/DEC when the incoming CF is already known (translated code derives it from the previous compare).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SetIncDecWithCarry(CpuState s, bool isDec, ulong a, ulong result, int size, bool carry)
+    {
+        s.FlagsBase = (s.FlagsBase & ~(ulong)RFlags.CF) | (carry ? 1UL : 0UL);
+        Set(s, isDec ? FlagOp.Dec : FlagOp.Inc, a, 1, result, size);
+    }
+
     /// <summary>Sets the six status flags to exactly <paramref name="statusBits"/> (other bits ignored).</summary>
     public static void SetStatus(CpuState s, ulong statusBits)
     {

@@ -47,6 +47,16 @@ internal sealed unsafe class BlockDecoder
     /// </summary>
     public DecodedBlock Decode(ulong start)
     {
+        DecodedBlock? block = TryDecode(start, out ulong faultAt);
+        if (block is not null) return block;
+        memory.Fetch8(faultAt); // raises the precise fetch fault
+        throw new InvalidOperationException($"fetch at 0x{faultAt:x} failed to decode but did not fault");
+    }
+
+    /// <summary>Decodes the block at <paramref name="start"/>, or returns null (and the unfetchable address) if its first instruction cannot be fetched.</summary>
+    public DecodedBlock? TryDecode(ulong start, out ulong faultAt)
+    {
+        faultAt = 0;
         buffer.Clear();
         ulong pageOfStart = start & ~PhysicalPage.OffsetMask;
         ulong ip = start;
@@ -59,9 +69,8 @@ internal sealed unsafe class BlockDecoder
             if (decoder.LastError == DecoderError.NoMoreBytes)
             {
                 if (buffer.Count > 0) break; // Let the fault happen when execution really gets there.
-                ulong at = reader.FailedAt ?? ip;
-                memory.Fetch8(at); // raises the precise fetch fault
-                throw new InvalidOperationException("fetch of an unfetchable byte did not fault");
+                faultAt = reader.FailedAt ?? ip;
+                return null;
             }
             buffer.Add(ins);
             ip = ins.NextIP;
@@ -78,7 +87,12 @@ internal sealed unsafe class BlockDecoder
         return new DecodedBlock(start, instructions, handlers, second is null || ReferenceEquals(second, first) ? [first] : [first, second]);
     }
 
-    private static bool EndsBlock(in Instruction ins) =>
-        ins.FlowControl != FlowControl.Next || ins.Code == Code.INVALID || ins.Mnemonic == Mnemonic.Syscall
-        || !InstructionTable.IsImplemented(in ins);
+    private static bool EndsBlock(in Instruction ins) => ins.FlowControl != FlowControl.Next || ExitsToDispatcher(in ins);
+
+    /// <summary>
+    /// Instructions after which control must return to the dispatcher even though they do not branch: the
+    /// OS may have stopped the vCPU or changed anything (SYSCALL, HLT), or the instruction raises #UD.
+    /// </summary>
+    public static bool ExitsToDispatcher(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Hlt || ins.Code == Code.INVALID || !InstructionTable.IsImplemented(in ins);
 }

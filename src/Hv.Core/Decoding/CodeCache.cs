@@ -26,6 +26,9 @@ internal sealed class CodeCache : ICodeWriteObserver
 
     public int Count => blocks.Count;
 
+    /// <summary>Called for every block that gets invalidated (the translation cache drops units made from it).</summary>
+    public Action<DecodedBlock>? BlockInvalidated { get; set; }
+
     public bool TryGet(ulong address, out DecodedBlock? block)
     {
         stats.BlockCacheLookups++;
@@ -52,6 +55,14 @@ internal sealed class CodeCache : ICodeWriteObserver
     public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
     {
         if (newBytes.SequenceEqual(page.Data.AsSpan(offset, newBytes.Length))) return; // nothing changes
+        DropBlocksOf(page, guestAddress);
+    }
+
+    /// <inheritdoc />
+    public void OnCodeUnmapped(PhysicalPage page, ulong guestAddress) => DropBlocksOf(page, guestAddress);
+
+    private void DropBlocksOf(PhysicalPage page, ulong guestAddress)
+    {
         if (page.CodeTracking is not List<DecodedBlock> list) return;
         int count = list.Count;
         foreach (DecodedBlock block in list.ToArray()) Invalidate(block);
@@ -66,12 +77,17 @@ internal sealed class CodeCache : ICodeWriteObserver
         stats.BlocksInvalidated++;
         if (blocks.TryGetValue(block.Start, out DecodedBlock? current) && ReferenceEquals(current, block)) blocks.Remove(block.Start);
         foreach (PhysicalPage p in block.Pages) (p.CodeTracking as List<DecodedBlock>)?.Remove(block);
+        BlockInvalidated?.Invoke(block);
     }
 
     /// <summary>Drops everything (e.g. after munmap of code); frames lose their protection lazily.</summary>
     public void Clear()
     {
-        foreach (DecodedBlock b in blocks.Values) b.Invalidated = true;
+        foreach (DecodedBlock b in blocks.Values)
+        {
+            b.Invalidated = true;
+            BlockInvalidated?.Invoke(b);
+        }
         blocks.Clear();
     }
 }

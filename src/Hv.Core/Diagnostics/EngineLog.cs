@@ -25,6 +25,10 @@ internal static partial class EngineLog
         Message = "Guest fault {Kind} at rip 0x{Rip:x} address 0x{Address:x} ({Access})")]
     public static partial void GuestFault(ILogger logger, Memory.FaultKind kind, ulong rip, ulong address, Memory.AccessKind access);
 
+    [LoggerMessage(EventId = 1005, EventName = nameof(HvEventIds.RegionTranslated), Level = LogLevel.Debug,
+        Message = "Translated region 0x{Start:x}: {Blocks} blocks, {Instructions} instructions")]
+    public static partial void RegionTranslated(ILogger logger, ulong start, int blocks, int instructions);
+
     [LoggerMessage(EventId = 2000, EventName = nameof(HvEventIds.CodeInvalidated), Level = LogLevel.Debug,
         Message = "Write at 0x{Address:x} invalidated {Blocks} decoded blocks")]
     public static partial void CodeInvalidated(ILogger logger, ulong address, int blocks);

@@ -24,6 +24,22 @@ public sealed class HvStats
     public long BlocksInvalidated;
     /// <summary>Signals delivered to guest handlers.</summary>
     public long SignalsDelivered;
+    /// <summary>Decoded blocks compiled into translated units.</summary>
+    public long BlocksTranslated;
+    /// <summary>Translated units (regions) compiled.</summary>
+    public long RegionsTranslated;
+    /// <summary>Translation-cache lookups (dispatches that missed the one-entry successor chain).</summary>
+    public long TranslationCacheLookups;
+    /// <summary>Translation-cache lookups that found a unit.</summary>
+    public long TranslationCacheHits;
+    /// <summary>Unit-to-unit transfers taken through the successor chain, without a cache lookup.</summary>
+    public long ChainedExits;
+    /// <summary>Time spent translating, in Stopwatch ticks.</summary>
+    public long TranslateTicks;
+    /// <summary>Translated units invalidated because their code was written or unmapped.</summary>
+    public long UnitsInvalidated;
+    /// <summary>Wholesale translation-cache flushes (capacity reached).</summary>
+    public long TranslationCacheFlushes;
 
     /// <summary>Guest instructions in every mode.</summary>
     public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
@@ -45,6 +61,14 @@ public sealed class HvStats
             ["block_cache_lookups"] = BlockCacheLookups,
             ["blocks_invalidated"] = BlocksInvalidated,
             ["signals_delivered"] = SignalsDelivered,
+            ["blocks_translated"] = BlocksTranslated,
+            ["regions_translated"] = RegionsTranslated,
+            ["translation_cache_lookups"] = TranslationCacheLookups,
+            ["translation_cache_hits"] = TranslationCacheHits,
+            ["chained_exits"] = ChainedExits,
+            ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
+            ["units_invalidated"] = UnitsInvalidated,
+            ["translation_cache_flushes"] = TranslationCacheFlushes,
         };
         foreach (var (k, v) in Extra) d[k] = v;
         return d;

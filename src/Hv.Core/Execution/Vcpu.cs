@@ -2,6 +2,7 @@ using Hv.Core.Cpu;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
 using Hv.Core.Memory;
+using Hv.Core.Translation;
 using Iced.Intel;
 using Microsoft.Extensions.Logging;
 
@@ -17,7 +18,15 @@ public sealed unsafe class Vcpu
     private readonly CodeCache codeCache;
     private readonly ILogger logger;
     private readonly bool trace;
+    private readonly TranslationCache? translationCache;
+    private readonly Translator? translator;
+    private readonly int hotThreshold;
     private StopReason? stop;
+    private Interpretation.Simd.SimdUnit? simd;
+    private long budgetEnd;
+
+    /// <summary>Address of the instruction being executed; written by the interpreter loop and translated code.</summary>
+    internal ulong instructionStart;
 
     internal Vcpu(Machine machine, CodeCache codeCache, ILogger logger)
     {
@@ -27,6 +36,13 @@ public sealed unsafe class Vcpu
         Memory = new GuestMemory(machine.AddressSpace);
         decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
         trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
+        if (machine.Options.Mode != ExecutionMode.Interpret)
+        {
+            translationCache = new TranslationCache(machine.Stats);
+            translator = new Translator(machine.Stats, logger, TryGetBlock);
+            codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
+            hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
+        }
     }
 
     /// <summary>The machine this vCPU belongs to.</summary>
@@ -41,11 +57,14 @@ public sealed unsafe class Vcpu
     /// <summary>Counters.</summary>
     public HvStats Stats => Machine.Stats;
 
+    /// <summary>Host thunks for SIMD/x87 instructions, created on first use.</summary>
+    internal Interpretation.Simd.SimdUnit Simd => simd ??= new Interpretation.Simd.SimdUnit();
+
     /// <summary>The OS personality, or null for a bare machine.</summary>
     public IGuestKernel? Kernel => Machine.Kernel;
 
     /// <summary>Address of the instruction being executed (the precise RIP if it faults).</summary>
-    public ulong InstructionStart { get; private set; }
+    public ulong InstructionStart => instructionStart;
 
     /// <summary>Why the vCPU stopped, once it has.</summary>
     public StopReason? StopReason => stop;
@@ -57,12 +76,12 @@ public sealed unsafe class Vcpu
     public StopReason Run(long instructionLimit = long.MaxValue)
     {
         stop = null;
-        long budgetEnd = instructionLimit == long.MaxValue ? long.MaxValue : Stats.GuestInstructions + instructionLimit;
+        budgetEnd = instructionLimit == long.MaxValue ? long.MaxValue : Stats.GuestInstructions + instructionLimit;
         while (stop is null)
         {
             try
             {
-                RunBlocks(budgetEnd);
+                RunBlocks();
             }
             catch (GuestFaultException e)
             {
@@ -74,11 +93,12 @@ public sealed unsafe class Vcpu
         return stop.Value;
     }
 
-    private void RunBlocks(long budgetEnd)
+    private void RunBlocks()
     {
         CpuState state = State;
         HvStats stats = Stats;
         DecodedBlock? previous = null;
+        TranslatedUnit? previousUnit = null;
         while (stop is null)
         {
             if (stats.GuestInstructions >= budgetEnd)
@@ -87,29 +107,91 @@ public sealed unsafe class Vcpu
                 return;
             }
             ulong rip = state.Rip;
+            if (translationCache is not null)
+            {
+                TranslatedUnit? unit = previousUnit?.Successor;
+                if (unit is not null && unit.Start == rip && !unit.Invalidated)
+                {
+                    stats.ChainedExits++;
+                }
+                else if (translationCache.TryGet(rip, out unit))
+                {
+                    if (previousUnit is not null) previousUnit.Successor = unit;
+                }
+                if (unit is not null)
+                {
+                    previousUnit = unit;
+                    previous = null;
+                    EnterUnit(unit);
+                    continue;
+                }
+            }
+
             DecodedBlock? block = previous?.Successor;
             if (block is null || block.Start != rip || block.Invalidated)
             {
+                // A fetch fault while decoding belongs to the branch target, not the branch (as Linux reports it).
+                instructionStart = rip;
                 block = Lookup(rip);
                 if (previous is not null) previous.Successor = block;
             }
-            block.Executions++;
-            previous = block;
-
-            Instruction[] instructions = block.Instructions;
-            delegate*<Vcpu, ref Instruction, void>[] handlers = block.Handlers;
-            for (int i = 0; i < instructions.Length; i++)
+            if (++block.Executions >= hotThreshold && translator is not null)
             {
-                ref Instruction ins = ref instructions[i];
-                InstructionStart = ins.IP;
-                state.Rip = ins.NextIP;
-                if (trace) EngineLog.InstructionTrace(logger, ins.IP, ins.ToString());
-                handlers[i](this, ref ins);
-                stats.InterpretedInstructions++;
-                // A store into this very block: leave right after the storing instruction and decode afresh.
-                if (block.Invalidated) break;
+                TranslatedUnit unit = translator.Translate(block);
+                translationCache!.Add(unit);
+                if (previousUnit is not null) previousUnit.Successor = unit;
+                previousUnit = unit;
+                previous = null;
+                EnterUnit(unit);
+                continue;
             }
+            previous = block;
+            previousUnit = null;
+            Interpret(block, state, stats);
         }
+    }
+
+    private void Interpret(DecodedBlock block, CpuState state, HvStats stats)
+    {
+        Instruction[] instructions = block.Instructions;
+        delegate*<Vcpu, ref Instruction, void>[] handlers = block.Handlers;
+        for (int i = 0; i < instructions.Length; i++)
+        {
+            ref Instruction ins = ref instructions[i];
+            instructionStart = ins.IP;
+            state.Rip = ins.NextIP;
+            if (trace) EngineLog.InstructionTrace(logger, ins.IP, ins.ToString());
+            handlers[i](this, ref ins);
+            stats.InterpretedInstructions++;
+            // A store into this very block: leave right after the storing instruction and decode afresh.
+            if (block.Invalidated) break;
+        }
+    }
+
+    /// <summary>
+    /// Translated code returns to the dispatcher at a back edge once <see cref="HvStats.TranslatedInstructions"/>
+    /// reaches this (the instruction budget of <see cref="Run"/>).
+    /// </summary>
+    internal long translatedLimit;
+
+    private void EnterUnit(TranslatedUnit unit)
+    {
+        HvStats stats = Stats;
+        long remaining = budgetEnd - stats.GuestInstructions;
+        translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
+        unit.Entries++;
+        unit.Body(this, unit);
+    }
+
+    /// <summary>The block at <paramref name="address"/> for region growth, or null if it cannot be fetched.</summary>
+    private DecodedBlock? TryGetBlock(ulong address)
+    {
+        if (codeCache.TryGet(address, out DecodedBlock? block)) return block;
+        block = decoder.TryDecode(address, out _);
+        if (block is null) return null;
+        Stats.BlocksDecoded++;
+        codeCache.Add(block);
+        return block;
     }
 
     private DecodedBlock Lookup(ulong rip)

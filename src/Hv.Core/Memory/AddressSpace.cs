@@ -18,6 +18,12 @@ public interface ICodeWriteObserver
     /// the old bytes.
     /// </summary>
     void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress);
+
+    /// <summary>
+    /// Called when the code frame <paramref name="page"/> stops being executable at <paramref name="guestAddress"/>
+    /// (munmap, a mapping replaced by MAP_FIXED, or mprotect without PROT_EXEC): code decoded from it must go.
+    /// </summary>
+    void OnCodeUnmapped(PhysicalPage page, ulong guestAddress);
 }
 
 /// <summary>
@@ -65,6 +71,44 @@ public sealed class AddressSpace
         RemoveRange(address, address + PageAlignUp(length));
     }
 
+    /// <summary>
+    /// Moves the regions and frames of [<paramref name="from"/>, +<paramref name="length"/>) to
+    /// <paramref name="to"/> (mremap): the frames keep their contents and sharing, nothing is copied. Whatever was
+    /// mapped at the destination is unmapped first; code decoded at the old addresses is dropped. The two ranges
+    /// must not overlap.
+    /// </summary>
+    public void Move(ulong from, ulong length, ulong to)
+    {
+        ValidateRange(from, length);
+        ValidateRange(to, length);
+        ulong size = PageAlignUp(length), end = from + size;
+        if (from < to + size && to < end) throw new ArgumentException("mremap ranges overlap", nameof(to));
+        SplitAt(from);
+        SplitAt(end);
+        int i = FirstRegionEndingAfter(from);
+        int count = 0;
+        while (i + count < regions.Count && regions[i + count].Start < end) count++;
+        List<MemoryRegion> moved = regions.GetRange(i, count);
+        regions.RemoveRange(i, count);
+        List<KeyValuePair<ulong, PageTableEntry>> frames = [];
+        ForEachPopulatedPage(from, end, (vpn, pte) =>
+        {
+            frames.Add(new(vpn, pte));
+            DropCode(vpn, pte);
+        });
+        foreach (KeyValuePair<ulong, PageTableEntry> kv in frames) pageTable.Remove(kv.Key);
+        FlushTlbs(from, end);
+        RemoveRange(to, to + size);
+        foreach (MemoryRegion r in moved)
+        {
+            r.Start = r.Start - from + to;
+            r.End = r.End - from + to;
+            regions.Insert(FirstRegionEndingAfter(r.Start), r);
+        }
+        ulong shift = (to >> PhysicalPage.Shift) - (from >> PhysicalPage.Shift);
+        foreach (KeyValuePair<ulong, PageTableEntry> kv in frames) pageTable.Add(kv.Key + shift, kv.Value);
+    }
+
     /// <summary>Changes permissions of a range (mprotect). Returns false if part of it is not mapped.</summary>
     public bool Protect(ulong address, ulong length, PagePermissions permissions)
     {
@@ -75,7 +119,11 @@ public sealed class AddressSpace
         SplitAt(end);
         for (int i = FirstRegionEndingAfter(address); i < regions.Count && regions[i].Start < end; i++)
             regions[i].Permissions = permissions;
-        ForEachPopulatedPage(address, end, (_, pte) => pte.Permissions = permissions);
+        ForEachPopulatedPage(address, end, (vpn, pte) =>
+        {
+            pte.Permissions = permissions;
+            if ((permissions & PagePermissions.Execute) == 0) DropCode(vpn, pte);
+        });
         FlushTlbs(address, end);
         return true;
     }
@@ -226,9 +274,19 @@ public sealed class AddressSpace
         while (i + count < regions.Count && regions[i + count].Start < end) count++;
         if (count > 0) regions.RemoveRange(i, count);
         List<ulong> dead = [];
-        ForEachPopulatedPage(start, end, (vpn, _) => dead.Add(vpn));
+        ForEachPopulatedPage(start, end, (vpn, pte) =>
+        {
+            dead.Add(vpn);
+            DropCode(vpn, pte);
+        });
         foreach (ulong vpn in dead) pageTable.Remove(vpn);
         FlushTlbs(start, end);
+    }
+
+    private void DropCode(ulong vpn, PageTableEntry pte)
+    {
+        if ((pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0)
+            CodeWriteObserver?.OnCodeUnmapped(pte.Page, vpn << PhysicalPage.Shift);
     }
 
     private void ForEachPopulatedPage(ulong start, ulong end, Action<ulong, PageTableEntry> action)

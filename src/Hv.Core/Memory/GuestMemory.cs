@@ -156,22 +156,143 @@ public sealed class GuestMemory
         if (length > 1) Resolve(address + (ulong)length - 1, access);
     }
 
+    // ---- bulk access for string instructions ----
+
+    /// <summary>
+    /// The bytes from <paramref name="address"/> to the end of its page if the page is readable, else an empty
+    /// span. Never faults: bulk paths use it and fall back to <see cref="Read{T}"/> for the precise fault.
+    /// </summary>
+    internal Span<byte> ReadableSpan(ulong address)
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        byte[]? data = e.Vpn == vpn ? e.Data
+            : TryResolve(address, AccessKind.Read, out PageTableEntry? pte, out _) ? pte.Page.Data : null;
+        return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
+    }
+
+    /// <summary>
+    /// The bytes from <paramref name="address"/> to the end of its page if the page is writable and holds no
+    /// decoded code, else an empty span (code frames must be written with <see cref="Write{T}"/> so the SMC check
+    /// sees the store). Never faults.
+    /// </summary>
+    internal Span<byte> WritableSpan(ulong address)
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        byte[]? data = e.Vpn == vpn ? e.Data
+            : TryResolve(address, AccessKind.Write, out PageTableEntry? pte, out _)
+              && (pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0 ? pte.Page.Data : null;
+        return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
+    }
+
+    // ---- non-throwing accesses for translated code ----
+
+    /// <summary>
+    /// The fault the last failed <c>Try*</c> access would have raised. Translated code uses the Try forms so
+    /// that no exception crosses its body (which keeps guest registers in host registers); on failure it writes
+    /// its registers back and raises this fault.
+    /// </summary>
+    public GuestFault PendingFault;
+
+    /// <summary>Loads like <see cref="Read{T}"/>, but reports a fault by returning false (see <see cref="PendingFault"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryRead<T>(ulong address, out T value) where T : unmanaged
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        uint offset = (uint)(address & PhysicalPage.OffsetMask);
+        if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
+        {
+            value = Unsafe.ReadUnaligned<T>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset));
+            return true;
+        }
+        return TryReadSlow(address, out value);
+    }
+
+    /// <summary>Stores like <see cref="Write{T}"/>, but reports a fault by returning false (see <see cref="PendingFault"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryWrite<T>(ulong address, T value) where T : unmanaged
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        uint offset = (uint)(address & PhysicalPage.OffsetMask);
+        if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
+        {
+            Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset), value);
+            return true;
+        }
+        return TryWriteSlow(address, value);
+    }
+
+#pragma warning disable CS1591 // Monomorphic entry points for generated IL (generic methods are awkward to call from it).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead8(ulong a, out byte v) => TryRead(a, out v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead16(ulong a, out ushort v) => TryRead(a, out v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead32(ulong a, out uint v) => TryRead(a, out v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryRead64(ulong a, out ulong v) => TryRead(a, out v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite8(ulong a, byte v) => TryWrite(a, v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite16(ulong a, ushort v) => TryWrite(a, v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite32(ulong a, uint v) => TryWrite(a, v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public bool TryWrite64(ulong a, ulong v) => TryWrite(a, v);
+#pragma warning restore CS1591
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryReadSlow<T>(ulong address, out T value) where T : unmanaged
+    {
+        int size = Unsafe.SizeOf<T>();
+        value = default;
+        if (!TryResolveOrRecord(address, AccessKind.Read, out PageTableEntry? first)) return false;
+        int offset = (int)(address & PhysicalPage.OffsetMask);
+        if (offset + size <= PhysicalPage.Size)
+        {
+            value = MemoryMarshal.Read<T>(first.Page.Data.AsSpan(offset));
+            return true;
+        }
+        // A straddling access faults at the first byte of the second page, which is what CR2/si_addr report.
+        if (!TryResolveOrRecord((address | PhysicalPage.OffsetMask) + 1, AccessKind.Read, out PageTableEntry? second)) return false;
+        Span<byte> buffer = stackalloc byte[size];
+        int head = PhysicalPage.Size - offset;
+        first.Page.Data.AsSpan(offset, head).CopyTo(buffer);
+        second.Page.Data.AsSpan(0, size - head).CopyTo(buffer[head..]);
+        value = MemoryMarshal.Read<T>(buffer);
+        return true;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged
+    {
+        int size = Unsafe.SizeOf<T>();
+        if (!TryResolveOrRecord(address, AccessKind.Write, out PageTableEntry? first)) return false;
+        int offset = (int)(address & PhysicalPage.OffsetMask);
+        PageTableEntry? second = null;
+        if (offset + size > PhysicalPage.Size && !TryResolveOrRecord((address | PhysicalPage.OffsetMask) + 1, AccessKind.Write, out second)) return false;
+        Span<byte> bytes = stackalloc byte[size];
+        MemoryMarshal.Write(bytes, in value);
+        if (second is null)
+        {
+            space.StoreToFrame(first.Page, offset, bytes, address);
+            return true;
+        }
+        int head = PhysicalPage.Size - offset;
+        space.StoreToFrame(first.Page, offset, bytes[..head], address);
+        space.StoreToFrame(second.Page, 0, bytes[head..], address + (ulong)head);
+        return true;
+    }
+
+    private bool TryResolveOrRecord(ulong address, AccessKind access, [NotNullWhen(true)] out PageTableEntry? pte)
+    {
+        if (TryResolve(address, access, out pte, out FaultKind kind)) return true;
+        PendingFault = new GuestFault(kind, address, access);
+        return false;
+    }
+
     // ---- slow paths ----
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private T ReadSlow<T>(ulong address) where T : unmanaged
     {
-        int size = Unsafe.SizeOf<T>();
-        PageTableEntry first = Resolve(address, AccessKind.Read);
-        int offset = (int)(address & PhysicalPage.OffsetMask);
-        if (offset + size <= PhysicalPage.Size)
-            return MemoryMarshal.Read<T>(first.Page.Data.AsSpan(offset));
-        PageTableEntry second = Resolve(address + (ulong)size - 1, AccessKind.Read);
-        Span<byte> buffer = stackalloc byte[size];
-        int head = PhysicalPage.Size - offset;
-        first.Page.Data.AsSpan(offset, head).CopyTo(buffer);
-        second.Page.Data.AsSpan(0, size - head).CopyTo(buffer[head..]);
-        return MemoryMarshal.Read<T>(buffer);
+        if (!TryReadSlow(address, out T value)) ThrowPendingFault();
+        return value;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -181,22 +302,12 @@ public sealed class GuestMemory
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void WriteSlow<T>(ulong address, T value) where T : unmanaged
     {
-        int size = Unsafe.SizeOf<T>();
-        Span<byte> bytes = stackalloc byte[size];
-        MemoryMarshal.Write(bytes, in value);
-        PageTableEntry first = Resolve(address, AccessKind.Write);
-        int offset = (int)(address & PhysicalPage.OffsetMask);
-        if (offset + size <= PhysicalPage.Size)
-        {
-            space.StoreToFrame(first.Page, offset, bytes, address);
-            return;
-        }
-        // Check both pages before writing either: a fault must leave memory unchanged.
-        PageTableEntry second = Resolve(address + (ulong)size - 1, AccessKind.Write);
-        int head = PhysicalPage.Size - offset;
-        space.StoreToFrame(first.Page, offset, bytes[..head], address);
-        space.StoreToFrame(second.Page, 0, bytes[head..], address + (ulong)head);
+        if (!TryWriteSlow(address, value)) ThrowPendingFault();
     }
+
+    /// <summary>Raises <see cref="PendingFault"/> as a guest fault.</summary>
+    [DoesNotReturn]
+    public void ThrowPendingFault() => throw new GuestFaultException(PendingFault);
 
     /// <summary>Walks the page table for one access, fills the TLB when allowed, or raises the guest fault.</summary>
     private PageTableEntry Resolve(ulong address, AccessKind access)

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Runs guest workloads natively, under qemu-x86_64 and under hv (each execution mode) in one run, prints a
+# table of wall times as ratios to native, and appends it (with date and commit) to benchmarks/RESULTS.md.
+#
+#   benchmarks/side-by-side.sh                 # compute images + busybox on 16 MiB inputs
+#   SIZE_MB=4 MODES="tiered" RUNS=3 benchmarks/side-by-side.sh
+#
+# Needs qemu-user and busybox-static (apt-get install -y qemu-user busybox-static). Times are the best of
+# RUNS runs; machines here are shared and noisy, so read the ratios, not the absolute times.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+SIZE_MB="${SIZE_MB:-16}"
+RUNS="${RUNS:-1}"
+MODES="${MODES:-interpret translate tiered}"
+TIMEOUT="${TIMEOUT:-900}"
+out="$root/benchmarks/RESULTS.md"
+
+command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 missing: apt-get install -y qemu-user" >&2; exit 1; }
+[ -x /bin/busybox ] || { echo "/bin/busybox missing: apt-get install -y busybox-static" >&2; exit 1; }
+
+build="$root/benchmarks/.build/hv"
+dotnet build "$root/src/Hv.Cli" -c Release -o "$build" -v q -nologo >/dev/null
+hv=(dotnet "$build/hv.dll" run)
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+python3 - "$work" "$SIZE_MB" <<'PY'
+import random, sys
+d, mb = sys.argv[1], int(sys.argv[2])
+r = random.Random(7)
+n = mb * 1024 * 1024
+with open(f"{d}/data.bin", "wb") as f:
+    half = n // 2
+    f.write(r.randbytes(half))
+    f.write((b"hv side by side " * (half // 16 + 1))[: n - half])
+with open(f"{d}/lines.txt", "w") as f:
+    size = 0
+    while size < n:
+        line = "%d %s\n" % (r.randrange(10**9), "".join(r.choice("abcdefghij") for _ in range(r.randrange(4, 12))))
+        f.write(line); size += len(line)
+PY
+
+# name|command (relative to the work dir; IMAGE-style commands get the runner prefixed)
+workloads=()
+while IFS=$'\t' read -r name args stdin kind; do
+  [ "$kind" = compute ] || continue
+  workloads+=("$name|$root/guest-images/bin/$name $args")
+done < <(grep -v '^name' "$root/guest-images/manifest.tsv")
+workloads+=("busybox sha256sum ${SIZE_MB}MiB|/bin/busybox sha256sum data.bin")
+workloads+=("busybox sort ${SIZE_MB}MiB|/bin/busybox sort lines.txt")
+workloads+=("busybox gzip ${SIZE_MB}MiB|/bin/busybox gzip -c data.bin")
+
+now_ns() { date +%s%N; }
+# best wall time in ms of RUNS runs; prints "fail" if the command fails or times out
+measure() {
+  local best="" t0 t1 ms
+  for _ in $(seq "$RUNS"); do
+    t0=$(now_ns)
+    if ! (cd "$work" && timeout "$TIMEOUT" "$@" >/dev/null 2>"$work/stderr"); then echo fail; return; fi
+    t1=$(now_ns)
+    ms=$(( (t1 - t0) / 1000000 ))
+    if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+  done
+  echo "$best"
+}
+ratio() { if [[ "$1" =~ ^[0-9]+$ && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; else echo "-"; fi; }
+
+header="| workload | native ms | qemu/native |"
+sep="|---|---|---|"
+for m in $MODES; do header="$header hv-$m/native | hv-$m/qemu |"; sep="$sep---|---|"; done
+table="$header"$'\n'"$sep"
+for w in "${workloads[@]}"; do
+  name="${w%%|*}"; cmd="${w#*|}"
+  read -r -a argv <<<"$cmd"
+  native=$(measure "${argv[@]}")
+  qemu=$(measure qemu-x86_64 "${argv[@]}")
+  row="| $name | $native | $(ratio "$qemu" "$native") |"
+  for m in $MODES; do
+    t=$(measure "${hv[@]}" --mode "$m" -- "${argv[@]}")
+    row="$row $(ratio "$t" "$native") | $(ratio "$t" "$qemu") |"
+  done
+  echo "$row" >&2
+  table="$table"$'\n'"$row"
+done
+
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+{
+  echo
+  echo "## $(date -u +%Y-%m-%d) commit $commit (SIZE_MB=$SIZE_MB, best of $RUNS)"
+  echo
+  echo "$table"
+} | tee -a "$out"

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using Hv.Core.Decoding;
+using Hv.Core.Diagnostics;
+using Hv.Core.Interpretation;
+using Iced.Intel;
+using Microsoft.Extensions.Logging;
+using FlowControl = Iced.Intel.FlowControl;
+
+namespace Hv.Core.Translation;
+
+/// <summary>
+/// Compiles hot guest code into host delegates. <see cref="Translate"/> reads as the pipeline:
+/// grow a region from the hot block → emit IL → let the .NET JIT compile it → hand back a unit that records
+/// the blocks it came from.
+/// </summary>
+internal sealed unsafe class Translator
+{
+    /// <summary>Most blocks in one region.</summary>
+    public const int MaxRegionBlocks = 32;
+    /// <summary>Most guest instructions in one region.</summary>
+    public const int MaxRegionInstructions = 1024;
+
+    private readonly HvStats stats;
+    private readonly ILogger logger;
+    private readonly Func<ulong, DecodedBlock?> blockAt;
+
+    /// <param name="stats">Counters.</param>
+    /// <param name="logger">The engine's logger.</param>
+    /// <param name="blockAt">Returns the (cached or freshly decoded) block at an address, or null if it cannot be decoded.</param>
+    public Translator(HvStats stats, ILogger logger, Func<ulong, DecodedBlock?> blockAt)
+    {
+        this.stats = stats;
+        this.logger = logger;
+        this.blockAt = blockAt;
+    }
+
+    /// <summary>Translates the region that starts with <paramref name="entry"/>.</summary>
+    public TranslatedUnit Translate(DecodedBlock entry)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        List<DecodedBlock> region = GrowRegion(entry);
+        TranslatedUnit unit = CreateUnit(region);
+        unit.Body = UnitCompiler.Compile(unit);
+        stats.BlocksTranslated += region.Count;
+        stats.RegionsTranslated++;
+        stats.TranslateTicks += Stopwatch.GetTimestamp() - t0;
+        EngineLog.RegionTranslated(logger, unit.Start, region.Count, unit.InstructionCount);
+        return unit;
+    }
+
+    /// <summary>Follows direct branches and fall-throughs from the entry block, breadth first, within the limits.</summary>
+    private List<DecodedBlock> GrowRegion(DecodedBlock entry)
+    {
+        var region = new List<DecodedBlock> { entry };
+        var seen = new HashSet<ulong> { entry.Start };
+        int instructions = entry.Count;
+        Span<ulong> successors = stackalloc ulong[2];
+        for (int i = 0; i < region.Count && region.Count < MaxRegionBlocks; i++)
+        {
+            int n = StaticSuccessors(region[i], successors);
+            for (int s = 0; s < n; s++)
+            {
+                if (!seen.Add(successors[s])) continue;
+                DecodedBlock? next = blockAt(successors[s]);
+                if (next is null || instructions + next.Count > MaxRegionInstructions) continue;
+                region.Add(next);
+                instructions += next.Count;
+                if (region.Count == MaxRegionBlocks) break;
+            }
+        }
+        return region;
+    }
+
+    /// <summary>Where control can go after a block without consulting registers or memory.</summary>
+    internal static int StaticSuccessors(DecodedBlock block, Span<ulong> successors)
+    {
+        ref readonly Instruction last = ref block.Code[^1];
+        switch (last.FlowControl)
+        {
+            case FlowControl.Next:
+                if (BlockDecoder.ExitsToDispatcher(in last)) return 0;
+                successors[0] = last.NextIP;
+                return 1;
+            case FlowControl.UnconditionalBranch when last.Op0Kind is OpKind.NearBranch64:
+                successors[0] = last.NearBranchTarget;
+                return 1;
+            case FlowControl.ConditionalBranch when last.Op0Kind is OpKind.NearBranch64:
+                successors[0] = last.NearBranchTarget;
+                successors[1] = last.NextIP;
+                return 2;
+            default:
+                return 0;
+        }
+    }
+
+    private static TranslatedUnit CreateUnit(List<DecodedBlock> region)
+    {
+        int total = 0;
+        foreach (DecodedBlock b in region) total += b.Count;
+        var instructions = new Instruction[total];
+        int at = 0;
+        foreach (DecodedBlock b in region)
+        {
+            b.Code.CopyTo(instructions.AsSpan(at));
+            at += b.Count;
+        }
+        return new TranslatedUnit(region[0].Start, [.. region], instructions);
+    }
+}

@@ -1,0 +1,901 @@
+using System.Reflection;
+using System.Reflection.Emit;
+using Hv.Core.Cpu;
+using Hv.Core.Decoding;
+using Hv.Core.Diagnostics;
+using Hv.Core.Execution;
+using Hv.Core.Interpretation;
+using Hv.Core.Memory;
+using Iced.Intel;
+using FlowControl = Iced.Intel.FlowControl;
+using Label = System.Reflection.Emit.Label;
+
+namespace Hv.Core.Translation;
+
+/// <summary>
+/// Emits the IL of one translated unit. Guest registers used by the unit live in IL locals (the JIT keeps them
+/// in host registers); common integer instructions are emitted inline with their memory accesses going through
+/// the soft-TLB fast path; everything else calls its interpreter handler with the registers spilled around the
+/// call. Flags stay lazy: an inline instruction records them only if a later reader, exit or possible fault
+/// can see them, and a compare followed by a conditional branch becomes one host compare.
+/// </summary>
+/// <remarks>
+/// No exception handling region surrounds the body, so the JIT keeps guest registers in host registers.
+/// Inline memory accesses use the non-throwing <see cref="GuestMemory.TryRead{T}"/> forms; a failed access
+/// branches to an out-of-line stub that writes the registers back, records the instruction count and RIP, and
+/// raises the fault. Inline code performs every access before it changes a register, so that state is exactly
+/// the state before the faulting instruction. Fallback handlers see spilled registers and may throw directly.
+/// </remarks>
+internal sealed unsafe class UnitCompiler
+{
+    private static readonly FieldInfo InstructionStartField = typeof(Vcpu).GetField(nameof(Vcpu.instructionStart), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo StateGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.State))!.GetMethod!;
+    private static readonly MethodInfo StatsGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Stats))!.GetMethod!;
+    private static readonly MethodInfo MemoryGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Memory))!.GetMethod!;
+    private static readonly FieldInfo TranslatedLimitField = typeof(Vcpu).GetField(nameof(Vcpu.translatedLimit), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo RipField = typeof(CpuState).GetField(nameof(CpuState.Rip))!;
+    private static readonly FieldInfo GprField = typeof(CpuState).GetField(nameof(CpuState.Gpr))!;
+    private static readonly FieldInfo FsBaseField = typeof(CpuState).GetField(nameof(CpuState.FsBase))!;
+    private static readonly FieldInfo GsBaseField = typeof(CpuState).GetField(nameof(CpuState.GsBase))!;
+    private static readonly FieldInfo TranslatedField = typeof(HvStats).GetField(nameof(HvStats.TranslatedInstructions))!;
+    private static readonly FieldInfo InstructionsField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Instructions), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
+    private static readonly Type[] HandlerParameters = [typeof(Vcpu), typeof(Instruction).MakeByRefType()];
+    private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
+    private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
+    private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
+    private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
+    private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
+    private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
+    private static readonly MethodInfo TryRead8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead8))!;
+    private static readonly MethodInfo TryRead16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead16))!;
+    private static readonly MethodInfo TryRead32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead32))!;
+    private static readonly MethodInfo TryRead64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead64))!;
+    private static readonly MethodInfo TryWrite32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite32))!;
+    private static readonly MethodInfo TryWrite64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite64))!;
+    private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
+
+    private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
+
+    private readonly TranslatedUnit unit;
+    private readonly ILGenerator il;
+    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, carry, load8, load16, load32, load64;
+    private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
+    private ulong currentIp;
+
+    /// <summary>Instructions completed on the current straight-line path and not yet added to the counters.</summary>
+    private int pending;
+    private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
+    private readonly Label exit;
+    private readonly Label[] blockLabels;
+
+    /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
+    private (FlagOp Op, int Size)? fused;
+
+    private UnitCompiler(TranslatedUnit unit, DynamicMethod method)
+    {
+        this.unit = unit;
+        il = method.GetILGenerator();
+        state = il.DeclareLocal(typeof(CpuState));
+        stats = il.DeclareLocal(typeof(HvStats));
+        memory = il.DeclareLocal(typeof(GuestMemory));
+        carry = il.DeclareLocal(typeof(bool));
+        load8 = il.DeclareLocal(typeof(byte));
+        load16 = il.DeclareLocal(typeof(ushort));
+        load32 = il.DeclareLocal(typeof(uint));
+        load64 = il.DeclareLocal(typeof(ulong));
+        address = il.DeclareLocal(typeof(ulong));
+        tmpA = il.DeclareLocal(typeof(ulong));
+        tmpB = il.DeclareLocal(typeof(ulong));
+        tmpR = il.DeclareLocal(typeof(ulong));
+        exit = il.DefineLabel();
+        blockLabels = new Label[unit.Blocks.Length];
+        for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
+    }
+
+    /// <summary>Compiles <paramref name="unit"/> into its body delegate.</summary>
+    public static UnitBody Compile(TranslatedUnit unit)
+    {
+        var method = new DynamicMethod($"unit_{unit.Start:x}", typeof(void), [typeof(Vcpu), typeof(TranslatedUnit)],
+            typeof(UnitCompiler).Module, skipVisibility: true);
+        new UnitCompiler(unit, method).EmitUnit();
+        return method.CreateDelegate<UnitBody>();
+    }
+
+    private void EmitUnit()
+    {
+        AllocateRegisters();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, StateGetter);
+        il.Emit(OpCodes.Stloc, state);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, StatsGetter);
+        il.Emit(OpCodes.Stloc, stats);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Call, MemoryGetter);
+        il.Emit(OpCodes.Stloc, memory);
+        LoadRegisters();
+
+        int g = 0;
+        for (int k = 0; k < unit.Blocks.Length; k++)
+        {
+            il.MarkLabel(blockLabels[k]);
+            fused = null;
+            pending = 0;
+            ReadOnlySpan<Instruction> code = unit.Blocks[k].Code;
+            for (int i = 0; i < code.Length; i++, g++)
+            {
+                ref readonly Instruction ins = ref code[i];
+                currentIp = ins.IP;
+                bool last = i == code.Length - 1;
+                bool flagsLive = FlagsLiveAfter(code, i);
+                if (last && TryEmitTerminator(in ins, k)) continue;
+                bool inlined = TryEmitInline(in ins, flagsLive);
+                if (!inlined) EmitFallback(in ins, g);
+                pending++;
+                if (MayWriteMemory(in ins)) EmitInvalidationCheck(in ins);
+                if (last) EmitBlockEnd(k, in ins, inlined);
+            }
+        }
+        il.MarkLabel(exit);
+        StoreRegisters();
+        il.Emit(OpCodes.Ret);
+        EmitFaultStubs();
+    }
+
+    /// <summary>
+    /// One stub per inline memory access: publish the instruction count, RIP and registers as they were
+    /// before the faulting instruction, then raise the fault the access recorded.
+    /// </summary>
+    private void EmitFaultStubs()
+    {
+        foreach (var (stub, ip, completed) in faultStubs)
+        {
+            il.MarkLabel(stub);
+            FlushCount(completed);
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldc_I8, (long)ip);
+            il.Emit(OpCodes.Stfld, InstructionStartField);
+            StoreRegisters();
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
+            il.Emit(OpCodes.Ret);
+        }
+    }
+
+    /// <summary>A label to branch to when the current instruction's memory access fails.</summary>
+    private Label FaultStub()
+    {
+        Label stub = il.DefineLabel();
+        faultStubs.Add((stub, currentIp, pending));
+        return stub;
+    }
+
+    // ---------------------------------------------------------------- registers
+
+    private void AllocateRegisters()
+    {
+        foreach (Instruction ins in unit.Instructions)
+        {
+            for (int op = 0; op < ins.OpCount; op++)
+                if (ins.GetOpKind(op) == OpKind.Register) Use(ins.GetOpRegister(op));
+            Use(ins.MemoryBase);
+            Use(ins.MemoryIndex);
+            if (ins.Mnemonic is Mnemonic.Push or Mnemonic.Pop or Mnemonic.Call or Mnemonic.Ret) Use(Register.RSP);
+        }
+    }
+
+    private void Use(Register r)
+    {
+        if (!r.IsGPR()) return;
+        int i = Operands.GprIndex(r);
+        regs[i] ??= il.DeclareLocal(typeof(ulong));
+    }
+
+    private void LoadRegisters()
+    {
+        for (int i = 0; i < 16; i++)
+        {
+            if (regs[i] is not { } local) continue;
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, GprField);
+            il.Emit(OpCodes.Ldc_I4, i);
+            il.Emit(OpCodes.Ldelem_I8);
+            il.Emit(OpCodes.Stloc, local);
+        }
+    }
+
+    private void StoreRegisters()
+    {
+        for (int i = 0; i < 16; i++)
+        {
+            if (regs[i] is not { } local) continue;
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, GprField);
+            il.Emit(OpCodes.Ldc_I4, i);
+            il.Emit(OpCodes.Ldloc, local);
+            il.Emit(OpCodes.Stelem_I8);
+        }
+    }
+
+    private LocalBuilder Reg(Register r) => regs[Operands.GprIndex(r)]!;
+
+    /// <summary>Pushes a 32- or 64-bit register's value (zero-extended).</summary>
+    private void LoadReg(Register r)
+    {
+        il.Emit(OpCodes.Ldloc, Reg(r));
+        if (Operands.GprSize(r) == 4) ZeroExtend32();
+    }
+
+    /// <summary>Stores the value on the stack into a 32- or 64-bit register (32-bit writes zero the top half).</summary>
+    private void StoreReg(Register r)
+    {
+        if (Operands.GprSize(r) == 4) ZeroExtend32();
+        il.Emit(OpCodes.Stloc, Reg(r));
+    }
+
+    private void ZeroExtend32()
+    {
+        il.Emit(OpCodes.Conv_U4);
+        il.Emit(OpCodes.Conv_U8);
+    }
+
+    // ---------------------------------------------------------------- bookkeeping
+
+    /// <summary>Adds <paramref name="n"/> completed instructions to the translated-instruction counter.</summary>
+    private void FlushCount(int n)
+    {
+        if (n == 0) return;
+        il.Emit(OpCodes.Ldloc, stats);
+        il.Emit(OpCodes.Ldloc, stats);
+        il.Emit(OpCodes.Ldfld, TranslatedField);
+        il.Emit(OpCodes.Ldc_I8, (long)n);
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stfld, TranslatedField);
+    }
+
+    /// <summary>Publishes the pending count (before leaving the straight-line path).</summary>
+    private void FlushPending()
+    {
+        FlushCount(pending);
+        pending = 0;
+    }
+
+    private void SetInstructionStart(in Instruction ins)
+    {
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldc_I8, (long)ins.IP);
+        il.Emit(OpCodes.Stfld, InstructionStartField);
+    }
+
+    private void SetRip(ulong value)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldc_I8, (long)value);
+        il.Emit(OpCodes.Stfld, RipField);
+    }
+
+    /// <summary>A store into this unit's own code: leave right after the storing instruction.</summary>
+    private void EmitInvalidationCheck(in Instruction ins)
+    {
+        Label stay = il.DefineLabel();
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InvalidatedField);
+        il.Emit(OpCodes.Brfalse, stay);
+        if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
+        LeaveUnit();
+        il.MarkLabel(stay);
+    }
+
+    /// <summary>Publishes the count and leaves the unit (RIP must already be in the state).</summary>
+    private void LeaveUnit()
+    {
+        FlushCount(pending);
+        il.Emit(OpCodes.Br, exit);
+    }
+
+    // ---------------------------------------------------------------- fallback
+
+    private void EmitFallback(in Instruction ins, int index)
+    {
+        fused = null;
+        FlushPending();
+        StoreRegisters();
+        SetInstructionStart(in ins);
+        SetRip(ins.NextIP);
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InstructionsField);
+        il.Emit(OpCodes.Ldc_I4, index);
+        il.Emit(OpCodes.Ldelema, typeof(Instruction));
+        il.Emit(OpCodes.Ldc_I8, (long)InstructionTable.HandlerFor(in ins));
+        il.Emit(OpCodes.Conv_I);
+        il.EmitCalli(OpCodes.Calli, CallingConventions.Standard, typeof(void), HandlerParameters, null);
+        LoadRegisters();
+    }
+
+    // ---------------------------------------------------------------- block ends
+
+    /// <summary>After a non-terminator last instruction: continue at a region block or leave the unit.</summary>
+    private void EmitBlockEnd(int k, in Instruction last, bool inlined)
+    {
+        FlushPending();
+        if (last.FlowControl == FlowControl.Next && (inlined || !BlockDecoder.ExitsToDispatcher(in last)))
+        {
+            // The block ended at the size or page limit (or before an instruction only the translator knows):
+            // the successor is static.
+            SetRip(last.NextIP);
+            GoTo(last.NextIP, k);
+            return;
+        }
+        // A fallback branch (or syscall) left RIP in the state: dispatch on it.
+        Span<ulong> successors = stackalloc ulong[2];
+        int n = Translator.StaticSuccessors(unit.Blocks[k], successors);
+        for (int s = 0; s < n; s++)
+        {
+            if (IndexOfBlock(successors[s]) < 0) continue;
+            Label skip = il.DefineLabel();
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, RipField);
+            il.Emit(OpCodes.Ldc_I8, (long)successors[s]);
+            il.Emit(OpCodes.Bne_Un, skip);
+            GoTo(successors[s], k);
+            il.MarkLabel(skip);
+        }
+        il.Emit(OpCodes.Br, exit);
+    }
+
+    /// <summary>
+    /// Control goes to <paramref name="target"/> (state.Rip already holds it, the count is published): a region
+    /// block or the exit.
+    /// </summary>
+    private void GoTo(ulong target, int fromBlock)
+    {
+        int index = IndexOfBlock(target);
+        if (index < 0)
+        {
+            il.Emit(OpCodes.Br, exit);
+            return;
+        }
+        if (index <= fromBlock)
+        {
+            // A back edge: return to the dispatcher once the instruction budget is spent.
+            il.Emit(OpCodes.Ldloc, stats);
+            il.Emit(OpCodes.Ldfld, TranslatedField);
+            il.Emit(OpCodes.Ldarg_0);
+            il.Emit(OpCodes.Ldfld, TranslatedLimitField);
+            il.Emit(OpCodes.Bge, exit);
+        }
+        il.Emit(OpCodes.Br, blockLabels[index]);
+    }
+
+    private int IndexOfBlock(ulong start)
+    {
+        DecodedBlock[] blocks = unit.Blocks;
+        for (int i = 0; i < blocks.Length; i++) if (blocks[i].Start == start) return i;
+        return -1;
+    }
+
+    /// <summary>Inline JCC/JMP/CALL/RET at the end of block <paramref name="k"/>.</summary>
+    private bool TryEmitTerminator(in Instruction ins, int k)
+    {
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Jmp when ins.Op0Kind == OpKind.NearBranch64:
+                fused = null;
+                pending++;
+                FlushPending();
+                SetRip(ins.NearBranchTarget);
+                GoTo(ins.NearBranchTarget, k);
+                return true;
+            case Mnemonic.Ja or Mnemonic.Jae or Mnemonic.Jb or Mnemonic.Jbe or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jg
+                or Mnemonic.Jge or Mnemonic.Jl or Mnemonic.Jle or Mnemonic.Js or Mnemonic.Jns or Mnemonic.Jo or Mnemonic.Jno
+                or Mnemonic.Jp or Mnemonic.Jnp when ins.Op0Kind == OpKind.NearBranch64:
+            {
+                Label notTaken = il.DefineLabel();
+                EmitCondition(ins.ConditionCode);
+                fused = null;
+                pending++;
+                FlushPending();
+                il.Emit(OpCodes.Brfalse, notTaken);
+                SetRip(ins.NearBranchTarget);
+                GoTo(ins.NearBranchTarget, k);
+                il.MarkLabel(notTaken);
+                SetRip(ins.NextIP);
+                GoTo(ins.NextIP, k);
+                return true;
+            }
+            case Mnemonic.Call when ins.Op0Kind == OpKind.NearBranch64:
+            {
+                fused = null;
+                ulong returnAddress = ins.NextIP;
+                EmitPush(() => il.Emit(OpCodes.Ldc_I8, (long)returnAddress));
+                pending++;
+                FlushPending();
+                SetRip(ins.NearBranchTarget);
+                il.Emit(OpCodes.Ldarg_1);
+                il.Emit(OpCodes.Ldfld, InvalidatedField);
+                il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
+                GoTo(ins.NearBranchTarget, k);
+                return true;
+            }
+            case Mnemonic.Ret when ins.OpCount == 0:
+            {
+                fused = null;
+                LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, rsp);
+                EmitTryRead(8);
+                il.Emit(OpCodes.Stloc, tmpR);
+                il.Emit(OpCodes.Ldloc, state);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                il.Emit(OpCodes.Stfld, RipField);
+                il.Emit(OpCodes.Ldloc, rsp);
+                il.Emit(OpCodes.Ldc_I8, 8L);
+                il.Emit(OpCodes.Add);
+                il.Emit(OpCodes.Stloc, rsp);
+                pending++;
+                LeaveUnit();
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    // ---------------------------------------------------------------- inline instructions
+
+    private static bool IsGpr3264(Register r) => r.IsGPR32() || r.IsGPR64();
+
+    private bool TryEmitInline(in Instruction ins, bool flagsLive)
+    {
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Nop or Mnemonic.Endbr64:
+                return true;
+            case Mnemonic.Mov:
+                return TryEmitMov(in ins);
+            case Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd:
+                return TryEmitExtend(in ins);
+            case Mnemonic.Lea when IsGpr3264(ins.Op0Register):
+                fused = null;
+                EmitAddress(in ins, withSegment: false);
+                StoreReg(ins.Op0Register);
+                return true;
+            case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test:
+                return TryEmitAlu(in ins, flagsLive);
+            case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+            {
+                int size = Operands.GprSize(ins.Op0Register);
+                // INC/DEC keep CF: take it from the previous inline compare if there is one.
+                bool carryKnown = fused is { Op: FlagOp.Add or FlagOp.Sub or FlagOp.Logic };
+                if (carryKnown && flagsLive) EmitFusedCarry(fused!.Value.Op);
+                LoadReg(ins.Op0Register);
+                il.Emit(OpCodes.Stloc, tmpA);
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldc_I8, 1L);
+                il.Emit(ins.Mnemonic == Mnemonic.Inc ? OpCodes.Add : OpCodes.Sub);
+                if (size == 4) ZeroExtend32();
+                il.Emit(OpCodes.Stloc, tmpR);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                StoreReg(ins.Op0Register);
+                if (flagsLive)
+                {
+                    // stack (when carryKnown): carry
+                    if (carryKnown) il.Emit(OpCodes.Stloc, carry);
+                    il.Emit(OpCodes.Ldloc, state);
+                    il.Emit(ins.Mnemonic == Mnemonic.Dec ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+                    il.Emit(OpCodes.Ldloc, tmpA);
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    il.Emit(OpCodes.Ldc_I4, size);
+                    if (carryKnown)
+                    {
+                        il.Emit(OpCodes.Ldloc, carry);
+                        il.Emit(OpCodes.Call, SetIncDecWithCarryMethod);
+                    }
+                    else il.Emit(OpCodes.Call, SetIncDecMethod);
+                }
+                fused = (ins.Mnemonic == Mnemonic.Inc ? FlagOp.Inc : FlagOp.Dec, size);
+                return true;
+            }
+            case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
+            {
+                fused = null;
+                Register r = ins.Op0Register;
+                EmitPush(() => il.Emit(OpCodes.Ldloc, Reg(r)));
+                return true;
+            }
+            case Mnemonic.Pop when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() && ins.Op0Register != Register.RSP:
+            {
+                fused = null;
+                LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, rsp);
+                EmitTryRead(8);
+                il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
+                il.Emit(OpCodes.Ldloc, rsp);
+                il.Emit(OpCodes.Ldc_I8, 8L);
+                il.Emit(OpCodes.Add);
+                il.Emit(OpCodes.Stloc, rsp);
+                return true;
+            }
+            default:
+                return false;
+        }
+    }
+
+    private void EmitPush(Action pushValue)
+    {
+        LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
+        // Store first, then move RSP: a faulting push leaves RSP unchanged.
+        il.Emit(OpCodes.Ldloc, rsp);
+        il.Emit(OpCodes.Ldc_I8, 8L);
+        il.Emit(OpCodes.Sub);
+        il.Emit(OpCodes.Stloc, address);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, address);
+        pushValue();
+        EmitTryWrite(8);
+        il.Emit(OpCodes.Ldloc, address);
+        il.Emit(OpCodes.Stloc, rsp);
+    }
+
+    private bool TryEmitMov(in Instruction ins)
+    {
+        OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
+        if (k0 == OpKind.Register && IsGpr3264(ins.Op0Register))
+        {
+            int size = Operands.GprSize(ins.Op0Register);
+            if (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) LoadReg(ins.Op1Register);
+            else if (IsImmediate(k1)) il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
+            else return false;
+            StoreReg(ins.Op0Register);
+            fused = null;
+            return true;
+        }
+        if (k0 == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8)
+        {
+            int size = ins.MemorySize.GetSize();
+            if (!(k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) && !IsImmediate(k1)) return false;
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Ldloc, address);
+            if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
+            else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            EmitTryWrite(size);
+            fused = null;
+            return true;
+        }
+        return false;
+    }
+
+    private bool TryEmitExtend(in Instruction ins)
+    {
+        if (ins.Op0Kind != OpKind.Register || !IsGpr3264(ins.Op0Register)) return false;
+        bool signed = ins.Mnemonic != Mnemonic.Movzx;
+        int srcSize;
+        if (ins.Op1Kind == OpKind.Register)
+        {
+            Register src = ins.Op1Register;
+            if (src is >= Register.AH and <= Register.BH) return false;
+            srcSize = Operands.GprSize(src);
+            il.Emit(OpCodes.Ldloc, Reg(src));
+        }
+        else if (ins.Op1Kind == OpKind.Memory)
+        {
+            srcSize = ins.MemorySize.GetSize();
+            EmitLoad(in ins, srcSize);
+        }
+        else return false;
+        if (signed)
+        {
+            il.Emit(srcSize switch { 1 => OpCodes.Conv_I1, 2 => OpCodes.Conv_I2, _ => OpCodes.Conv_I4 });
+            il.Emit(OpCodes.Conv_I8);
+        }
+        else
+        {
+            il.Emit(srcSize switch { 1 => OpCodes.Conv_U1, 2 => OpCodes.Conv_U2, _ => OpCodes.Conv_U4 });
+            il.Emit(OpCodes.Conv_U8);
+        }
+        StoreReg(ins.Op0Register);
+        fused = null;
+        return true;
+    }
+
+    private bool TryEmitAlu(in Instruction ins, bool flagsLive)
+    {
+        OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
+        int size;
+        if (k0 == OpKind.Register && IsGpr3264(ins.Op0Register)) size = Operands.GprSize(ins.Op0Register);
+        else if (k0 == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8) size = ins.MemorySize.GetSize();
+        else return false;
+        bool srcOk = (k1 == OpKind.Register && IsGpr3264(ins.Op1Register)) || IsImmediate(k1) || (k1 == OpKind.Memory && k0 == OpKind.Register);
+        if (!srcOk) return false;
+        if (ins.HasLockPrefix) return false;
+
+        bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
+        // a = destination value
+        if (k0 == OpKind.Memory)
+        {
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Ldloc, address);
+            EmitTryRead(size);
+        }
+        else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpA);
+        // b = source value
+        if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
+        else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
+        else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+        il.Emit(OpCodes.Stloc, tmpB);
+        // r = a op b
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        FlagOp op;
+        switch (ins.Mnemonic)
+        {
+            case Mnemonic.Add: il.Emit(OpCodes.Add); op = FlagOp.Add; break;
+            case Mnemonic.Sub or Mnemonic.Cmp: il.Emit(OpCodes.Sub); op = FlagOp.Sub; break;
+            case Mnemonic.And or Mnemonic.Test: il.Emit(OpCodes.And); op = FlagOp.Logic; break;
+            case Mnemonic.Or: il.Emit(OpCodes.Or); op = FlagOp.Logic; break;
+            default: il.Emit(OpCodes.Xor); op = FlagOp.Logic; break;
+        }
+        if (size == 4) ZeroExtend32();
+        il.Emit(OpCodes.Stloc, tmpR);
+        if (writes)
+        {
+            if (k0 == OpKind.Memory)
+            {
+                il.Emit(OpCodes.Ldloc, memory);
+                il.Emit(OpCodes.Ldloc, address);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                EmitTryWrite(size);
+            }
+            else
+            {
+                il.Emit(OpCodes.Ldloc, tmpR);
+                il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
+            }
+        }
+        if (flagsLive)
+        {
+            il.Emit(OpCodes.Ldloc, state);
+            if (op != FlagOp.Logic)
+            {
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldloc, tmpB);
+            }
+            il.Emit(OpCodes.Ldloc, tmpR);
+            il.Emit(OpCodes.Ldc_I4, size);
+            il.Emit(OpCodes.Call, op switch { FlagOp.Add => SetAddMethod, FlagOp.Sub => SetSubMethod, _ => SetLogicMethod });
+        }
+        fused = (op, size);
+        return true;
+    }
+
+    /// <summary>[memory, address] on the stack → the loaded value (zero-extended to 64 bits); a fault goes to a stub.</summary>
+    private void EmitTryRead(int size)
+    {
+        (LocalBuilder local, MethodInfo method) = size switch
+        {
+            1 => (load8, TryRead8),
+            2 => (load16, TryRead16),
+            4 => (load32, TryRead32),
+            _ => (load64, TryRead64),
+        };
+        il.Emit(OpCodes.Ldloca, local);
+        il.Emit(OpCodes.Call, method);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+        il.Emit(OpCodes.Ldloc, local);
+        if (size != 8) il.Emit(OpCodes.Conv_U8);
+    }
+
+    /// <summary>[memory, address, value] on the stack → stored; a fault goes to a stub.</summary>
+    private void EmitTryWrite(int size)
+    {
+        if (size == 4) il.Emit(OpCodes.Conv_U4);
+        il.Emit(OpCodes.Call, size == 4 ? TryWrite32 : TryWrite64);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+    }
+
+    /// <summary>Loads the memory operand (1, 2, 4 or 8 bytes), zero-extended to 64 bits.</summary>
+    private void EmitLoad(in Instruction ins, int size)
+    {
+        il.Emit(OpCodes.Ldloc, memory);
+        EmitAddress(in ins, withSegment: true);
+        EmitTryRead(size);
+    }
+
+    /// <summary>Pushes the effective address of the memory operand.</summary>
+    private void EmitAddress(in Instruction ins, bool withSegment)
+    {
+        il.Emit(OpCodes.Ldc_I8, (long)ins.MemoryDisplacement64);
+        Register b = ins.MemoryBase, x = ins.MemoryIndex;
+        if (b != Register.None && b != Register.RIP && b != Register.EIP)
+        {
+            LoadReg(b);
+            il.Emit(OpCodes.Add);
+        }
+        if (x != Register.None)
+        {
+            LoadReg(x);
+            int shift = ins.MemoryIndexScale switch { 1 => 0, 2 => 1, 4 => 2, _ => 3 };
+            if (shift != 0)
+            {
+                il.Emit(OpCodes.Ldc_I4, shift);
+                il.Emit(OpCodes.Shl);
+            }
+            il.Emit(OpCodes.Add);
+        }
+        if (withSegment && ins.SegmentPrefix is Register.FS or Register.GS)
+        {
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, ins.SegmentPrefix == Register.FS ? FsBaseField : GsBaseField);
+            il.Emit(OpCodes.Add);
+        }
+        if (b.IsGPR32() || x.IsGPR32()) ZeroExtend32();
+    }
+
+    private static bool IsImmediate(OpKind k) =>
+        k is OpKind.Immediate8 or OpKind.Immediate16 or OpKind.Immediate32 or OpKind.Immediate64
+            or OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64;
+
+    // ---------------------------------------------------------------- conditions and flag liveness
+
+    /// <summary>Pushes 1 if <paramref name="cc"/> holds, else 0 — from the previous compare when possible.</summary>
+    private void EmitCondition(ConditionCode cc)
+    {
+        if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldc_I4, (int)cc);
+        il.Emit(OpCodes.Call, ConditionMethod);
+    }
+
+    private bool TryEmitFusedCondition(FlagOp op, int size, ConditionCode cc)
+    {
+        switch (op, cc)
+        {
+            case (_, ConditionCode.e):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Ceq); return true;
+            case (_, ConditionCode.ne):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Ceq); Not(); return true;
+            case (_, ConditionCode.s):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Clt); return true;
+            case (_, ConditionCode.ns):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Clt); Not(); return true;
+            case (FlagOp.Sub, ConditionCode.b): Compare(OpCodes.Clt_Un, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.ae): Compare(OpCodes.Clt_Un, true, size); return true;
+            case (FlagOp.Sub, ConditionCode.a): Compare(OpCodes.Cgt_Un, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.be): Compare(OpCodes.Cgt_Un, true, size); return true;
+            case (FlagOp.Sub, ConditionCode.l): Compare(OpCodes.Clt, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.ge): Compare(OpCodes.Clt, true, size); return true;
+            case (FlagOp.Sub, ConditionCode.g): Compare(OpCodes.Cgt, false, size); return true;
+            case (FlagOp.Sub, ConditionCode.le): Compare(OpCodes.Cgt, true, size); return true;
+            case (FlagOp.Logic, ConditionCode.l):
+                return TryEmitFusedCondition(op, size, ConditionCode.s);
+            case (FlagOp.Logic, ConditionCode.ge):
+                return TryEmitFusedCondition(op, size, ConditionCode.ns);
+            case (FlagOp.Logic, ConditionCode.g):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Cgt); return true;
+            case (FlagOp.Logic, ConditionCode.le):
+                EmitSigned(tmpR, size); il.Emit(OpCodes.Ldc_I8, 0L); il.Emit(OpCodes.Cgt); Not(); return true;
+            case (FlagOp.Logic, ConditionCode.be):
+                return TryEmitFusedCondition(op, size, ConditionCode.e);
+            case (FlagOp.Logic, ConditionCode.a):
+                return TryEmitFusedCondition(op, size, ConditionCode.ne);
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>Pushes the CF the previous inline ADD/SUB/logic instruction produced.</summary>
+    private void EmitFusedCarry(FlagOp op)
+    {
+        switch (op)
+        {
+            case FlagOp.Add: // carry out of a + b: the (masked) result is below a
+                il.Emit(OpCodes.Ldloc, tmpR);
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Clt_Un);
+                break;
+            case FlagOp.Sub: // borrow: a < b
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldloc, tmpB);
+                il.Emit(OpCodes.Clt_Un);
+                break;
+            default:
+                il.Emit(OpCodes.Ldc_I4_0);
+                break;
+        }
+    }
+
+    /// <summary>Compares the recorded operands a and b (signed compares on sign-extended values).</summary>
+    private void Compare(OpCode compare, bool negate, int size)
+    {
+        bool signed = compare.Value == OpCodes.Clt.Value || compare.Value == OpCodes.Cgt.Value;
+        if (signed)
+        {
+            EmitSigned(tmpA, size);
+            EmitSigned(tmpB, size);
+        }
+        else
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldloc, tmpB);
+        }
+        il.Emit(compare);
+        if (negate) Not();
+    }
+
+    private void EmitSigned(LocalBuilder value, int size)
+    {
+        il.Emit(OpCodes.Ldloc, value);
+        if (size == 4)
+        {
+            il.Emit(OpCodes.Conv_I4);
+            il.Emit(OpCodes.Conv_I8);
+        }
+    }
+
+    private void Not()
+    {
+        il.Emit(OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Ceq);
+    }
+
+    /// <summary>
+    /// Must instruction <paramref name="i"/>'s flags be recorded? Not if a later instruction of the block
+    /// overwrites every status flag before anything reads them and nothing in between can fault or leave.
+    /// </summary>
+    private static bool FlagsLiveAfter(ReadOnlySpan<Instruction> code, int i)
+    {
+        for (int j = i + 1; j < code.Length; j++)
+        {
+            ref readonly Instruction next = ref code[j];
+            if ((next.RflagsRead & StatusFlags) != 0) return true;
+            if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
+            if ((next.RflagsModified & StatusFlags) == StatusFlags && next.RflagsUndefined == RflagsBits.None) return false;
+            // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
+            if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
+                && IsGpr3264(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
+        }
+        return true;
+    }
+
+    /// <summary>Instructions <see cref="TryEmitAlu"/> emits inline (so their operands are in tmpA/tmpB/tmpR).</summary>
+    private static bool IsInlineFlagProducer(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test
+        && !ins.HasLockPrefix
+        && (ins.Op0Kind == OpKind.Register ? IsGpr3264(ins.Op0Register) : ins.MemorySize.GetSize() is 4 or 8)
+        && (ins.Op1Kind == OpKind.Register ? IsGpr3264(ins.Op1Register) : IsImmediate(ins.Op1Kind) || ins.Op0Kind == OpKind.Register);
+
+    private static bool MayFault(in Instruction ins)
+    {
+        if (ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp
+            or Mnemonic.Test or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Mov or Mnemonic.Lea or Mnemonic.Movzx
+            or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Nop)
+        {
+            for (int op = 0; op < ins.OpCount; op++)
+                if (ins.GetOpKind(op) != OpKind.Register && !IsImmediate(ins.GetOpKind(op))) return ins.Mnemonic != Mnemonic.Lea && ins.Mnemonic != Mnemonic.Nop;
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>Conservatively: can this instruction store to guest memory (and so hit code)?</summary>
+    internal static bool MayWriteMemory(in Instruction ins)
+    {
+        if (ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Push or Mnemonic.Pushfq or Mnemonic.Call or Mnemonic.Enter) return true;
+        for (int i = 0; i < ins.OpCount; i++)
+        {
+            OpKind k = ins.GetOpKind(i);
+            if (k is OpKind.Memory or OpKind.MemoryESRDI or OpKind.MemoryESEDI or OpKind.MemoryESDI) return true;
+        }
+        // x87/SSE stores with implicit memory and FXSAVE are covered by OpKind.Memory.
+        return !InstructionTable.IsImplemented(in ins);
+    }
+}
