@@ -9,8 +9,10 @@ using Iced.Intel;
 namespace Hv.Core.Interpretation;
 
 /// <summary>
-/// Interpreter handlers for the general-purpose integer instructions: moves, ALU, shifts/rotates (Shift.cs),
-/// multiply/divide (MulDiv.cs), bit instructions (Bits.cs). Every memory-destination form reads and writes
+/// Interpreter handlers for the general-purpose integer instructions: moves and exchanges (here), ALU (Alu.cs),
+/// shifts/rotates (Shift.cs), multiply/divide (MulDiv.cs), bit instructions (Bits.cs), BMI1/BMI2 (Bmi.cs).
+/// Flags: ADD/ADC/SUB/SBB/CMP/NEG/logic/INC/DEC record lazily, the rest set them eagerly; where the
+/// architecture leaves a flag undefined Hv picks a fixed value. Every memory-destination form reads and writes
 /// memory before it touches registers or flags, so a faulting access leaves the state precise. LOCK needs no
 /// work: there is one vCPU and each handler is one indivisible step.
 /// </summary>
