@@ -27,4 +27,12 @@ public static class HvEventIds
     public static readonly EventId Signal = new(3002, nameof(Signal));
     /// <summary>An image was loaded.</summary>
     public static readonly EventId ImageLoaded = new(3003, nameof(ImageLoaded));
+    /// <summary>A signal killed the guest.</summary>
+    public static readonly EventId SignalKilled = new(3004, nameof(SignalKilled));
+    /// <summary>A signal frame could not be written (the guest gets SIGSEGV).</summary>
+    public static readonly EventId SignalFrameFailed = new(3005, nameof(SignalFrameFailed));
+    /// <summary>The guest called exit or exit_group.</summary>
+    public static readonly EventId GuestExited = new(3006, nameof(GuestExited));
+    /// <summary>A single-threaded futex wait would block forever.</summary>
+    public static readonly EventId FutexDeadlock = new(3007, nameof(FutexDeadlock));
 }

@@ -22,6 +22,7 @@ public sealed unsafe class Vcpu
     private readonly Translator? translator;
     private readonly int hotThreshold;
     private StopReason? stop;
+    private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
 
     /// <summary>Address of the instruction being executed; written by the interpreter loop and translated code.</summary>
@@ -55,6 +56,9 @@ public sealed unsafe class Vcpu
 
     /// <summary>Counters.</summary>
     public HvStats Stats => Machine.Stats;
+
+    /// <summary>Host thunks for SIMD/x87 instructions, created on first use.</summary>
+    internal Interpretation.Simd.SimdUnit Simd => simd ??= new Interpretation.Simd.SimdUnit();
 
     /// <summary>The OS personality, or null for a bare machine.</summary>
     public IGuestKernel? Kernel => Machine.Kernel;

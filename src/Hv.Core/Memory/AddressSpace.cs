@@ -71,6 +71,44 @@ public sealed class AddressSpace
         RemoveRange(address, address + PageAlignUp(length));
     }
 
+    /// <summary>
+    /// Moves the regions and frames of [<paramref name="from"/>, +<paramref name="length"/>) to
+    /// <paramref name="to"/> (mremap): the frames keep their contents and sharing, nothing is copied. Whatever was
+    /// mapped at the destination is unmapped first; code decoded at the old addresses is dropped. The two ranges
+    /// must not overlap.
+    /// </summary>
+    public void Move(ulong from, ulong length, ulong to)
+    {
+        ValidateRange(from, length);
+        ValidateRange(to, length);
+        ulong size = PageAlignUp(length), end = from + size;
+        if (from < to + size && to < end) throw new ArgumentException("mremap ranges overlap", nameof(to));
+        SplitAt(from);
+        SplitAt(end);
+        int i = FirstRegionEndingAfter(from);
+        int count = 0;
+        while (i + count < regions.Count && regions[i + count].Start < end) count++;
+        List<MemoryRegion> moved = regions.GetRange(i, count);
+        regions.RemoveRange(i, count);
+        List<KeyValuePair<ulong, PageTableEntry>> frames = [];
+        ForEachPopulatedPage(from, end, (vpn, pte) =>
+        {
+            frames.Add(new(vpn, pte));
+            DropCode(vpn, pte);
+        });
+        foreach (KeyValuePair<ulong, PageTableEntry> kv in frames) pageTable.Remove(kv.Key);
+        FlushTlbs(from, end);
+        RemoveRange(to, to + size);
+        foreach (MemoryRegion r in moved)
+        {
+            r.Start = r.Start - from + to;
+            r.End = r.End - from + to;
+            regions.Insert(FirstRegionEndingAfter(r.Start), r);
+        }
+        ulong shift = (to >> PhysicalPage.Shift) - (from >> PhysicalPage.Shift);
+        foreach (KeyValuePair<ulong, PageTableEntry> kv in frames) pageTable.Add(kv.Key + shift, kv.Value);
+    }
+
     /// <summary>Changes permissions of a range (mprotect). Returns false if part of it is not mapped.</summary>
     public bool Protect(ulong address, ulong length, PagePermissions permissions)
     {

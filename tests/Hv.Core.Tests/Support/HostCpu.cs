@@ -7,7 +7,10 @@
 //     init[Gpr.Rax] = 5; init[Gpr.Rbx] = ulong.MaxValue;
 //     oracle.Run(init).AssertSame(ignoredFlags: 0, context: "rax=5 rbx=-1");
 //
-// or in one line: OracleCase.Check(mode, a => a.add(rax, rbx), init, ignoredFlags, context).
+// or in one line: OracleCase.Check(mode, a => a.add(rax, rbx), init, ignoredFlags, context);
+// or: var r = OracleCase.Run(a => a.mul(rbx), init, mode); OracleCase.AssertSameState(r, SF|ZF|AF|PF);
+// r.Host / r.Hv are the final CpuSnapshots if a test wants to look at them itself.
+// Undefined flags: pass their RFLAGS bits as ignoredFlags (e.g. MUL: SF ZF AF PF; shifts by >1: OF).
 //
 // Guest and host use the same addresses (TestMachine.CodeBase/DataBase/StackTop), so RIP-relative code, data
 // pointers and RSP-based code behave identically. The snippet sees every GPR (incl. RSP), RFLAGS (status flags +
@@ -244,6 +247,17 @@ public sealed class OracleCase : IDisposable
         StopReason stop = machine.RunSnapshot(initial, out CpuSnapshot hv);
         return new OracleResult(initial, host, hv, stop, listing);
     }
+
+    /// <summary>Runs <paramref name="snippet"/> once natively and under Hv in <paramref name="mode"/>.</summary>
+    public static OracleResult Run(Action<Assembler> snippet, CpuSnapshot initial, ExecutionMode mode = ExecutionMode.Interpret)
+    {
+        using var oracle = new OracleCase(mode, snippet);
+        return oracle.Run(initial);
+    }
+
+    /// <summary>Fails with a readable diff unless <paramref name="result"/>'s host and Hv states match (see <see cref="OracleResult.AssertSame"/>).</summary>
+    public static void AssertSameState(OracleResult result, ulong ignoredFlags = 0, string? context = null) =>
+        result.AssertSame(ignoredFlags, context);
 
     /// <summary>Runs once and asserts that Hv matches the host.</summary>
     public static void Check(ExecutionMode mode, Action<Assembler> snippet, CpuSnapshot initial, ulong ignoredFlags = 0, string? context = null)
