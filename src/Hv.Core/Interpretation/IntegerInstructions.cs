@@ -9,8 +9,10 @@ using Iced.Intel;
 namespace Hv.Core.Interpretation;
 
 /// <summary>
-/// Interpreter handlers for the general-purpose integer instructions: moves, ALU, shifts/rotates (Shift.cs),
-/// multiply/divide (MulDiv.cs), bit instructions (Bits.cs). Every memory-destination form reads and writes
+/// Interpreter handlers for the general-purpose integer instructions: moves and exchanges (here), ALU (Alu.cs),
+/// shifts/rotates (Shift.cs), multiply/divide (MulDiv.cs), bit instructions (Bits.cs), BMI1/BMI2 (Bmi.cs).
+/// Flags: ADD/ADC/SUB/SBB/CMP/NEG/logic/INC/DEC record lazily, the rest set them eagerly; where the
+/// architecture leaves a flag undefined Hv picks a fixed value. Every memory-destination form reads and writes
 /// memory before it touches registers or flags, so a faulting access leaves the state precise. LOCK needs no
 /// work: there is one vCPU and each handler is one indivisible step.
 /// </summary>
@@ -31,6 +33,10 @@ internal static unsafe partial class IntegerInstructions
         r.Add(Code.Cmpxchg8b_m64, &Cmpxchg8b);
         r.Add(Code.Cmpxchg16b_m128, &Cmpxchg16b);
         AddGpr(r, Mnemonic.Xadd, &Xadd);
+        AddGpr(r, Mnemonic.Movnti, &Mov); // the non-temporal hint means nothing here
+        r.Add(Code.Mov_rm16_Sreg, &MovFromSreg);
+        r.Add(Code.Mov_r32m16_Sreg, &MovFromSreg);
+        r.Add(Code.Mov_r64m16_Sreg, &MovFromSreg);
 
         AddGpr(r, Mnemonic.Add, &Alu<AddOp>);
         AddGpr(r, Mnemonic.Adc, &Alu<AdcOp>);
@@ -76,6 +82,7 @@ internal static unsafe partial class IntegerInstructions
         RegisterShifts(r);
         RegisterMulDiv(r);
         RegisterBits(r);
+        RegisterBmi(r);
     }
 
     /// <summary>
@@ -184,6 +191,22 @@ internal static unsafe partial class IntegerInstructions
         if (b is >= Iced.Intel.Register.EAX and <= Iced.Intel.Register.R15D || x is >= Iced.Intel.Register.EAX and <= Iced.Intel.Register.R15D || b == Iced.Intel.Register.EIP)
             address = (uint)address;
         Operands.WriteGpr(s, ins.Op0Register, address);
+    }
+
+    /// <summary>
+    /// MOV r/m, Sreg: the selectors a Linux x86-64 process sees (CS 0x33, SS 0x2B, the others 0; FS/GS bases
+    /// live in MSRs). A register destination gets the selector zero-extended; memory gets 16 bits.
+    /// </summary>
+    private static void MovFromSreg(Vcpu cpu, ref Instruction ins)
+    {
+        ulong selector = ins.Op1Register switch
+        {
+            Iced.Intel.Register.CS => 0x33,
+            Iced.Intel.Register.SS => 0x2B,
+            _ => 0,
+        };
+        if (ins.Op0Kind == OpKind.Register) Operands.WriteGpr(cpu.State, ins.Op0Register, selector);
+        else cpu.Memory.Write16(Operands.EffectiveAddress(cpu, ref ins), (ushort)selector);
     }
 
     private static void Xchg(Vcpu cpu, ref Instruction ins)

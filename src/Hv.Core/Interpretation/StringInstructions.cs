@@ -8,7 +8,7 @@ using Iced.Intel;
 namespace Hv.Core.Interpretation;
 
 /// <summary>
-/// Interpreter handlers: MOVS, STOS, LODS, CMPS and SCAS at every size, with REP/REPE/REPNE, both directions and
+/// Interpreter handlers: MOVS, STOS, LODS, CMPS and SCAS at every size (and XLATB), with REP/REPE/REPNE, both directions and
 /// 32-bit addressing (0x67). Repeated forms are precise per iteration: RSI, RDI and RCX are written back after
 /// each element (or each bulk chunk), so a fault leaves them describing exactly the iterations done and the
 /// instruction restarts where it stopped. With 64-bit addressing, REP MOVS/STOS (either direction) and forward
@@ -45,7 +45,12 @@ internal static unsafe class StringInstructions
         r.Add(Code.Scasw_AX_m16, &Scasw);
         r.Add(Code.Scasd_EAX_m32, &Scasd);
         r.Add(Code.Scasq_RAX_m64, &Scasq);
+        r.Add(Code.Xlat_m8, &Xlat);
     }
+
+    /// <summary>XLATB: AL = [RBX + AL] (Iced describes the operand as base RBX, index AL, so the usual EA rules apply).</summary>
+    private static void Xlat(Vcpu cpu, ref Instruction ins) =>
+        Operands.WriteGpr(cpu.State, Iced.Intel.Register.AL, cpu.Memory.Read8(Operands.EffectiveAddress(cpu, ref ins)));
 
     private static void Movsb(Vcpu cpu, ref Instruction ins) => Movs(cpu, ref ins, 1);
     private static void Movsw(Vcpu cpu, ref Instruction ins) => Movs(cpu, ref ins, 2);

@@ -75,6 +75,20 @@ public sealed class ControlProgramOracleTests
 
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Xlatb_RandomTables_MatchHost(ExecutionMode mode)
+    {
+        using var oracle = new OracleCase(mode, a => { a.xlatb(); a.xlatb(); });
+        var random = new Random(21);
+        for (int i = 0; i < 10; i++)
+        {
+            CpuSnapshot s = CpuSnapshot.CreateRandom(random);
+            s[Gpr.Rbx] = Data + (ulong)random.Next(0, 0x1F00);
+            oracle.Run(s).AssertSame(context: $"iteration {i}");
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void RecursiveFibonacci_CallRetStackFrames_MatchHost(ExecutionMode mode)
     {
         // rax = fib(rdi) with a frame per call (push rbp / mov rbp,rsp / leave) and the callee-saved rbx on the stack.

@@ -26,9 +26,13 @@ public static class IntegerOracle
     private static readonly Register[] B8 = [Register.DL, Register.CH, Register.SIL];
 
     /// <summary>Every form of the legacy codes of <paramref name="mnemonic"/> that Hv's integer group implements.</summary>
-    public static IEnumerable<IntegerForm> Forms(Mnemonic mnemonic, int[]? immediateChoices = null)
+    public static IEnumerable<IntegerForm> Forms(Mnemonic mnemonic, int[]? immediateChoices = null) =>
+        FormsOf(HandlerRegistry.CodesOf(mnemonic).ToArray(), immediateChoices);
+
+    /// <summary>Every form of the given codes (e.g. VEX-encoded ones, which <see cref="Forms"/> does not list).</summary>
+    public static IEnumerable<IntegerForm> FormsOf(Code[] codes, int[]? immediateChoices = null)
     {
-        foreach (Code code in HandlerRegistry.CodesOf(mnemonic).ToArray())
+        foreach (Code code in codes)
         {
             if (!InstructionTable.IsImplemented(code)) continue;
             OpCodeInfo info = code.ToOpCode();
@@ -40,7 +44,8 @@ public static class IntegerOracle
                 OpCodeOperandKind k = info.GetOpKind(i);
                 string name = k.ToString();
                 if (name.EndsWith("_or_mem", StringComparison.Ordinal)) { hasRm = true; regs++; }
-                if (name.EndsWith("_reg", StringComparison.Ordinal) || name.EndsWith("_opcode", StringComparison.Ordinal)) regs++;
+                if (name.EndsWith("_reg", StringComparison.Ordinal) || name.EndsWith("_opcode", StringComparison.Ordinal)
+                    || name.EndsWith("_vvvv", StringComparison.Ordinal)) regs++;
                 if (name.StartsWith("imm", StringComparison.Ordinal) && k != OpCodeOperandKind.imm8_const_1) hasImm = true;
                 if (name.StartsWith("r8", StringComparison.Ordinal)) hasReg8 = true;
             }
@@ -97,8 +102,12 @@ public static class IntegerOracle
                 : name.StartsWith("r32", StringComparison.Ordinal) ? 4 : 8;
             if (name.EndsWith("_or_mem", StringComparison.Ordinal) && v is 1 or 2)
                 ops[i] = Memory(v);
-            else if (name.EndsWith("_or_mem", StringComparison.Ordinal) || name.EndsWith("_reg", StringComparison.Ordinal) || name.EndsWith("_opcode", StringComparison.Ordinal))
-                ops[i] = GprFor(regIndex++ == 0 || v == 3 ? 'A' : 'B', size, v);
+            else if (name.EndsWith("_or_mem", StringComparison.Ordinal) || name.EndsWith("_reg", StringComparison.Ordinal)
+                     || name.EndsWith("_opcode", StringComparison.Ordinal) || name.EndsWith("_vvvv", StringComparison.Ordinal))
+            {
+                int n = regIndex++;
+                ops[i] = GprFor(n == 0 || v == 3 ? 'A' : n == 1 ? 'B' : 'C', size, v);
+            }
             else if (k is OpCodeOperandKind.mem)
                 ops[i] = Memory(form.Code is Code.Cmpxchg16b_m128 ? 0 : v is 2 ? 2 : 1);
             else if (k is OpCodeOperandKind.mem_offs)
@@ -138,6 +147,8 @@ public static class IntegerOracle
             [Register a, MemoryOperand b, int c] => Instruction.Create(form.Code, a, b, c),
             [MemoryOperand a, Register b, int c] => Instruction.Create(form.Code, a, b, c),
             [Register a, Register b, Register c] => Instruction.Create(form.Code, a, b, c),
+            [Register a, Register b, MemoryOperand c] => Instruction.Create(form.Code, a, b, c),
+            [Register a, MemoryOperand b, Register c] => Instruction.Create(form.Code, a, b, c),
             [MemoryOperand a, Register b, Register c] => Instruction.Create(form.Code, a, b, c),
             _ => throw new NotSupportedException($"operands of {form.Code}"),
         };
@@ -157,7 +168,7 @@ public static class IntegerOracle
             int pair = variant switch { 4 => 1, 5 => 2, _ => 0 };
             return role == 'A' ? A8[pair] : B8[pair];
         }
-        Register r64 = role == 'A' ? Register.RBX : Register.RSI;
+        Register r64 = role switch { 'A' => Register.RBX, 'B' => Register.RSI, _ => Register.R11 };
         int index = r64 - Register.RAX;
         return size switch { 2 => Register.AX + index, 4 => Register.EAX + index, _ => r64 };
     }

@@ -74,7 +74,7 @@ public sealed class IntegerOracleTests
     // ---- moves ----
 
     public static TheoryData<ExecutionMode, IntegerForm> MoveCases => Cases(
-        [Mnemonic.Mov, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Xchg, Mnemonic.Xadd, Mnemonic.Bswap, Mnemonic.Movbe,
+        [Mnemonic.Mov, Mnemonic.Movnti, Mnemonic.Movzx, Mnemonic.Movsx, Mnemonic.Movsxd, Mnemonic.Xchg, Mnemonic.Xadd, Mnemonic.Bswap, Mnemonic.Movbe,
          Mnemonic.Cmovo, Mnemonic.Cmovno, Mnemonic.Cmovb, Mnemonic.Cmovae, Mnemonic.Cmove, Mnemonic.Cmovne, Mnemonic.Cmovbe,
          Mnemonic.Cmova, Mnemonic.Cmovs, Mnemonic.Cmovns, Mnemonic.Cmovp, Mnemonic.Cmovnp, Mnemonic.Cmovl, Mnemonic.Cmovge,
          Mnemonic.Cmovle, Mnemonic.Cmovg, Mnemonic.Seto, Mnemonic.Setno, Mnemonic.Setb, Mnemonic.Setae, Mnemonic.Sete,
@@ -142,6 +142,27 @@ public sealed class IntegerOracleTests
             using var oracle = new OracleCase(mode, snippet);
             for (int i = 0; i < 6; i++) oracle.Run(CpuSnapshot.CreateRandom(random)).AssertSame(0, $"case {i}");
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void MovFromSegmentRegister_AllSelectors_MatchHost(ExecutionMode mode)
+    {
+        var random = new Random(93);
+        using var oracle = new OracleCase(mode, a =>
+        {
+            a.mov(AssemblerRegisters.eax, AssemblerRegisters.cs);
+            a.mov(AssemblerRegisters.rbx, AssemblerRegisters.ss);
+            a.mov(AssemblerRegisters.cx, AssemblerRegisters.ds);
+            a.mov(AssemblerRegisters.edx, AssemblerRegisters.es);
+            a.mov(AssemblerRegisters.r8d, AssemblerRegisters.fs);
+            a.mov(AssemblerRegisters.r9, AssemblerRegisters.gs);
+            a.mov(AssemblerRegisters.__word_ptr[AssemblerRegisters.rdi], AssemblerRegisters.cs);
+            a.mov(AssemblerRegisters.__word_ptr[AssemblerRegisters.rdi + 2], AssemblerRegisters.ss);
+        });
+        CpuSnapshot s = CpuSnapshot.CreateRandom(random);
+        s[Gpr.Rdi] = IntegerOracle.MemoryBase;
+        oracle.Run(s).AssertSame();
     }
 
     // ---- shifts and rotates ----
@@ -275,6 +296,46 @@ public sealed class IntegerOracleTests
             Mnemonic.Tzcnt or Mnemonic.Lzcnt => OF | SF | AF | PF,
             _ => 0,
         });
+
+    // ---- BMI1/BMI2 ----
+
+    private static readonly Code[] BmiCodes = Enum.GetValues<Code>()
+        .Where(c => c.ToString().StartsWith("VEX_", StringComparison.Ordinal) && Hv.Core.Interpretation.InstructionTable.IsImplemented(c))
+        .ToArray();
+
+    public static TheoryData<ExecutionMode, IntegerForm> BmiCases
+    {
+        get
+        {
+            var data = new TheoryData<ExecutionMode, IntegerForm>();
+            foreach (ExecutionMode mode in Modes)
+                foreach (IntegerForm form in IntegerOracle.FormsOf(BmiCodes, [0, 1, 7, 31, 32, 63]))
+                    data.Add(mode, form);
+            return data;
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(BmiCases))]
+    public void Bmi_EdgeAndRandomValues_MatchHost(ExecutionMode mode, IntegerForm form)
+    {
+        var random = new Random(Seed(form) + 5);
+        ulong[] edges = IntegerOracle.EdgeValues(8);
+        var values = new List<(ulong, ulong, ulong)>();
+        for (int i = 0; i < 40; i++)
+        {
+            ulong y = i < edges.Length ? edges[i] : (ulong)random.NextInt64() * 3;
+            // BEXTR/BZHI/SHIFTX controls: small starts, lengths and counts are the interesting ones.
+            ulong z = i % 2 == 0 ? (uint)random.Next(0, 72) | ((uint)random.Next(0, 72) << 8) : edges[random.Next(edges.Length)];
+            values.Add(((ulong)random.NextInt64(), y, z));
+        }
+        Run(mode, form, [0, 1, 7, 31, 32, 63], values, (ins, x, y, z) => ins.Mnemonic switch
+        {
+            Mnemonic.Andn or Mnemonic.Blsi or Mnemonic.Blsmsk or Mnemonic.Blsr or Mnemonic.Bzhi => AF | PF,
+            Mnemonic.Bextr => AF | SF | PF,
+            _ => 0,
+        });
+    }
 
     // ---- implicit-operand instructions ----
 

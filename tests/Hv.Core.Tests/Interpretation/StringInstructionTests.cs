@@ -433,6 +433,19 @@ public sealed class StringInstructionTests
         Assert.Equal(0UL, m.State[Gpr.Rcx]);
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Xlatb_LooksUpAlInTableAtRbx(ExecutionMode mode)
+    {
+        TestMachine m = Load(mode, a => a.xlatb());
+        byte[] table = Pattern(256, 17);
+        Write(m, Data + 0x300, table);
+        m.State[Gpr.Rbx] = Data + 0x300;
+        m.State[Gpr.Rax] = 0x1234_5678_9ABC_DEF0;
+        AssertHalted(m.Run());
+        Assert.Equal(0x1234_5678_9ABC_DE00UL | table[0xF0], m.State[Gpr.Rax]);
+    }
+
     // ---- CMPS ----
 
     [Theory]

@@ -21,6 +21,8 @@
 //  * They must not fault natively: no divide by zero, no access outside the data/stack windows, no privileged
 //    or undefined instructions, no syscalls. A native fault kills the whole test host. Fault tests run under Hv
 //    only (TestMachine), never through the oracle.
+//  * They must read and write memory only inside the data and stack windows: nothing else is kept in sync
+//    between the host and the (reused) Hv machine.
 //  * They must fall through to their end (no ret/jmp out, no infinite loop); internal labels and branches are fine.
 //  * They must not use FS/GS segment overrides (the host's FS is the .NET thread's TLS).
 //  * Native runs are serialized by a process-wide lock (the fixed addresses are one shared resource).
