@@ -61,16 +61,23 @@ internal static unsafe partial class IntegerInstructions
         if (size == 4 && ins.Op0Kind == OpKind.Register) Operands.WriteGpr(cpu.State, ins.Op0Register, value);
     }
 
+    /// <summary>
+    /// The common start of every shift and rotate: reads the destination and the masked count (operand
+    /// <paramref name="countOp"/>); a zero count is handled here and returns false.
+    /// </summary>
+    private static bool BeginShift(Vcpu cpu, ref Instruction ins, int countOp, out ulong a, out ulong address, out int size, out int c)
+    {
+        a = ReadDest(cpu, ref ins, out address, out size);
+        c = ShiftCount(cpu.State, ref ins, countOp, size);
+        if (c != 0) return true;
+        ZeroCount(cpu, ref ins, size, a);
+        return false;
+    }
+
     private static void Shl(Vcpu cpu, ref Instruction ins)
     {
         CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
+        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
         int n = size * 8;
         ulong r = (a << c) & Operands.SizeMask(size);
         ulong cf = c <= n ? (a >> (n - c)) & 1 : 0;
@@ -82,13 +89,7 @@ internal static unsafe partial class IntegerInstructions
     private static void Shr(Vcpu cpu, ref Instruction ins)
     {
         CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
+        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
         int n = size * 8;
         ulong r = a >> c;
         ulong cf = (a >> (c - 1)) & 1;
@@ -100,13 +101,7 @@ internal static unsafe partial class IntegerInstructions
     private static void Sar(Vcpu cpu, ref Instruction ins)
     {
         CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
+        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
         long sa = (long)Operands.SignExtend(a, size);
         ulong r = (ulong)(sa >> c) & Operands.SizeMask(size);
         ulong cf = (ulong)(sa >> (c - 1)) & 1;
@@ -114,41 +109,23 @@ internal static unsafe partial class IntegerInstructions
         Flags.SetStatus(s, cf | SzpFlags(r, size));
     }
 
-    private static void Rol(Vcpu cpu, ref Instruction ins)
-    {
-        CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
-        int n = size * 8, rc = c & (n - 1);
-        ulong m = Operands.SizeMask(size);
-        ulong r = rc == 0 ? a : ((a << rc) | (a >> (n - rc))) & m;
-        WriteDest(cpu, ref ins, address, size, r);
-        ulong cf = r & 1;
-        ulong of = ((r >> (n - 1)) & 1) ^ cf;
-        Flags.Update(s, CF | OF, cf | (of << 11));
-    }
+    private static void Rol(Vcpu cpu, ref Instruction ins) => Rotate(cpu, ref ins, left: true);
 
-    private static void Ror(Vcpu cpu, ref Instruction ins)
+    private static void Ror(Vcpu cpu, ref Instruction ins) => Rotate(cpu, ref ins, left: false);
+
+    /// <summary>ROL/ROR: CF is the bit that wrapped around; OF (defined for count 1) from the top two bits.</summary>
+    private static void Rotate(Vcpu cpu, ref Instruction ins, bool left)
     {
         CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
+        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
         int n = size * 8, rc = c & (n - 1);
         ulong m = Operands.SizeMask(size);
-        ulong r = rc == 0 ? a : ((a >> rc) | (a << (n - rc))) & m;
+        ulong r = rc == 0 ? a
+            : left ? ((a << rc) | (a >> (n - rc))) & m
+            : ((a >> rc) | (a << (n - rc))) & m;
         WriteDest(cpu, ref ins, address, size, r);
-        ulong cf = (r >> (n - 1)) & 1;
-        ulong of = cf ^ ((r >> (n - 2)) & 1);
+        ulong cf = left ? r & 1 : (r >> (n - 1)) & 1;
+        ulong of = left ? ((r >> (n - 1)) & 1) ^ cf : cf ^ ((r >> (n - 2)) & 1);
         Flags.Update(s, CF | OF, cf | (of << 11));
     }
 
@@ -160,13 +137,7 @@ internal static unsafe partial class IntegerInstructions
     private static void RotateThroughCarry(Vcpu cpu, ref Instruction ins, bool left)
     {
         CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 1, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
+        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
         int n = size * 8;
         int rc = size <= 2 ? c % (n + 1) : c;
         ulong cfIn = Flags.GetCF(s) ? 1UL : 0UL;
@@ -191,13 +162,7 @@ internal static unsafe partial class IntegerInstructions
     private static void DoubleShift(Vcpu cpu, ref Instruction ins, bool left)
     {
         CpuState s = cpu.State;
-        ulong a = ReadDest(cpu, ref ins, out ulong address, out int size);
-        int c = ShiftCount(s, ref ins, 2, size);
-        if (c == 0)
-        {
-            ZeroCount(cpu, ref ins, size, a);
-            return;
-        }
+        if (!BeginShift(cpu, ref ins, 2, out ulong a, out ulong address, out int size, out int c)) return;
         int n = size * 8;
         ulong src = Operands.ReadGpr(s, ins.Op1Register);
         ulong m = Operands.SizeMask(size);
