@@ -46,6 +46,17 @@ public sealed class Machine
     /// <summary>The engine's logger.</summary>
     public ILogger Logger { get; }
 
+    /// <summary>
+    /// Raised (on the vCPU thread) for every SMC event once the write has been applied and the stale code
+    /// invalidated, before the guest resumes: the <c>--smc-log</c> writer and the debugger's break-on-SMC listen here.
+    /// </summary>
+    public event Action<Vcpu, Smc.SmcEvent>? SmcEventRaised;
+
+    /// <summary>True when somebody listens for SMC events (building an event costs a disassembly).</summary>
+    internal bool WantsSmcEvents => SmcEventRaised is not null;
+
+    internal void RaiseSmcEvent(Vcpu cpu, Smc.SmcEvent e) => SmcEventRaised?.Invoke(cpu, e);
+
     /// <summary>Attaches the OS personality (it usually needs the machine to exist first).</summary>
     public void AttachKernel(IGuestKernel kernel) => Kernel = kernel;
 
