@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text;
 using Hv.Core;
 using Hv.Core.Execution;
+using Hv.Core.Smc;
 using Hv.Linux;
 using Microsoft.Extensions.Logging;
 
@@ -64,6 +65,11 @@ public static class Program
         };
         var trace = new Option<bool>("--trace") { Description = "Log every guest instruction at trace level (very slow)" };
         var stats = new Option<string?>("--stats") { Description = "Write counters as JSON to FILE after the run", HelpName = "FILE" };
+        var smcLog = new Option<string?>("--smc-log")
+        {
+            Description = "Write every self-modifying-code event to FILE as one JSON object per line",
+            HelpName = "FILE",
+        };
         var imageAndArgs = new Argument<string[]>("IMAGE and GUEST-ARGS")
         {
             Description = "A static x86-64 Linux ELF executable (default: the built-in hello image) and its arguments",
@@ -76,13 +82,14 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, imageAndArgs,
+            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, imageAndArgs,
         };
         run.SetAction(parse =>
         {
             var options = new RunOptions(
                 parse.GetValue(mode), parse.GetValue(hotThreshold), parse.GetValue(setEnv) ?? [], parse.GetValue(unsetEnv) ?? [],
-                parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? []);
+                parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? [],
+                parse.GetValue(smcLog));
             return Execute(options);
         });
         var root = new RootCommand("hv: an x86-64 Linux user-mode emulator") { run };
@@ -98,7 +105,7 @@ public static class Program
 
     /// <summary>Options of <c>hv run</c>.</summary>
     private readonly record struct RunOptions(ExecutionMode Mode, int HotThreshold, string[] SetEnv, string[] UnsetEnv,
-        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs);
+        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, string? SmcLogFile = null);
 
     /// <summary>
     /// Everything from the first non-option word after <c>run</c> (the image) on belongs to the guest, so
@@ -113,7 +120,7 @@ public static class Program
             if (a == "--") return args;
             if (a.StartsWith('-'))
             {
-                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats";
+                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log";
                 if (takesValue) i++;
                 continue;
             }
@@ -181,7 +188,23 @@ public static class Program
             };
         }
 
-        StopReason stop = process.Run();
+        StreamWriter? smcLog = null;
+        if (o.SmcLogFile is not null)
+        {
+            try
+            {
+                smcLog = new StreamWriter(o.SmcLogFile, append: false, new System.Text.UTF8Encoding(false));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                Console.Error.WriteLine($"hv: cannot open the SMC log {o.SmcLogFile}: {e.Message}");
+                return StatusUsage;
+            }
+            process.Machine.SmcEventRaised += (_, e) => smcLog.WriteLine(SmcEventJson.ToLine(e));
+        }
+        StopReason stop;
+        using (smcLog)
+            stop = process.Run();
         if (o.StatsFile is not null) WriteStats(o.StatsFile, process);
         switch (stop.Kind)
         {
