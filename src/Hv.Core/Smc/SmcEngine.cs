@@ -165,9 +165,12 @@ internal sealed class SmcEngine : ICodeWriteObserver
 
         int patched = 0, killedBlocks = 0;
         Vcpu cpu = machine.Cpu;
+        // Only an interpreted writer reads its own decoded instruction after storing (translated code runs its
+        // unit's copy, and publishes InstructionStart only where it calls out).
+        ulong running = cpu.RunningUnit is null ? cpu.InstructionStart : ulong.MaxValue;
         foreach (DecodedBlock b in hits)
         {
-            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, cpu.InstructionStart))
+            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running))
             {
                 patched++;
                 stats.SmcInPlacePatches++;
