@@ -19,6 +19,8 @@ public enum FaultKind : byte
     DebugTrap,
     /// <summary>#MF / #XM: unmasked x87 or SIMD floating-point exception.</summary>
     FloatingPoint,
+    /// <summary>An access to a file mapping's pages past the end of the file (SIGBUS on Linux).</summary>
+    BusError,
 }
 
 /// <summary>A guest fault: what happened, where, and which instruction did it.</summary>

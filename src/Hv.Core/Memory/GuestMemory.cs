@@ -326,7 +326,9 @@ public sealed class GuestMemory
         if (address >= AddressSpace.Limit || !space.TryGetPage(vpn, out pte))
         {
             pte = null;
-            kind = address >= AddressSpace.Limit && address < 0xFFFF_8000_0000_0000UL ? FaultKind.GeneralProtection : FaultKind.PageNotMapped;
+            kind = address >= AddressSpace.Limit && address < 0xFFFF_8000_0000_0000UL ? FaultKind.GeneralProtection
+                : address < AddressSpace.Limit && space.FindRegion(address) is { BeyondEndOfFile: true } ? FaultKind.BusError
+                : FaultKind.PageNotMapped;
             return false;
         }
         PagePermissions need = access switch
