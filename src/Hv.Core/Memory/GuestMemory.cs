@@ -260,9 +260,27 @@ public sealed class GuestMemory
         return true;
     }
 
+    /// <summary>
+    /// A store to a code frame whose bytes hold no decoded code (data sharing a page with code): written at once
+    /// from the tagged TLB entry, without a page walk or the SMC path. False when the store needs the slow path.
+    /// </summary>
+    private bool TryWriteBesideCode<T>(ulong address, T value) where T : unmanaged
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        int i = (int)vpn & SoftTlb.IndexMask;
+        ref TlbEntry e = ref tlb.Write[i];
+        int offset = (int)(address & PhysicalPage.OffsetMask);
+        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>()) return false;
+        if (tlb.WritePages[i]?.CodeTracking is not Smc.CodeFrame frame || frame.Touches(offset, offset + Unsafe.SizeOf<T>())) return false;
+        if (space.Stats is { } stats) stats.SmcFalseHits++;
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset), value);
+        return true;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged
     {
+        if (TryWriteBesideCode(address, value)) return true;
         int size = Unsafe.SizeOf<T>();
         if (!TryResolveOrRecord(address, AccessKind.Write, out PageTableEntry? first)) return false;
         int offset = (int)(address & PhysicalPage.OffsetMask);
@@ -350,9 +368,14 @@ public sealed class GuestMemory
                 tlb.Read[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
                 break;
             case AccessKind.Write:
-                // Code frames never get a fast write entry; their stores must reach the SMC check.
+                // Code frames get a tagged entry: the inline path misses, TryWriteBesideCode sorts it out.
                 if ((pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0)
                     tlb.Write[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
+                else
+                {
+                    tlb.Write[i] = new TlbEntry { Vpn = vpn | SoftTlb.CodeTag, Data = pte.Page.Data };
+                    tlb.WritePages[i] = pte.Page;
+                }
                 // Writable implies readable on x86 page tables, but PROT_WRITE alone is mapped readable by Linux too.
                 break;
             default:
