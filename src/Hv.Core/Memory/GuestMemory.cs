@@ -261,8 +261,9 @@ public sealed class GuestMemory
     }
 
     /// <summary>
-    /// A store to a code frame whose bytes hold no decoded code (data sharing a page with code): written at once
-    /// from the tagged TLB entry, without a page walk or the SMC path. False when the store needs the slow path.
+    /// A store within one code frame that has a (tagged) TLB entry, so the page walk and permission check are
+    /// done: a store that touches no decoded byte (data sharing a page with code) is written at once; one onto
+    /// code goes straight to the SMC path. False when the store needs the slow path.
     /// </summary>
     private bool TryWriteBesideCode<T>(ulong address, T value) where T : unmanaged
     {
@@ -270,8 +271,15 @@ public sealed class GuestMemory
         int i = (int)vpn & SoftTlb.IndexMask;
         ref TlbEntry e = ref tlb.Write[i];
         int offset = (int)(address & PhysicalPage.OffsetMask);
-        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>()) return false;
-        if (tlb.WritePages[i]?.CodeTracking is not Smc.CodeFrame frame || frame.Touches(offset, offset + Unsafe.SizeOf<T>())) return false;
+        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>() || tlb.WritePages[i] is not { } page)
+            return false;
+        if (page.CodeTracking is Smc.CodeFrame frame && frame.Touches(offset, offset + Unsafe.SizeOf<T>()))
+        {
+            Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];
+            MemoryMarshal.Write(bytes, in value);
+            space.StoreToFrame(page, offset, bytes, address);
+            return true;
+        }
         if (space.Stats is { } stats) stats.SmcFalseHits++;
         Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset), value);
         return true;
