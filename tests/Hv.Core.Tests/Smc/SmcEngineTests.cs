@@ -348,6 +348,28 @@ public sealed class SmcEngineTests
 
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void JitBufferFlippedRwRxAgainAndAgain_IsDemoted(ExecutionMode mode)
+    {
+        const ulong Jit = TestMachine.CodeBase + 0x4_0000;
+        var m = new TestMachine(mode);
+        m.Memory.Map(Jit, 0x1000, PagePermissions.ReadWrite, "jit");
+        for (uint round = 1; round <= 6; round++)
+        {
+            Assert.True(m.Memory.Protect(Jit, 0x1000, PagePermissions.ReadWrite));
+            Assert.True(m.Memory.TryWrite(Jit, [0xB8, (byte)round, 0, 0, 0, 0xF4])); // mov eax, round; hlt
+            Assert.True(m.Memory.Protect(Jit, 0x1000, PagePermissions.ReadExecute));
+            m.State.Rip = Jit;
+            Assert.Equal(StopKind.Halted, m.Run().Kind);
+            Assert.Equal(round, (uint)m.State[Gpr.Rax]);
+        }
+        Assert.Equal(1, m.Machine.Stats.SmcDemotions);
+        Assert.True(m.Machine.CodeCache.TryGet(Jit, out DecodedBlock? b));
+        Assert.True(b!.Demoted);
+        Assert.True(b.Executions < 0);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void StoreToReadExecutePage_Faults_WithTheStoreAddress(ExecutionMode mode)
     {
         TestMachine m = new TestMachine(mode).Load(a =>
