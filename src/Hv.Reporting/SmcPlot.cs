@@ -1,0 +1,108 @@
+using ScottPlot;
+
+namespace Hv.Reporting;
+
+/// <summary>Draws SMC events over time and the I-cache sweep as PNG images (ScottPlot, rendered headless by Skia).</summary>
+public static class SmcPlot
+{
+    /// <summary>Image width in pixels.</summary>
+    public const int Width = 1000;
+    /// <summary>Height of one panel in pixels.</summary>
+    public const int PanelHeight = 380;
+
+    /// <summary>
+    /// Writes a PNG with a panel of events per time bucket (bars) and cumulative events (line, right axis), a
+    /// panel of SMC handling time per bucket, and, when <paramref name="sweep"/> is given, a panel of the
+    /// I-cache sweep's measured vs modelled SMC miss fraction.
+    /// </summary>
+    public static void SavePng(string path, SmcReport report, IReadOnlyList<ICacheSweepRow>? sweep)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(report);
+        var multiplot = new Multiplot(); // starts with one plot
+        AddEventsPanel(multiplot.GetPlot(0), report.Timeline);
+        AddHandlingPanel(multiplot.AddPlot(), report.Timeline);
+        if (sweep is not null) AddSweepPanel(multiplot.AddPlot(), sweep);
+        multiplot.SavePng(path, Width, PanelHeight * multiplot.Count());
+    }
+
+    private static void AddEventsPanel(Plot plot, IReadOnlyList<TimeBucket> timeline)
+    {
+        double[] ms = BucketStartsMs(timeline);
+        double[] perBucket = new double[timeline.Count], cumulative = new double[timeline.Count];
+        long sum = 0;
+        for (int i = 0; i < timeline.Count; i++)
+        {
+            perBucket[i] = timeline[i].Events;
+            sum += timeline[i].Events;
+            cumulative[i] = sum;
+        }
+        double widthMs = timeline.Count == 0 ? 1 : timeline[0].WidthMicroseconds / 1000.0;
+        var bars = plot.Add.Bars(Centres(ms, widthMs), perBucket);
+        foreach (Bar bar in bars.Bars) (bar.Size, bar.LineWidth) = (widthMs, 0);
+        bars.LegendText = $"events per {SmcReportText.Duration(widthMs * 1e6)}";
+        if (timeline.Count > 0)
+        {
+            var line = plot.Add.Scatter(Ends(ms, widthMs), cumulative);
+            line.Axes.YAxis = plot.Axes.Right;
+            line.MarkerSize = 0;
+            line.LegendText = "cumulative events";
+        }
+        plot.Title("SMC events over time");
+        plot.XLabel("time since start (ms)");
+        plot.YLabel("events per bucket");
+        plot.Axes.Right.Label.Text = "cumulative events";
+        plot.ShowLegend(Alignment.UpperLeft);
+    }
+
+    private static void AddHandlingPanel(Plot plot, IReadOnlyList<TimeBucket> timeline)
+    {
+        double[] ms = BucketStartsMs(timeline);
+        double[] micros = new double[timeline.Count];
+        for (int i = 0; i < timeline.Count; i++) micros[i] = timeline[i].HandlingNanoseconds / 1000.0;
+        double widthMs = timeline.Count == 0 ? 1 : timeline[0].WidthMicroseconds / 1000.0;
+        var bars = plot.Add.Bars(Centres(ms, widthMs), micros);
+        foreach (Bar bar in bars.Bars) (bar.Size, bar.LineWidth) = (widthMs, 0);
+        plot.Title("Host time spent handling SMC");
+        plot.XLabel("time since start (ms)");
+        plot.YLabel("handling time per bucket (us)");
+    }
+
+    private static void AddSweepPanel(Plot plot, IReadOnlyList<ICacheSweepRow> sweep)
+    {
+        double[] model = new double[sweep.Count], measured = new double[sweep.Count];
+        for (int i = 0; i < sweep.Count; i++)
+        {
+            model[i] = sweep[i].ModelSmcMissFraction;
+            measured[i] = sweep[i].MeasuredSmcMissFraction;
+        }
+        var diagonal = plot.Add.Line(0, 0, 1, 1);
+        diagonal.LinePattern = LinePattern.Dashed;
+        diagonal.LegendText = "measured = model";
+        var points = plot.Add.ScatterPoints(model, measured);
+        points.LegendText = "sweep points";
+        plot.Title("I-cache sweep: SMC miss fraction, measured vs model");
+        plot.XLabel("model SMC miss fraction");
+        plot.YLabel("measured SMC miss fraction");
+        plot.Axes.SetLimits(0, 1, 0, 1);
+        plot.ShowLegend(Alignment.UpperLeft);
+    }
+
+    private static double[] BucketStartsMs(IReadOnlyList<TimeBucket> timeline)
+    {
+        var ms = new double[timeline.Count];
+        for (int i = 0; i < ms.Length; i++) ms[i] = timeline[i].StartMicroseconds / 1000.0;
+        return ms;
+    }
+
+    private static double[] Centres(double[] starts, double width) => Shift(starts, width / 2);
+
+    private static double[] Ends(double[] starts, double width) => Shift(starts, width);
+
+    private static double[] Shift(double[] values, double by)
+    {
+        var shifted = new double[values.Length];
+        for (int i = 0; i < values.Length; i++) shifted[i] = values[i] + by;
+        return shifted;
+    }
+}
