@@ -1,0 +1,119 @@
+using Hv.Core.Smc;
+using Hv.Reporting.Tests.Support;
+using static Hv.Reporting.Tests.Support.Fixture;
+
+namespace Hv.Reporting.Tests;
+
+public sealed class SmcAnalyzerTests
+{
+    private static SmcReport Analyze(string log, List<(long Line, string Reason)>? bad = null)
+    {
+        var analyzer = new SmcAnalyzer();
+        SmcLogReader.Read(new StringReader(log), analyzer, (line, reason) => bad?.Add((line, reason)));
+        return analyzer.Build();
+    }
+
+    [Fact]
+    public void Build_FixtureLog_Totals()
+    {
+        SmcTotals t = Analyze(Log(Events())).Totals;
+        Assert.Equal(new SmcTotals(Events: 7, BytesWritten: 31, UnitsInvalidated: 5, BlocksInvalidated: 3,
+            HandlingNanoseconds: 14500, FirstMicroseconds: 100, LastMicroseconds: 5100), t);
+        Assert.Equal(5000, t.SpanMicroseconds);
+        Assert.Equal(14500.0 / 7, t.MeanHandlingNanoseconds, 9);
+    }
+
+    [Fact]
+    public void Build_FixtureLog_WritersHottestFirst()
+    {
+        SmcReport r = Analyze(Log(Events()));
+        Assert.Equal(
+        [
+            new WriterStats(PatchRip, "mov dword ptr [rdi],eax", 3, 12, 3, 1, 4500),
+            new WriterStats(LoopRip, "mov byte ptr [rsi+rcx],dl", 3, 3, 0, 1, 1000),
+            new WriterStats(SyscallRip, "syscall read", 1, 16, 2, 1, 9000),
+        ], r.Writers);
+    }
+
+    [Fact]
+    public void Build_FixtureLog_OverlappingWritesMergedIntoRanges()
+    {
+        SmcReport r = Analyze(Log(Events()));
+        Assert.Equal(
+        [
+            new RangeStats(0x500000, 0x500004, Events: 4, Bytes: 13, DistinctWriters: 2, UnitsInvalidated: 3, BlocksInvalidated: 1, HandlingNanoseconds: 5000),
+            new RangeStats(0x600000, 0x600010, Events: 2, Bytes: 17, DistinctWriters: 2, UnitsInvalidated: 2, BlocksInvalidated: 2, HandlingNanoseconds: 9300),
+            new RangeStats(0x700000, 0x700001, Events: 1, Bytes: 1, DistinctWriters: 1, UnitsInvalidated: 0, BlocksInvalidated: 0, HandlingNanoseconds: 200),
+        ], r.Ranges);
+    }
+
+    [Fact]
+    public void Build_FixtureLog_EdgesHeaviestFirst()
+    {
+        SmcReport r = Analyze(Log(Events()));
+        Assert.Equal(
+        [
+            new WriterRangeEdge(PatchRip, "mov dword ptr [rdi],eax", 0x500000, 0x500004, 3),
+            new WriterRangeEdge(LoopRip, "mov byte ptr [rsi+rcx],dl", 0x500000, 0x500004, 1),
+            new WriterRangeEdge(LoopRip, "mov byte ptr [rsi+rcx],dl", 0x600000, 0x600010, 1),
+            new WriterRangeEdge(LoopRip, "mov byte ptr [rsi+rcx],dl", 0x700000, 0x700001, 1),
+            new WriterRangeEdge(SyscallRip, "syscall read", 0x600000, 0x600010, 1),
+        ], r.Edges);
+    }
+
+    [Fact]
+    public void Build_FixtureLog_TimelineHoldsEveryEvent()
+    {
+        SmcReport r = Analyze(Log(Events()));
+        Assert.Equal(7, r.Timeline.Sum(b => b.Events));
+        Assert.Equal(14500, r.Timeline.Sum(b => b.HandlingNanoseconds));
+        // 5100 us in at most 512 buckets of a power-of-two width: 16 us, 319 buckets up to the last event.
+        Assert.Equal(16, r.Timeline[0].WidthMicroseconds);
+        Assert.Equal(319, r.Timeline.Count);
+        Assert.Equal([6, 12, 18, 25, 62, 312, 318], r.Timeline.Select((b, i) => (b, i)).Where(x => x.b.Events > 0).Select(x => x.i));
+        Assert.Equal(318 * 16, r.Timeline[318].StartMicroseconds);
+    }
+
+    [Fact]
+    public void Build_NoEvents_ZeroTotalsAndEmptyTables()
+    {
+        SmcReport r = Analyze("");
+        Assert.Equal(default, r.Totals);
+        Assert.Equal(0, r.Totals.MeanHandlingNanoseconds);
+        Assert.Empty(r.Writers);
+        Assert.Empty(r.Ranges);
+        Assert.Empty(r.Edges);
+        Assert.Empty(r.Timeline);
+    }
+
+    [Fact]
+    public void Read_MalformedLines_ReportedWithLineNumbersAndSkipped()
+    {
+        SmcEvent[] events = Events();
+        string log = SmcEventJson.ToLine(events[0]) + "\n{not json\n\n[1,2]\n" + SmcEventJson.ToLine(events[1]) + "\n{\"seq\":1}\n";
+        var bad = new List<(long Line, string Reason)>();
+        var analyzer = new SmcAnalyzer();
+        LogReadResult result = SmcLogReader.Read(new StringReader(log), analyzer, (line, reason) => bad.Add((line, reason)));
+        Assert.Equal(new LogReadResult(Parsed: 2, Malformed: 3), result);
+        Assert.Equal([2L, 4L, 6L], bad.Select(b => b.Line));
+        Assert.All(bad, b => Assert.False(string.IsNullOrWhiteSpace(b.Reason)));
+        Assert.Equal(2, analyzer.Build().Totals.Events);
+    }
+
+    [Fact]
+    public void Add_ZeroLengthWrite_CountsAsOneByteSite()
+    {
+        var analyzer = new SmcAnalyzer();
+        analyzer.Add(Event(1, 0, 0x401000, "gdb", 0x500000, 0, 10));
+        RangeStats range = Assert.Single(analyzer.Build().Ranges);
+        Assert.Equal((0x500000UL, 0x500001UL, 0L), (range.Start, range.End, range.Bytes));
+    }
+
+    [Fact]
+    public void Add_WriteAtTopOfAddressSpace_RangeEndSaturates()
+    {
+        var analyzer = new SmcAnalyzer();
+        analyzer.Add(Event(1, 0, 0x401000, "mov", ulong.MaxValue - 1, 4, 10));
+        Assert.Equal(ulong.MaxValue, Assert.Single(analyzer.Build().Ranges).End);
+    }
+}
