@@ -23,6 +23,8 @@ public static class SmcPlot
         AddEventsPanel(multiplot.GetPlot(0), report.Timeline);
         AddHandlingPanel(multiplot.AddPlot(), report.Timeline);
         if (sweep is not null) AddSweepPanel(multiplot.AddPlot(), sweep);
+        // Same margins in every panel so the time axes line up (only the first has a right axis).
+        foreach (Plot plot in multiplot.GetPlots()) plot.Layout.Fixed(new PixelPadding(90, 90, 50, 60));
         multiplot.SavePng(path, Width, PanelHeight * multiplot.Count());
     }
 
