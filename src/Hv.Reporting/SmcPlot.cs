@@ -1,3 +1,4 @@
+using System.Globalization;
 using ScottPlot;
 
 namespace Hv.Reporting;
@@ -73,20 +74,33 @@ public static class SmcPlot
     private static void AddSweepPanel(Plot plot, IReadOnlyList<ICacheSweepRow> sweep)
     {
         double[] model = new double[sweep.Count], measured = new double[sweep.Count];
+        double min = double.MaxValue, max = 0;
         for (int i = 0; i < sweep.Count; i++)
         {
             model[i] = sweep[i].ModelSmcMissFraction;
             measured[i] = sweep[i].MeasuredSmcMissFraction;
+            min = Math.Min(min, Math.Min(model[i], measured[i]));
+            max = Math.Max(max, Math.Max(model[i], measured[i]));
         }
-        var diagonal = plot.Add.Line(0, 0, 1, 1);
+        // Sweeps usually span decades (U/(R*M)): log axes then, unless a zero fraction has no logarithm.
+        bool log = sweep.Count > 0 && min > 0 && max / min > 100;
+        double lo = log ? Math.Floor(Math.Log10(min)) : 0, hi = log ? Math.Ceiling(Math.Log10(max)) : Math.Max(max * 1.1, 1e-3);
+        if (log)
+        {
+            for (int i = 0; i < sweep.Count; i++) (model[i], measured[i]) = (Math.Log10(model[i]), Math.Log10(measured[i]));
+            var ticks = new ScottPlot.TickGenerators.NumericAutomatic { LabelFormatter = v => Math.Pow(10, v).ToString("G3", CultureInfo.InvariantCulture) };
+            plot.Axes.Bottom.TickGenerator = ticks;
+            plot.Axes.Left.TickGenerator = ticks;
+        }
+        var diagonal = plot.Add.Line(lo, lo, hi, hi);
         diagonal.LinePattern = LinePattern.Dashed;
         diagonal.LegendText = "measured = model";
         var points = plot.Add.ScatterPoints(model, measured);
         points.LegendText = "sweep points";
-        plot.Title("I-cache sweep: SMC miss fraction, measured vs model");
+        plot.Title("I-cache sweep: SMC miss fraction, measured vs model" + (log ? " (log scales)" : ""));
         plot.XLabel("model SMC miss fraction");
         plot.YLabel("measured SMC miss fraction");
-        plot.Axes.SetLimits(0, 1, 0, 1);
+        plot.Axes.SetLimits(lo, hi, lo, hi);
         plot.ShowLegend(Alignment.UpperLeft);
     }
 

@@ -42,6 +42,17 @@ public sealed class SmcPlotTests : TempDirTest
     }
 
     [Fact]
+    public void SavePng_SweepSpanningDecadesWithZero_Rendered()
+    {
+        ICacheSweepRow[] decades = [new(64, 1, 100, 100, 6400, 1, 1, 0.00017, 0.00015625), new(64, 32, 1, 1, 64, 31, 31, 0.48, 0.5)];
+        SmcPlot.SavePng(PathOf("log.png"), FixtureReport(), decades);
+        Assert.Equal((SmcPlot.Width, 3 * SmcPlot.PanelHeight), ReadPng(PathOf("log.png")));
+        ICacheSweepRow[] withZero = [.. decades, new(64, 1, 1000, 1000, 64000, 0, 0, 0, 0.0000156)];
+        SmcPlot.SavePng(PathOf("linear.png"), FixtureReport(), withZero);
+        Assert.Equal((SmcPlot.Width, 3 * SmcPlot.PanelHeight), ReadPng(PathOf("linear.png")));
+    }
+
+    [Fact]
     public void SavePng_NoEvents_StillAPng()
     {
         string path = PathOf("empty.png");
