@@ -31,28 +31,19 @@ public static class SmcPlot
 
     private static void AddEventsPanel(Plot plot, IReadOnlyList<TimeBucket> timeline)
     {
-        double[] ms = BucketStartsMs(timeline);
-        double[] perBucket = new double[timeline.Count], cumulative = new double[timeline.Count];
-        long sum = 0;
-        for (int i = 0; i < timeline.Count; i++)
-        {
-            perBucket[i] = timeline[i].Events;
-            sum += timeline[i].Events;
-            cumulative[i] = sum;
-        }
-        double widthMs = timeline.Count == 0 ? 1 : timeline[0].WidthMicroseconds / 1000.0;
-        var bars = plot.Add.Bars(Centres(ms, widthMs), perBucket);
-        foreach (Bar bar in bars.Bars) (bar.Size, bar.LineWidth) = (widthMs, 0);
-        bars.LegendText = $"events per {SmcReportText.Duration(widthMs * 1e6)}";
+        var bars = AddBuckets(plot, timeline, static b => b.Events, out double[] ends);
+        bars.LegendText = $"events per {SmcReportText.Duration(BucketWidthMs(timeline) * 1e6)}";
         if (timeline.Count > 0)
         {
-            var line = plot.Add.Scatter(Ends(ms, widthMs), cumulative);
+            double[] cumulative = new double[timeline.Count];
+            long sum = 0;
+            for (int i = 0; i < timeline.Count; i++) cumulative[i] = sum += timeline[i].Events;
+            var line = plot.Add.Scatter(ends, cumulative);
             line.Axes.YAxis = plot.Axes.Right;
             line.MarkerSize = 0;
             line.LegendText = "cumulative events";
         }
         plot.Title("SMC events over time");
-        plot.XLabel("time since start (ms)");
         plot.YLabel("events per bucket");
         plot.Axes.Right.Label.Text = "cumulative events";
         plot.ShowLegend(Alignment.UpperLeft);
@@ -60,16 +51,29 @@ public static class SmcPlot
 
     private static void AddHandlingPanel(Plot plot, IReadOnlyList<TimeBucket> timeline)
     {
-        double[] ms = BucketStartsMs(timeline);
-        double[] micros = new double[timeline.Count];
-        for (int i = 0; i < timeline.Count; i++) micros[i] = timeline[i].HandlingNanoseconds / 1000.0;
-        double widthMs = timeline.Count == 0 ? 1 : timeline[0].WidthMicroseconds / 1000.0;
-        var bars = plot.Add.Bars(Centres(ms, widthMs), micros);
-        foreach (Bar bar in bars.Bars) (bar.Size, bar.LineWidth) = (widthMs, 0);
+        AddBuckets(plot, timeline, static b => b.HandlingNanoseconds / 1000.0, out _);
         plot.Title("Host time spent handling SMC");
-        plot.XLabel("time since start (ms)");
         plot.YLabel("handling time per bucket (us)");
     }
+
+    /// <summary>One bar per time bucket, as wide as the bucket; <paramref name="ends"/> gets each bucket's end (ms).</summary>
+    private static ScottPlot.Plottables.BarPlot AddBuckets(Plot plot, IReadOnlyList<TimeBucket> timeline, Func<TimeBucket, double> value, out double[] ends)
+    {
+        double widthMs = BucketWidthMs(timeline);
+        double[] centres = new double[timeline.Count], values = new double[timeline.Count];
+        ends = new double[timeline.Count];
+        for (int i = 0; i < timeline.Count; i++)
+        {
+            double start = timeline[i].StartMicroseconds / 1000.0;
+            (centres[i], ends[i], values[i]) = (start + widthMs / 2, start + widthMs, value(timeline[i]));
+        }
+        var bars = plot.Add.Bars(centres, values);
+        foreach (Bar bar in bars.Bars) (bar.Size, bar.LineWidth) = (widthMs, 0);
+        plot.XLabel("time since start (ms)");
+        return bars;
+    }
+
+    private static double BucketWidthMs(IReadOnlyList<TimeBucket> timeline) => timeline.Count == 0 ? 1 : timeline[0].WidthMicroseconds / 1000.0;
 
     private static void AddSweepPanel(Plot plot, IReadOnlyList<ICacheSweepRow> sweep)
     {
@@ -102,23 +106,5 @@ public static class SmcPlot
         plot.YLabel("measured SMC miss fraction");
         plot.Axes.SetLimits(lo, hi, lo, hi);
         plot.ShowLegend(Alignment.UpperLeft);
-    }
-
-    private static double[] BucketStartsMs(IReadOnlyList<TimeBucket> timeline)
-    {
-        var ms = new double[timeline.Count];
-        for (int i = 0; i < ms.Length; i++) ms[i] = timeline[i].StartMicroseconds / 1000.0;
-        return ms;
-    }
-
-    private static double[] Centres(double[] starts, double width) => Shift(starts, width / 2);
-
-    private static double[] Ends(double[] starts, double width) => Shift(starts, width);
-
-    private static double[] Shift(double[] values, double by)
-    {
-        var shifted = new double[values.Length];
-        for (int i = 0; i < values.Length; i++) shifted[i] = values[i] + by;
-        return shifted;
     }
 }

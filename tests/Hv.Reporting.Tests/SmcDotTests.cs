@@ -12,12 +12,7 @@ public sealed class SmcDotTests
         return DotParser.Parse(w.ToString());
     }
 
-    private static SmcReport Report(params Hv.Core.Smc.SmcEvent[] events)
-    {
-        var analyzer = new SmcAnalyzer();
-        foreach (var e in events) analyzer.Add(e);
-        return analyzer.Build();
-    }
+    private static SmcReport Report(params Hv.Core.Smc.SmcEvent[] events) => Fixture.Report(events);
 
     [Fact]
     public void Write_FixtureReport_OneNodePerWriterAndRangeOneEdgePerPair()

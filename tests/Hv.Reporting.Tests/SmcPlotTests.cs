@@ -7,12 +7,7 @@ public sealed class SmcPlotTests : TempDirTest
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
-    private static SmcReport FixtureReport()
-    {
-        var analyzer = new SmcAnalyzer();
-        foreach (var e in Fixture.Events()) analyzer.Add(e);
-        return analyzer.Build();
-    }
+    private static SmcReport FixtureReport() => Fixture.Report(Fixture.Events());
 
     /// <summary>Checks the signature and returns the IHDR width and height.</summary>
     private static (int Width, int Height) ReadPng(string path)

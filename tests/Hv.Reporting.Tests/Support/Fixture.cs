@@ -44,5 +44,12 @@ internal static class Fixture
         Event(7, 5100, LoopRip, "mov byte ptr [rsi+rcx],dl", 0x700000, 1, 200),
     ];
 
+    public static SmcReport Report(IEnumerable<SmcEvent> events)
+    {
+        var analyzer = new SmcAnalyzer();
+        foreach (SmcEvent e in events) analyzer.Add(e);
+        return analyzer.Build();
+    }
+
     public static string Log(IEnumerable<SmcEvent> events) => string.Join("\n", events.Select(SmcEventJson.ToLine)) + "\n";
 }
