@@ -60,6 +60,7 @@ public sealed class SmcAnalyzer
             ranges.Add(range, acc);
         }
         acc.Counts.Add(length, eventUnits, eventBlocks, e.HandlingNanoseconds);
+        if (acc.Last is null || e.Sequence >= acc.Last.Sequence) acc.Last = new RangeChange(e.Sequence, e.Before, e.After);
         acc.ByWriter[writerId] = acc.ByWriter.GetValueOrDefault(writerId) + 1;
     }
 
@@ -78,11 +79,14 @@ public sealed class SmcAnalyzer
         List<AddressRange> merged = AddressRange.Merge(ranges.Keys);
         var mergedCounts = new Counts[merged.Count];
         var mergedWriters = new Dictionary<int, long>[merged.Count];
+        var lastChanges = new Dictionary<ulong, RangeChange>(merged.Count);
         for (int i = 0; i < merged.Count; i++) mergedWriters[i] = [];
         foreach ((AddressRange exact, RangeAccumulator acc) in ranges)
         {
             int i = IndexOfContaining(merged, exact.Start);
             mergedCounts[i].Add(acc.Counts);
+            if (acc.Last is { } change && (!lastChanges.TryGetValue(merged[i].Start, out RangeChange? seen) || change.Sequence > seen.Sequence))
+                lastChanges[merged[i].Start] = change;
             foreach ((int writerId, long count) in acc.ByWriter)
                 mergedWriters[i][writerId] = mergedWriters[i].GetValueOrDefault(writerId) + count;
         }
@@ -112,6 +116,7 @@ public sealed class SmcAnalyzer
             Writers = writerStats,
             Ranges = rangeStats,
             Edges = edges,
+            LastChanges = lastChanges,
             Timeline = timeline.Buckets(),
         };
     }
@@ -163,6 +168,7 @@ public sealed class SmcAnalyzer
     private sealed class RangeAccumulator
     {
         public Counts Counts;
+        public RangeChange? Last;
         public readonly Dictionary<int, long> ByWriter = [];
     }
 }

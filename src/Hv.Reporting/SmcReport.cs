@@ -49,6 +49,12 @@ public readonly record struct RangeStats(ulong Start, ulong End, long Events, lo
 /// <param name="Events">Writes along this edge.</param>
 public readonly record struct WriterRangeEdge(ulong WriterRip, string Writer, ulong RangeStart, ulong RangeEnd, long Events);
 
+/// <summary>The latest write into a rewritten range: what the code was and became.</summary>
+/// <param name="Sequence">The event's sequence number.</param>
+/// <param name="Before">Disassembly of the affected instructions before the write.</param>
+/// <param name="After">Disassembly of the same bytes after it.</param>
+public sealed record RangeChange(long Sequence, IReadOnlyList<string> Before, IReadOnlyList<string> After);
+
 /// <summary>Events and handling time in one time bucket.</summary>
 /// <param name="StartMicroseconds">Start of the bucket (time since the machine started).</param>
 /// <param name="WidthMicroseconds">Bucket width.</param>
@@ -67,6 +73,8 @@ public sealed record SmcReport
     public required IReadOnlyList<RangeStats> Ranges { get; init; }
     /// <summary>Writer → range edges, heaviest first.</summary>
     public required IReadOnlyList<WriterRangeEdge> Edges { get; init; }
+    /// <summary>The latest change of each merged range, by the range's start address.</summary>
+    public required IReadOnlyDictionary<ulong, RangeChange> LastChanges { get; init; }
     /// <summary>Events over time, in consecutive buckets from time 0.</summary>
     public required IReadOnlyList<TimeBucket> Timeline { get; init; }
 }

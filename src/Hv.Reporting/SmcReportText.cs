@@ -37,6 +37,12 @@ public static class SmcReportText
         {
             RangeStats s = report.Ranges[i];
             w.WriteLine($"  {AddressRange.Format(s.Start, s.End),-33} {N(s.Events),10} {N(s.Bytes),10} {N(s.DistinctWriters),8} {N(s.UnitsInvalidated),8} {N(s.BlocksInvalidated),8} {Duration(s.HandlingNanoseconds),12}");
+            if (report.LastChanges.TryGetValue(s.Start, out RangeChange? change))
+            {
+                string label = $"      last change (#{N(change.Sequence)}) ";
+                w.WriteLine($"{label}before: {Instructions(change.Before)}");
+                w.WriteLine($"{new string(' ', label.Length)}after:  {Instructions(change.After)}");
+            }
         }
     }
 
@@ -65,6 +71,15 @@ public static class SmcReportText
         < 1e9 => (ns / 1e6).ToString("0.00", CultureInfo.InvariantCulture) + " ms",
         _ => (ns / 1e9).ToString("0.000", CultureInfo.InvariantCulture) + " s",
     };
+
+    /// <summary>At most a few instructions on one line, "; "-separated.</summary>
+    private static string Instructions(IReadOnlyList<string> lines)
+    {
+        const int Shown = 4;
+        if (lines.Count == 0) return "(none)";
+        string joined = string.Join("; ", lines.Take(Shown));
+        return lines.Count > Shown ? $"{joined}; ... ({N(lines.Count - Shown)} more)" : joined;
+    }
 
     private static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
 

@@ -62,6 +62,18 @@ public sealed class SmcAnalyzerTests
     }
 
     [Fact]
+    public void Build_FixtureLog_LatestChangePerRange()
+    {
+        SmcReport r = Analyze(Log(Events()));
+        Assert.Equal([0x500000UL, 0x600000UL, 0x700000UL], r.LastChanges.Keys.Order());
+        RangeChange change = r.LastChanges[0x500000];
+        Assert.Equal(4, change.Sequence); // event 3 (at 0x500002) is older than event 4
+        Assert.Equal(["0x500000 add eax,4"], change.Before);
+        Assert.Equal(["0x500000 nop"], change.After);
+        Assert.Equal(6, r.LastChanges[0x600000].Sequence);
+    }
+
+    [Fact]
     public void Build_FixtureLog_TimelineHoldsEveryEvent()
     {
         SmcReport r = Analyze(Log(Events()));
@@ -83,6 +95,7 @@ public sealed class SmcAnalyzerTests
         Assert.Empty(r.Writers);
         Assert.Empty(r.Ranges);
         Assert.Empty(r.Edges);
+        Assert.Empty(r.LastChanges);
         Assert.Empty(r.Timeline);
     }
 

@@ -40,6 +40,8 @@ public sealed class SmcReportRunnerTests : TempDirTest
         Assert.DoesNotContain(lines, l => l.EndsWith("syscall read", StringComparison.Ordinal)); // third writer, beyond --top 2
         Assert.Contains("Most rewritten code ranges (top 2 of 3)", lines);
         Assert.Contains(lines, l => l.StartsWith("  0x500000-0x500004 ", StringComparison.Ordinal) && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..7].SequenceEqual(["4", "13", "2", "3", "1", "5.0"]));
+        Assert.Contains("      last change (#4) before: 0x500000 add eax,4", lines);
+        Assert.Contains("                       after:  0x500000 nop", lines);
     }
 
     [Fact]

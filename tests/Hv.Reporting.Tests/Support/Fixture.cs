@@ -16,7 +16,7 @@ internal static class Fixture
         Address = addr,
         OldBytes = new byte[len],
         NewBytes = Enumerable.Repeat((byte)0x90, len).ToArray(),
-        Before = [$"0x{addr:x} nop"],
+        Before = [$"0x{addr:x} add eax,{seq}"],
         After = [$"0x{addr:x} nop"],
         Invalidated = invalidated,
         HandlingNanoseconds = ns,
