@@ -12,7 +12,8 @@ public sealed class SmcAnalyzer
     private readonly List<WriterAccumulator> writers = [];
     private readonly Dictionary<AddressRange, RangeAccumulator> ranges = [];
     private readonly TimeHistogram timeline;
-    private long events, bytes, units, blocks, handlingNs;
+    private long events, bytes, handlingNs;
+    private Invalidations invalidated;
     private long firstUs = long.MaxValue, lastUs = long.MinValue;
 
     /// <summary>An empty analysis; <paramref name="timeBuckets"/> bounds the timeline's resolution.</summary>
@@ -26,16 +27,10 @@ public sealed class SmcAnalyzer
     {
         ArgumentNullException.ThrowIfNull(e);
         long length = e.NewBytes.Length;
-        long eventUnits = 0, eventBlocks = 0;
-        foreach (InvalidatedRange r in e.Invalidated)
-        {
-            if (r.Kind == "block") eventBlocks++;
-            else eventUnits++;
-        }
+        Invalidations eventInvalidated = Invalidations.Of(e.Invalidated);
         events++;
         bytes += length;
-        units += eventUnits;
-        blocks += eventBlocks;
+        invalidated += eventInvalidated;
         handlingNs += e.HandlingNanoseconds;
         firstUs = Math.Min(firstUs, e.TimeMicroseconds);
         lastUs = Math.Max(lastUs, e.TimeMicroseconds);
@@ -48,7 +43,7 @@ public sealed class SmcAnalyzer
             writerIds.Add(key, writerId);
             writers.Add(new WriterAccumulator(key));
         }
-        writers[writerId].Counts.Add(length, eventUnits, eventBlocks, e.HandlingNanoseconds);
+        writers[writerId].Counts.Add(length, eventInvalidated, e.HandlingNanoseconds);
 
         // A zero-length write still names a code site: give it one byte so it has a place among the ranges.
         ulong end = e.Address + (ulong)Math.Max(length, 1);
@@ -59,7 +54,7 @@ public sealed class SmcAnalyzer
             acc = new RangeAccumulator();
             ranges.Add(range, acc);
         }
-        acc.Counts.Add(length, eventUnits, eventBlocks, e.HandlingNanoseconds);
+        acc.Counts.Add(length, eventInvalidated, e.HandlingNanoseconds);
         if (acc.Last is null || e.Sequence >= acc.Last.Sequence) acc.Last = new RangeChange(e.Sequence, e.Before, e.After);
         acc.ByWriter[writerId] = acc.ByWriter.GetValueOrDefault(writerId) + 1;
     }
@@ -71,7 +66,7 @@ public sealed class SmcAnalyzer
         foreach (WriterAccumulator w in writers)
         {
             Counts c = w.Counts;
-            writerStats.Add(new WriterStats(w.Key.Rip, w.Key.Writer, c.Events, c.Bytes, c.Units, c.Blocks, c.Nanoseconds));
+            writerStats.Add(new WriterStats(w.Key.Rip, w.Key.Writer, c.Events, c.Bytes, c.Invalidated, c.Nanoseconds));
         }
         writerStats.Sort(static (a, b) => b.Events != a.Events ? b.Events.CompareTo(a.Events)
             : a.Rip != b.Rip ? a.Rip.CompareTo(b.Rip) : string.CompareOrdinal(a.Writer, b.Writer));
@@ -97,7 +92,7 @@ public sealed class SmcAnalyzer
         {
             Counts c = mergedCounts[i];
             AddressRange r = merged[i];
-            rangeStats.Add(new RangeStats(r.Start, r.End, c.Events, c.Bytes, mergedWriters[i].Count, c.Units, c.Blocks, c.Nanoseconds));
+            rangeStats.Add(new RangeStats(r.Start, r.End, c.Events, c.Bytes, mergedWriters[i].Count, c.Invalidated, c.Nanoseconds));
             foreach ((int writerId, long count) in mergedWriters[i])
             {
                 WriterKey w = writers[writerId].Key;
@@ -111,7 +106,7 @@ public sealed class SmcAnalyzer
 
         return new SmcReport
         {
-            Totals = new SmcTotals(events, bytes, units, blocks, handlingNs,
+            Totals = new SmcTotals(events, bytes, invalidated, handlingNs,
                 events == 0 ? 0 : firstUs, events == 0 ? 0 : lastUs),
             Writers = writerStats,
             Ranges = rangeStats,
@@ -138,14 +133,14 @@ public sealed class SmcAnalyzer
 
     private struct Counts
     {
-        public long Events, Bytes, Units, Blocks, Nanoseconds;
+        public long Events, Bytes, Nanoseconds;
+        public Invalidations Invalidated;
 
-        public void Add(long bytes, long units, long blocks, long nanoseconds)
+        public void Add(long bytes, Invalidations invalidated, long nanoseconds)
         {
             Events++;
             Bytes += bytes;
-            Units += units;
-            Blocks += blocks;
+            Invalidated += invalidated;
             Nanoseconds += nanoseconds;
         }
 
@@ -153,8 +148,7 @@ public sealed class SmcAnalyzer
         {
             Events += other.Events;
             Bytes += other.Bytes;
-            Units += other.Units;
-            Blocks += other.Blocks;
+            Invalidated += other.Invalidated;
             Nanoseconds += other.Nanoseconds;
         }
     }

@@ -1,15 +1,45 @@
+using Hv.Core.Smc;
+
 namespace Hv.Reporting;
+
+/// <summary>What SMC events did to decoded and translated code, by <see cref="InvalidatedRange.Kind"/>.</summary>
+/// <param name="Units">Translated units thrown away ("unit").</param>
+/// <param name="Blocks">Decoded blocks thrown away ("block").</param>
+/// <param name="Patched">Decoded blocks patched in place instead ("patched").</param>
+/// <param name="Other">Ranges of any other kind.</param>
+public readonly record struct Invalidations(long Units, long Blocks, long Patched, long Other)
+{
+    /// <summary>Counts the ranges of one event by kind.</summary>
+    public static Invalidations Of(IReadOnlyList<InvalidatedRange> ranges)
+    {
+        ArgumentNullException.ThrowIfNull(ranges);
+        long units = 0, blocks = 0, patched = 0, other = 0;
+        foreach (InvalidatedRange r in ranges)
+        {
+            switch (r.Kind)
+            {
+                case "unit": units++; break;
+                case "block": blocks++; break;
+                case "patched": patched++; break;
+                default: other++; break;
+            }
+        }
+        return new Invalidations(units, blocks, patched, other);
+    }
+
+    /// <summary>Sum of two counts.</summary>
+    public static Invalidations operator +(Invalidations a, Invalidations b) =>
+        new(a.Units + b.Units, a.Blocks + b.Blocks, a.Patched + b.Patched, a.Other + b.Other);
+}
 
 /// <summary>Totals over a whole <c>--smc-log</c>.</summary>
 /// <param name="Events">SMC events read.</param>
 /// <param name="BytesWritten">Sum of the written byte counts.</param>
-/// <param name="UnitsInvalidated">Translated units thrown away (summed over events).</param>
-/// <param name="BlocksInvalidated">Decoded blocks thrown away (summed over events).</param>
+/// <param name="Invalidated">Units and blocks thrown away or patched (summed over events).</param>
 /// <param name="HandlingNanoseconds">Host time spent handling all events.</param>
 /// <param name="FirstMicroseconds">Time of the earliest event (0 without events).</param>
 /// <param name="LastMicroseconds">Time of the latest event (0 without events).</param>
-public readonly record struct SmcTotals(long Events, long BytesWritten, long UnitsInvalidated, long BlocksInvalidated,
-    long HandlingNanoseconds, long FirstMicroseconds, long LastMicroseconds)
+public readonly record struct SmcTotals(long Events, long BytesWritten, Invalidations Invalidated, long HandlingNanoseconds, long FirstMicroseconds, long LastMicroseconds)
 {
     /// <summary>Mean handling time per event in nanoseconds (0 without events).</summary>
     public double MeanHandlingNanoseconds => Events == 0 ? 0 : (double)HandlingNanoseconds / Events;
@@ -23,11 +53,10 @@ public readonly record struct SmcTotals(long Events, long BytesWritten, long Uni
 /// <param name="Writer">Its disassembly as logged (e.g. "mov byte ptr [rax],0x90", "syscall read").</param>
 /// <param name="Events">Writes it made that hit code.</param>
 /// <param name="Bytes">Bytes those writes changed.</param>
-/// <param name="UnitsInvalidated">Translated units they threw away.</param>
-/// <param name="BlocksInvalidated">Decoded blocks they threw away.</param>
+/// <param name="Invalidated">Units and blocks they threw away or patched.</param>
 /// <param name="HandlingNanoseconds">Host time spent handling them.</param>
-public readonly record struct WriterStats(ulong Rip, string Writer, long Events, long Bytes, long UnitsInvalidated,
-    long BlocksInvalidated, long HandlingNanoseconds);
+public readonly record struct WriterStats(ulong Rip, string Writer, long Events, long Bytes, Invalidations Invalidated,
+    long HandlingNanoseconds);
 
 /// <summary>A code range rewritten over the log: the union of overlapping written ranges.</summary>
 /// <param name="Start">First written address.</param>
@@ -35,11 +64,10 @@ public readonly record struct WriterStats(ulong Rip, string Writer, long Events,
 /// <param name="Events">Writes into the range.</param>
 /// <param name="Bytes">Bytes those writes changed.</param>
 /// <param name="DistinctWriters">How many different writer instructions wrote into it.</param>
-/// <param name="UnitsInvalidated">Translated units its writes threw away.</param>
-/// <param name="BlocksInvalidated">Decoded blocks its writes threw away.</param>
+/// <param name="Invalidated">Units and blocks its writes threw away or patched.</param>
 /// <param name="HandlingNanoseconds">Host time spent handling its writes.</param>
 public readonly record struct RangeStats(ulong Start, ulong End, long Events, long Bytes, int DistinctWriters,
-    long UnitsInvalidated, long BlocksInvalidated, long HandlingNanoseconds);
+    Invalidations Invalidated, long HandlingNanoseconds);
 
 /// <summary>Writer → rewritten range, with how often that writer wrote into that range.</summary>
 /// <param name="WriterRip">Address of the writing instruction.</param>

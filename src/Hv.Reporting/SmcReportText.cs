@@ -15,28 +15,30 @@ public static class SmcReportText
         w.WriteLine(title is null ? "SMC report" : $"SMC report: {title}");
         w.WriteLine($"  events               {N(t.Events)}");
         w.WriteLine($"  bytes written        {N(t.BytesWritten)}");
-        w.WriteLine($"  units invalidated    {N(t.UnitsInvalidated)}");
-        w.WriteLine($"  blocks invalidated   {N(t.BlocksInvalidated)}");
+        w.WriteLine($"  units invalidated    {N(t.Invalidated.Units)}");
+        w.WriteLine($"  blocks invalidated   {N(t.Invalidated.Blocks)}");
+        w.WriteLine($"  blocks patched       {N(t.Invalidated.Patched)}");
+        if (t.Invalidated.Other != 0) w.WriteLine($"  other invalidations  {N(t.Invalidated.Other)}");
         w.WriteLine($"  handling time        {Duration(t.HandlingNanoseconds)} total, {Duration(t.MeanHandlingNanoseconds)} mean");
         w.WriteLine($"  time span            {Duration(t.SpanMicroseconds * 1000.0)} (from {Duration(t.FirstMicroseconds * 1000.0)} to {Duration(t.LastMicroseconds * 1000.0)})");
         w.WriteLine($"  writers, ranges      {N(report.Writers.Count)} writer instructions, {N(report.Ranges.Count)} rewritten ranges");
 
         w.WriteLine();
         w.WriteLine($"Hottest writers (top {N(Math.Min(top, report.Writers.Count))} of {N(report.Writers.Count)})");
-        w.WriteLine($"  {"writer_rip",-18} {"events",10} {"bytes",10} {"units",8} {"blocks",8} {"handling",12}  writer");
+        w.WriteLine($"  {"writer_rip",-18} {"events",10} {"bytes",10} {"units",8} {"blocks",8} {"patched",8} {"handling",12}  writer");
         for (int i = 0; i < report.Writers.Count && i < top; i++)
         {
             WriterStats s = report.Writers[i];
-            w.WriteLine($"  {Hex(s.Rip),-18} {N(s.Events),10} {N(s.Bytes),10} {N(s.UnitsInvalidated),8} {N(s.BlocksInvalidated),8} {Duration(s.HandlingNanoseconds),12}  {s.Writer}");
+            w.WriteLine($"  {Hex(s.Rip),-18} {N(s.Events),10} {N(s.Bytes),10} {Columns(s.Invalidated)} {Duration(s.HandlingNanoseconds),12}  {s.Writer}");
         }
 
         w.WriteLine();
         w.WriteLine($"Most rewritten code ranges (top {N(Math.Min(top, report.Ranges.Count))} of {N(report.Ranges.Count)})");
-        w.WriteLine($"  {"range",-33} {"events",10} {"bytes",10} {"writers",8} {"units",8} {"blocks",8} {"handling",12}");
+        w.WriteLine($"  {"range",-33} {"events",10} {"bytes",10} {"writers",8} {"units",8} {"blocks",8} {"patched",8} {"handling",12}");
         for (int i = 0; i < report.Ranges.Count && i < top; i++)
         {
             RangeStats s = report.Ranges[i];
-            w.WriteLine($"  {AddressRange.Format(s.Start, s.End),-33} {N(s.Events),10} {N(s.Bytes),10} {N(s.DistinctWriters),8} {N(s.UnitsInvalidated),8} {N(s.BlocksInvalidated),8} {Duration(s.HandlingNanoseconds),12}");
+            w.WriteLine($"  {AddressRange.Format(s.Start, s.End),-33} {N(s.Events),10} {N(s.Bytes),10} {N(s.DistinctWriters),8} {Columns(s.Invalidated)} {Duration(s.HandlingNanoseconds),12}");
             if (report.LastChanges.TryGetValue(s.Start, out RangeChange? change))
             {
                 string label = $"      last change (#{N(change.Sequence)}) ";
@@ -80,6 +82,8 @@ public static class SmcReportText
         string joined = string.Join("; ", lines.Take(Shown));
         return lines.Count > Shown ? $"{joined}; ... ({N(lines.Count - Shown)} more)" : joined;
     }
+
+    private static string Columns(Invalidations i) => $"{N(i.Units),8} {N(i.Blocks),8} {N(i.Patched),8}";
 
     private static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
 

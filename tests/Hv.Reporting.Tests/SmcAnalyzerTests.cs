@@ -17,7 +17,7 @@ public sealed class SmcAnalyzerTests
     public void Build_FixtureLog_Totals()
     {
         SmcTotals t = Analyze(Log(Events())).Totals;
-        Assert.Equal(new SmcTotals(Events: 7, BytesWritten: 31, UnitsInvalidated: 5, BlocksInvalidated: 3,
+        Assert.Equal(new SmcTotals(Events: 7, BytesWritten: 31, new Invalidations(Units: 5, Blocks: 3, Patched: 1, Other: 1),
             HandlingNanoseconds: 14500, FirstMicroseconds: 100, LastMicroseconds: 5100), t);
         Assert.Equal(5000, t.SpanMicroseconds);
         Assert.Equal(14500.0 / 7, t.MeanHandlingNanoseconds, 9);
@@ -29,9 +29,9 @@ public sealed class SmcAnalyzerTests
         SmcReport r = Analyze(Log(Events()));
         Assert.Equal(
         [
-            new WriterStats(PatchRip, "mov dword ptr [rdi],eax", 3, 12, 3, 1, 4500),
-            new WriterStats(LoopRip, "mov byte ptr [rsi+rcx],dl", 3, 3, 0, 1, 1000),
-            new WriterStats(SyscallRip, "syscall read", 1, 16, 2, 1, 9000),
+            new WriterStats(PatchRip, "mov dword ptr [rdi],eax", 3, 12, new(3, 1, 0, 0), 4500),
+            new WriterStats(LoopRip, "mov byte ptr [rsi+rcx],dl", 3, 3, new(0, 1, 0, 1), 1000),
+            new WriterStats(SyscallRip, "syscall read", 1, 16, new(2, 1, 1, 0), 9000),
         ], r.Writers);
     }
 
@@ -41,9 +41,9 @@ public sealed class SmcAnalyzerTests
         SmcReport r = Analyze(Log(Events()));
         Assert.Equal(
         [
-            new RangeStats(0x500000, 0x500004, Events: 4, Bytes: 13, DistinctWriters: 2, UnitsInvalidated: 3, BlocksInvalidated: 1, HandlingNanoseconds: 5000),
-            new RangeStats(0x600000, 0x600010, Events: 2, Bytes: 17, DistinctWriters: 2, UnitsInvalidated: 2, BlocksInvalidated: 2, HandlingNanoseconds: 9300),
-            new RangeStats(0x700000, 0x700001, Events: 1, Bytes: 1, DistinctWriters: 1, UnitsInvalidated: 0, BlocksInvalidated: 0, HandlingNanoseconds: 200),
+            new RangeStats(0x500000, 0x500004, Events: 4, Bytes: 13, DistinctWriters: 2, new Invalidations(3, 1, 0, 0), HandlingNanoseconds: 5000),
+            new RangeStats(0x600000, 0x600010, Events: 2, Bytes: 17, DistinctWriters: 2, new Invalidations(2, 2, 1, 0), HandlingNanoseconds: 9300),
+            new RangeStats(0x700000, 0x700001, Events: 1, Bytes: 1, DistinctWriters: 1, new Invalidations(0, 0, 0, 1), HandlingNanoseconds: 200),
         ], r.Ranges);
     }
 

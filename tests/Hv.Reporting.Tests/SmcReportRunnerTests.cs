@@ -33,13 +33,15 @@ public sealed class SmcReportRunnerTests : TempDirTest
         Assert.Contains("  bytes written        31", lines);
         Assert.Contains("  units invalidated    5", lines);
         Assert.Contains("  blocks invalidated   3", lines);
+        Assert.Contains("  blocks patched       1", lines);
+        Assert.Contains("  other invalidations  1", lines);
         Assert.Contains("  handling time        14.5 us total, 2.1 us mean", lines);
         Assert.Contains("  time span            5.00 ms (from 100.0 us to 5.10 ms)", lines);
         Assert.Contains("Hottest writers (top 2 of 3)", lines);
         Assert.Contains(lines, l => l.StartsWith("  0x401000 ", StringComparison.Ordinal) && l.EndsWith("  mov dword ptr [rdi],eax", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, l => l.EndsWith("syscall read", StringComparison.Ordinal)); // third writer, beyond --top 2
         Assert.Contains("Most rewritten code ranges (top 2 of 3)", lines);
-        Assert.Contains(lines, l => l.StartsWith("  0x500000-0x500004 ", StringComparison.Ordinal) && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..7].SequenceEqual(["4", "13", "2", "3", "1", "5.0"]));
+        Assert.Contains(lines, l => l.StartsWith("  0x500000-0x500004 ", StringComparison.Ordinal) && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1..8].SequenceEqual(["4", "13", "2", "3", "1", "0", "5.0"]));
         Assert.Contains("      last change (#4) before: 0x500000 add eax,4", lines);
         Assert.Contains("                       after:  0x500000 nop", lines);
     }
