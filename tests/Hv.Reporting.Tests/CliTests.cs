@@ -39,6 +39,25 @@ public sealed class CliTests : TempDirTest
     }
 
     [Fact]
+    public void SmcReport_RecordedLog_ReportDotAndPlot()
+    {
+        string log = Path.Combine(AppContext.BaseDirectory, "Data", "smc_read_into_code.jsonl");
+        string dot = PathOf("ric.dot"), png = PathOf("ric.png");
+        var (status, stdout, stderr) = Hv("smc-report", log, "--dot", dot, "--plot", png);
+        Assert.Equal((0, ""), (status, stderr));
+        string[] lines = stdout.Split('\n');
+        Assert.Contains("  events               67", lines);
+        Assert.Contains("  blocks invalidated   50", lines);
+        Assert.Contains("Hottest writers (top 3 of 3)", lines);
+        Assert.Contains(lines, l => l.StartsWith("  0x439c2e ", StringComparison.Ordinal) && l.EndsWith("syscall [0f05]", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.StartsWith("  0x7fffef7fd100-0x7fffef7fd110 ", StringComparison.Ordinal));
+        DotGraph g = DotParser.Parse(File.ReadAllText(dot));
+        Assert.Equal((5, 6), (g.Nodes.Count, g.Edges.Count));
+        Assert.Equal(67, g.Edges.Sum(e => int.Parse(e.Attributes["weight"], System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.True(new FileInfo(png).Length > 10_000);
+    }
+
+    [Fact]
     public void SmcReport_MissingFile_OneLineStatus2()
     {
         string log = PathOf("none.log");
