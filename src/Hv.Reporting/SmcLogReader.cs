@@ -24,7 +24,7 @@ public static class SmcLogReader
         {
             lineNumber++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            if (SmcEventJson.TryParse(line, out SmcEvent? e, out string? error))
+            if (TryParse(line, out SmcEvent? e, out string? error))
             {
                 analyzer.Add(e!);
                 parsed++;
@@ -36,5 +36,19 @@ public static class SmcLogReader
             }
         }
         return new LogReadResult(parsed, bad);
+    }
+
+    private static bool TryParse(string line, out SmcEvent? e, out string? error)
+    {
+        try
+        {
+            return SmcEventJson.TryParse(line, out e, out error);
+        }
+        catch (OverflowException ex)
+        {
+            // SmcEventJson.TryParse lets an address too large for 64 bits escape as an exception.
+            (e, error) = (null, ex.Message);
+            return false;
+        }
     }
 }

@@ -114,6 +114,39 @@ public sealed class SmcAnalyzerTests
     }
 
     [Fact]
+    public void Read_AddressBeyond64Bits_Malformed()
+    {
+        string line = SmcEventJson.ToLine(Events()[0]).Replace("\"0x401000\"", "\"0x1ffffffffffffffffff\"", StringComparison.Ordinal);
+        var bad = new List<(long Line, string Reason)>();
+        Assert.Equal(new LogReadResult(0, 1), SmcLogReader.Read(new StringReader(line), new SmcAnalyzer(), (l, r) => bad.Add((l, r))));
+        Assert.Equal(1, Assert.Single(bad).Line);
+    }
+
+    private const string Noise = "0123456789abcdefx{}[],:\"-.e";
+
+    [Fact]
+    public void Read_RandomlyCorruptedLines_NeverThrow()
+    {
+        // Deterministic fuzz: flip, drop or duplicate characters of real lines; every line parses or is reported.
+        var random = new Random(5);
+        string[] lines = Events().Select(SmcEventJson.ToLine).ToArray();
+        var corrupted = new System.Text.StringBuilder();
+        const int Count = 3000;
+        for (int i = 0; i < Count; i++)
+        {
+            char[] c = lines[random.Next(lines.Length)].ToCharArray();
+            int at = random.Next(c.Length);
+            c[at] = random.Next(3) switch { 0 => Noise[random.Next(Noise.Length)], 1 => 'f', _ => c[Math.Max(0, at - 1)] };
+            corrupted.Append(c).Append('\n');
+        }
+        long reported = 0;
+        LogReadResult result = SmcLogReader.Read(new StringReader(corrupted.ToString()), new SmcAnalyzer(), (_, _) => reported++);
+        Assert.Equal(Count, result.Parsed + result.Malformed);
+        Assert.Equal(result.Malformed, reported);
+        Assert.InRange(result.Malformed, 1, Count - 1);
+    }
+
+    [Fact]
     public void Add_ZeroLengthWrite_CountsAsOneByteSite()
     {
         var analyzer = new SmcAnalyzer();
