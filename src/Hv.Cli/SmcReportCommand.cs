@@ -11,11 +11,11 @@ internal static class SmcReportCommand
         var log = new Argument<string>("LOG") { Description = "A file written by hv run --smc-log (JSON lines)" };
         var top = new Option<int>("--top")
         {
-            Description = "Rows in each table",
+            Description = "Rows in each table; writers and ranges in the DOT graph",
             DefaultValueFactory = _ => 10,
             HelpName = "N",
         };
-        var dot = new Option<string?>("--dot") { Description = "Write writer -> rewritten-range edges as a Graphviz DOT graph to FILE", HelpName = "FILE" };
+        var dot = new Option<string?>("--dot") { Description = "Write writer -> rewritten-range edges (among the --top writers and ranges) as a Graphviz DOT graph to FILE", HelpName = "FILE" };
         var plot = new Option<string?>("--plot") { Description = "Draw SMC events and handling time over time (and the I-cache sweep) to a PNG", HelpName = "FILE.png" };
         var icache = new Option<string?>("--icache-csv")
         {

@@ -8,21 +8,33 @@ public static class SmcDot
 {
     /// <summary>
     /// One box node per writer ("RIP\nDISASSEMBLY"), one ellipse per rewritten range ("0xSTART-0xEND"), one edge
-    /// per (writer, range) pair whose label and weight are the number of writes along it.
+    /// per (writer, range) pair whose label and weight are the number of writes along it. With
+    /// <paramref name="top"/>, only edges between the <paramref name="top"/> hottest writers and the
+    /// <paramref name="top"/> most rewritten ranges are drawn (a big log's full graph is too large to lay out).
     /// </summary>
-    public static void Write(TextWriter w, SmcReport report)
+    public static void Write(TextWriter w, SmcReport report, int top = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(w);
         ArgumentNullException.ThrowIfNull(report);
+        var topWriters = new HashSet<(ulong, string)>();
+        for (int i = 0; i < report.Writers.Count && i < top; i++) topWriters.Add((report.Writers[i].Rip, report.Writers[i].Writer));
+        var topRanges = new HashSet<(ulong, ulong)>();
+        for (int i = 0; i < report.Ranges.Count && i < top; i++) topRanges.Add((report.Ranges[i].Start, report.Ranges[i].End));
+        var edges = new List<WriterRangeEdge>(report.Edges.Count);
+        foreach (WriterRangeEdge e in report.Edges)
+            if (topWriters.Contains((e.WriterRip, e.Writer)) && topRanges.Contains((e.RangeStart, e.RangeEnd))) edges.Add(e);
+
         var writerNodes = new Dictionary<(ulong, string), string>();
         var rangeNodes = new Dictionary<(ulong, ulong), string>();
         long heaviest = 1;
-        foreach (WriterRangeEdge e in report.Edges) heaviest = Math.Max(heaviest, e.Events);
+        foreach (WriterRangeEdge e in edges) heaviest = Math.Max(heaviest, e.Events);
 
         w.WriteLine("digraph smc {");
         w.WriteLine("  rankdir=LR;");
         w.WriteLine("  node [fontname=\"monospace\"];");
-        foreach (WriterRangeEdge e in report.Edges)
+        if (edges.Count < report.Edges.Count)
+            w.WriteLine($"  // {report.Edges.Count - edges.Count} of {report.Edges.Count} edges left out: outside the top {top} writers and ranges");
+        foreach (WriterRangeEdge e in edges)
         {
             if (!writerNodes.TryGetValue((e.WriterRip, e.Writer), out string? from))
             {

@@ -61,7 +61,7 @@ public static class SmcReportRunner
         if (o.DotPath is not null && !TryWrite(o.DotPath, "DOT graph", stderr, path =>
             {
                 using var w = new StreamWriter(path);
-                SmcDot.Write(w, report);
+                SmcDot.Write(w, report, o.Top);
             }))
             status = StatusFailed;
         if (o.PlotPath is not null && !TryWrite(o.PlotPath, "plot", stderr, path => SmcPlot.SavePng(path, report, sweep)))

@@ -34,7 +34,8 @@ public sealed class CliTests : TempDirTest
         Assert.Equal((0, ""), (status, stderr));
         Assert.Contains("  events               7\n", stdout);
         Assert.Contains("Hottest writers (top 1 of 3)", stdout);
-        Assert.Equal(5, DotParser.Parse(File.ReadAllText(dot)).Edges.Count);
+        var edge = Assert.Single(DotParser.Parse(File.ReadAllText(dot)).Edges); // --top 1: hottest writer -> hottest range
+        Assert.Equal("3", edge.Attributes["weight"]);
         Assert.Equal([0x89, 0x50, 0x4e, 0x47], File.ReadAllBytes(png)[..4]);
     }
 

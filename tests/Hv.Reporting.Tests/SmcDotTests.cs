@@ -45,6 +45,18 @@ public sealed class SmcDotTests
     }
 
     [Fact]
+    public void Write_Top_OnlyEdgesAmongTopWritersAndRanges()
+    {
+        var w = new StringWriter();
+        SmcDot.Write(w, Report(Events()), top: 2);
+        DotGraph g = DotParser.Parse(w.ToString());
+        // Top writers 0x401000 and 0x401100, top ranges 0x500000 and 0x600000: the syscall writer and 0x700000 go.
+        Assert.Equal(4, g.Nodes.Count);
+        Assert.Equal(3, g.Edges.Count);
+        Assert.Contains("// 2 of 5 edges left out", w.ToString());
+    }
+
+    [Fact]
     public void Write_EmptyReport_EmptyGraph()
     {
         DotGraph g = Render(Report());

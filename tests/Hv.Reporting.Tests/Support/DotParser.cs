@@ -9,7 +9,7 @@ internal sealed record DotGraph(string Name, Dictionary<string, Dictionary<strin
 /// <summary>
 /// A strict parser for the DOT subset smc-report writes: <c>digraph ID { stmt; ... }</c> where a statement is
 /// an attribute default (<c>rankdir=LR</c>, <c>node [...]</c>), a node (<c>"id" [...]</c>) or an edge
-/// (<c>"a" -> "b" [...]</c>). Throws <see cref="FormatException"/> on anything else.
+/// (<c>"a" -> "b" [...]</c>); <c>//</c> comments. Throws <see cref="FormatException"/> on anything else.
 /// </summary>
 internal static class DotParser
 {
@@ -90,6 +90,10 @@ internal static class DotParser
         {
             char c = text[i];
             if (char.IsWhiteSpace(c)) i++;
+            else if (c == '/' && i + 1 < text.Length && text[i + 1] == '/')
+            {
+                while (i < text.Length && text[i] != '\n') i++;
+            }
             else if (c == '"')
             {
                 int start = i++;
