@@ -8,7 +8,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Hv.Cli;
 
-/// <summary>The <c>hv</c> command line: <c>hv run [OPTIONS] [IMAGE] [GUEST-ARGS...]</c>.</summary>
+/// <summary>The <c>hv</c> command line: <c>hv run [OPTIONS] [IMAGE] [GUEST-ARGS...]</c> and <c>hv smc-report LOG</c>.</summary>
 public static class Program
 {
     /// <summary>Exit status when the image exists but cannot be run (not ELF, wrong architecture, dynamic, corrupt).</summary>
@@ -92,12 +92,12 @@ public static class Program
                 parse.GetValue(smcLog));
             return Execute(options);
         });
-        var root = new RootCommand("hv: an x86-64 Linux user-mode emulator") { run };
+        var root = new RootCommand("hv: an x86-64 Linux user-mode emulator") { run, SmcReportCommand.Create() };
         ParseResult result = root.Parse(SeparateGuestArguments(args));
         if (result.Errors.Count > 0)
         {
             foreach (var error in result.Errors) Console.Error.WriteLine($"hv: {error.Message}");
-            Console.Error.WriteLine("hv: try 'hv run --help'");
+            Console.Error.WriteLine($"hv: try 'hv {(args.Length > 0 && args[0] == "smc-report" ? "smc-report" : "run")} --help'");
             return StatusUsage;
         }
         return result.Invoke();
