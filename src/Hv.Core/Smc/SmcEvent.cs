@@ -3,7 +3,8 @@ namespace Hv.Core.Smc;
 /// <summary>A range of guest code thrown away by one SMC event.</summary>
 /// <param name="Start">First guest address of the unit or block.</param>
 /// <param name="End">Guest address just past its last byte.</param>
-/// <param name="Kind">"unit" for a translated unit, "block" for a decoded (interpreted) block.</param>
+/// <param name="Kind">"unit" for a translated unit, "block" for a decoded (interpreted) block, "patched" for a block
+/// whose changed instruction was re-decoded in place (only an operand changed; the block lives on).</param>
 public readonly record struct InvalidatedRange(ulong Start, ulong End, string Kind);
 
 /// <summary>
