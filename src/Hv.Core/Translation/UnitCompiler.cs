@@ -1007,6 +1007,11 @@ internal sealed unsafe class UnitCompiler
     /// <summary>[memory, address, value] on the stack → stored; a fault goes to a stub.</summary>
     private void EmitTryWrite(int size)
     {
+        // Publish the storing instruction (stack-neutral): an SMC event names its writer and the SMC engine
+        // knows which instruction is running.
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldc_I8, (long)currentIp);
+        il.Emit(OpCodes.Stfld, InstructionStartField);
         switch (size)
         {
             case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Call, TryWrite8); break;
