@@ -29,6 +29,9 @@ internal sealed class CodeCache : ICodeWriteObserver
     /// <summary>Called for every block that gets invalidated (the translation cache drops units made from it).</summary>
     public Action<DecodedBlock>? BlockInvalidated { get; set; }
 
+    /// <summary>The vCPU's simulated I-cache: a code write drops the lines it changes (until the SMC engine calls it).</summary>
+    public Smc.InstructionCacheModel? InstructionCache { get; set; }
+
     public bool TryGet(ulong address, out DecodedBlock? block)
     {
         stats.BlockCacheLookups++;
@@ -55,6 +58,7 @@ internal sealed class CodeCache : ICodeWriteObserver
     public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
     {
         if (newBytes.SequenceEqual(page.Data.AsSpan(offset, newBytes.Length))) return; // nothing changes
+        InstructionCache?.InvalidateWrite(guestAddress, newBytes.Length);
         DropBlocksOf(page, guestAddress);
     }
 

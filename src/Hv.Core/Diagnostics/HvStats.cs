@@ -44,6 +44,9 @@ public sealed class HvStats
     /// <summary>Guest instructions in every mode.</summary>
     public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
 
+    /// <summary>The vCPU's simulated instruction cache (its counters are part of <see cref="Snapshot"/>), or null when off.</summary>
+    internal Smc.InstructionCacheModel? InstructionCache { get; set; }
+
     /// <summary>Extra counters contributed by other layers (e.g. the OS personality), by name.</summary>
     public Dictionary<string, long> Extra { get; } = [];
 
@@ -70,6 +73,7 @@ public sealed class HvStats
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
         };
+        Smc.InstructionCacheModel.AddCounters(d, InstructionCache);
         foreach (var (k, v) in Extra) d[k] = v;
         return d;
     }
