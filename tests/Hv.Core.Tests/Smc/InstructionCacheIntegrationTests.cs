@@ -1,0 +1,103 @@
+using Hv.Core.Cpu;
+using Hv.Core.Execution;
+using Hv.Core.Memory;
+using Hv.Core.Smc;
+using Hv.Core.Tests.Support;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Hv.Core.Tests.Smc;
+
+/// <summary>The I-cache model fed by a running vCPU, and the analytical sweep, in every execution mode.</summary>
+public sealed class InstructionCacheIntegrationTests
+{
+    private const ulong Code = 0x4000_0000;
+    private const ulong StackTop = 0x5000_0000;
+
+    /// <summary>
+    /// f (mov eax, imm32; ret) on the first line, then a caller that calls f three times and after each call patches
+    /// f's immediate with a byte that differs each time; f's results are summed into rbx.
+    /// </summary>
+    private static Machine PatchLoop(ExecutionMode mode, InstructionCacheGeometry? icache)
+    {
+        var machine = Machine.Create(HvOptions.Default with { Mode = mode, HotThreshold = 2, InstructionCache = icache });
+        machine.AddressSpace.Map(Code, 0x1000, PagePermissions.All, "code");
+        machine.AddressSpace.Map(StackTop - 0x1000, 0x1000, PagePermissions.ReadWrite, "stack");
+        var a = new Assembler(64);
+        Label again = a.CreateLabel(), f = a.CreateLabel(), imm = a.CreateLabel(), start = a.CreateLabel();
+        a.Label(ref f);
+        a.db(0xB8);              // mov eax, imm32
+        a.Label(ref imm);
+        a.dd(100);
+        a.ret();
+        for (int i = 6; i < 64; i++) a.int3(); // the caller starts on the next line
+        a.Label(ref start);
+        a.xor(ebx, ebx);
+        a.mov(ecx, 3);
+        a.Label(ref again);
+        a.call(f);
+        a.add(rbx, rax);
+        a.mov(__byte_ptr[imm], cl);
+        a.dec(ecx);
+        a.jnz(again);
+        a.hlt();
+        var stream = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(stream), Code);
+        Assert.True(machine.AddressSpace.TryWrite(Code, stream.ToArray(), checkPermissions: false));
+        machine.Cpu.State[Gpr.Rsp] = StackTop - 0x100;
+        machine.Cpu.State.Rip = Code + 64;
+        return machine;
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Run_PatchedFunction_CountsSmcInvalidationsAndMisses(ExecutionMode mode)
+    {
+        Machine machine = PatchLoop(mode, InstructionCacheGeometry.Default);
+        Assert.Equal(StopKind.Halted, machine.Run(10_000).Kind);
+        Assert.Equal(100UL + 3 + 2, machine.Cpu.State[Gpr.Rbx]); // imm 100, then patched to 3, then 2
+        var s = machine.Stats.Snapshot();
+        Assert.Equal(3, s["icache_smc_invalidations"]);  // each patch hit f's line right after f ran
+        // Interpreted: the 2nd and 3rd calls refetch f's line. Translated code fetches a whole unit's lines on
+        // entry, so re-entering the caller's unit after the last patch may refetch f's line once more.
+        Assert.InRange(s["icache_smc_misses"], 2, 3);
+        Assert.InRange(s["icache_misses"], s["icache_smc_misses"] + 2, s["icache_fetches"]); // + f's and the caller's first miss
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Run_ModelOff_NoModelAndZeroCounters(ExecutionMode mode)
+    {
+        Machine machine = PatchLoop(mode, null);
+        Assert.Null(machine.Cpu.InstructionCache);
+        Assert.Equal(StopKind.Halted, machine.Run(10_000).Kind);
+        Assert.Equal(100UL + 3 + 2, machine.Cpu.State[Gpr.Rbx]);
+        var s = machine.Stats.Snapshot();
+        Assert.Equal(0, s["icache_fetches"] + s["icache_misses"] + s["icache_smc_invalidations"] + s["icache_smc_misses"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Sweep_SteadyState_MeasuredEqualsModel(ExecutionMode mode)
+    {
+        InstructionCacheSweepPoint[] points = [new(16, 1, 4), new(16, 4, 1), new(64, 8, 16)];
+        foreach (InstructionCacheSweepPoint p in points)
+        {
+            InstructionCacheSweepResult r = InstructionCacheSweep.Run(p, periods: 5, mode);
+            Assert.Equal(r.Iterations * p.MLines, r.Fetches);
+            Assert.Equal(5L * p.UWrites, r.SmcMisses);
+            Assert.Equal(r.SmcMisses, r.Misses); // the loop fits: nothing else misses in steady state
+            Assert.Equal(p.ModelSmcMissFraction, r.MeasuredSmcMissFraction, 12);
+        }
+    }
+
+    [Fact]
+    public void Sweep_CsvRow_MatchesHeaderColumns()
+    {
+        InstructionCacheSweepResult r = InstructionCacheSweep.Run(new(16, 2, 2), periods: 2, ExecutionMode.Interpret);
+        string[] header = InstructionCacheSweepResult.CsvHeader.Split(',');
+        string[] row = r.ToCsvRow().Split(',');
+        Assert.Equal(header.Length, row.Length);
+        Assert.Equal(["16", "2", "2", "4", "64", "4", "4", "0.0625", "0.0625"], row);
+    }
+}
