@@ -63,7 +63,11 @@ internal sealed class CodeCache : ICodeWriteObserver
     }
 
     /// <inheritdoc />
-    public void OnCodeUnmapped(PhysicalPage page, ulong guestAddress) => DropBlocksOf(page, guestAddress);
+    public void OnCodeUnmapped(PhysicalPage page, ulong guestAddress)
+    {
+        InstructionCache?.Forget(guestAddress, PhysicalPage.Size); // writes there are no longer watched
+        DropBlocksOf(page, guestAddress);
+    }
 
     private void DropBlocksOf(PhysicalPage page, ulong guestAddress)
     {

@@ -216,7 +216,16 @@ public sealed class InstructionCacheModel
     /// A write changed code in [<paramref name="address"/>, +<paramref name="length"/>): drops every present line
     /// it overlaps (counting <see cref="SmcInvalidations"/>) and remembers them for <see cref="SmcMisses"/>.
     /// </summary>
-    public void InvalidateWrite(ulong address, int length)
+    public void InvalidateWrite(ulong address, int length) => DropRange(address, length, smc: true);
+
+    /// <summary>
+    /// Drops every present line overlapping [<paramref name="address"/>, +<paramref name="length"/>) without
+    /// counting or remembering it: for code that was unmapped or made non-executable, whose later writes Hv no
+    /// longer watches (so a stale line must not give a hit). A later fetch is an ordinary miss.
+    /// </summary>
+    public void Forget(ulong address, int length) => DropRange(address, length, smc: false);
+
+    private void DropRange(ulong address, int length, bool smc)
     {
         if (length <= 0) return;
         ulong first = address >> lineShift;
@@ -224,22 +233,28 @@ public sealed class InstructionCacheModel
         if (last < first) last = ulong.MaxValue >> lineShift;
         if (last - first >= (ulong)tags.Length)
         {
-            // A write wider than the cache: scanning every way is cheaper than every line of the range.
+            // A range wider than the cache: scanning every way is cheaper than every line of the range.
             for (int i = 0; i < tags.Length; i++)
-                if (tags[i] >= first && tags[i] <= last && tags[i] != NoLine) Invalidate(i);
+                if (tags[i] >= first && tags[i] <= last && tags[i] != NoLine) Drop(i, smc);
             return;
         }
         for (ulong line = first; ; line++)
         {
             int baseIndex = (int)(line & setMask) * ways;
             for (int i = baseIndex; i < baseIndex + ways; i++)
-                if (tags[i] == line) Invalidate(i);
+                if (tags[i] == line) Drop(i, smc);
             if (line == last) break;
         }
     }
 
-    private void Invalidate(int way)
+    private void Drop(int way, bool smc)
     {
+        if (!smc)
+        {
+            tags[way] = NoLine;
+            stamps[way] = 0;
+            return;
+        }
         if (stamps[way] == 0) return; // already empty
         stamps[way] = 0;
         SmcInvalidations++;

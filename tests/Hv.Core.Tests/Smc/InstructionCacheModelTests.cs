@@ -137,6 +137,17 @@ public sealed class InstructionCacheModelTests
     }
 
     [Fact]
+    public void Forget_PresentLine_NextFetchIsOrdinaryMiss()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 32);
+        m.InvalidateWrite(0, 1);  // line 0 remembered as SMC-invalidated
+        m.Forget(0, 64);          // the page went away: forget lines 0 and 1, counting nothing
+        m.Fetch(0, 32);
+        AssertCounts(m, fetches: 4, hits: 0, misses: 4, smcInvalidations: 1, smcMisses: 0);
+    }
+
+    [Fact]
     public void Flush_EmptiesWithoutCounting()
     {
         InstructionCacheModel m = Small();
