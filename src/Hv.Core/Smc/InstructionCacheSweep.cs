@@ -40,7 +40,7 @@ public readonly record struct InstructionCacheSweepResult(InstructionCacheSweepP
 
     /// <summary>This result as one CSV row matching <see cref="CsvHeader"/>.</summary>
     public string ToCsvRow() => string.Create(CultureInfo.InvariantCulture,
-        $"{Point.MLines},{Point.UWrites},{Point.RPeriod},{Iterations},{Fetches},{Misses},{SmcMisses},{MeasuredSmcMissFraction:G9},{Point.ModelSmcMissFraction:G9}");
+        $"{Point.MLines},{Point.UWrites},{Point.RPeriod},{Iterations},{Fetches},{Misses},{SmcMisses},{MeasuredSmcMissFraction:R},{Point.ModelSmcMissFraction:R}");
 }
 
 /// <summary>
