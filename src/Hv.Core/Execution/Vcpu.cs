@@ -66,8 +66,8 @@ public sealed unsafe class Vcpu
 
     /// <summary>
     /// The simulated instruction cache, or null when <see cref="HvOptions.InstructionCache"/> is off. The
-    /// interpreter fetches the lines of each block it runs; translated code fetches, on each unit entry, the
-    /// lines of every block of the unit (as if each ran once: loops inside a unit are not re-counted).
+    /// interpreter fetches the lines of each block it runs; translated code fetches, on each unit entry, every
+    /// distinct line of the unit's blocks once (loops inside a unit are not re-counted).
     /// The SMC path calls <see cref="Smc.InstructionCacheModel.InvalidateWrite"/> for writes that change code.
     /// </summary>
     public Smc.InstructionCacheModel? InstructionCache => icache;
@@ -200,10 +200,8 @@ public sealed unsafe class Vcpu
         unit.Body(this, unit);
     }
 
-    private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit)
-    {
-        foreach (DecodedBlock b in unit.Blocks) icache.Fetch(b.Start, (int)(b.End - b.Start));
-    }
+    private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
+        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks));
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Hv.Core.Smc;
 
@@ -117,6 +119,7 @@ public sealed class InstructionCacheModel
     private readonly int ways;
     private readonly ulong setMask;
     private ulong clock;
+    private ulong lastLine = NoLine; // the line fetched last: still the most recent of its set, so a repeat is a hit
 
     private InstructionCacheModel(InstructionCacheGeometry geometry)
     {
@@ -175,32 +178,59 @@ public sealed class InstructionCacheModel
         }
     }
 
+    /// <summary>Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.</summary>
+    internal void FetchLines(ulong[] lines)
+    {
+        for (int i = 0; i < lines.Length; i++) FetchLine(lines[i]);
+    }
+
+    /// <summary>The distinct line numbers the blocks' bytes occupy, in first-touch order (built once per unit).</summary>
+    internal ulong[] LinesOf(Decoding.DecodedBlock[] blocks)
+    {
+        var lines = new List<ulong>();
+        foreach (Decoding.DecodedBlock b in blocks)
+        {
+            for (ulong line = b.Start >> lineShift; line <= (b.End - 1) >> lineShift; line++)
+                if (!lines.Contains(line)) lines.Add(line);
+        }
+        return [.. lines];
+    }
+
     private void FetchLine(ulong line)
     {
         Fetches++;
-        int baseIndex = (int)(line & setMask) * ways;
-        ulong now = ++clock;
-        int victim = -1;
-        ulong victimKey = ulong.MaxValue;
-        for (int i = baseIndex; i < baseIndex + ways; i++)
+        if (line == lastLine)
         {
-            ulong stamp = stamps[i];
-            if (tags[i] == line)
+            Hits++;
+            return;
+        }
+        lastLine = line;
+        int baseIndex = (int)(line & setMask) * ways;
+        // In range by construction (set index < sets, ways per set): no bounds checks on this path.
+        ref ulong setTags = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(tags), baseIndex);
+        ref ulong setStamps = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(stamps), baseIndex);
+        ulong now = ++clock;
+        for (int i = 0; i < ways; i++)
+        {
+            if (Unsafe.Add(ref setTags, i) != line) continue;
+            ref ulong stamp = ref Unsafe.Add(ref setStamps, i);
+            if (stamp != 0) Hits++;
+            else
             {
-                if (stamp != 0)
-                {
-                    Hits++;
-                    stamps[i] = now;
-                    return;
-                }
                 // Emptied by a code write and not reused since: refill in place.
                 Misses++;
                 SmcMisses++;
-                stamps[i] = now;
-                return;
             }
-            // Victim order: never used (key 0) < emptied by SMC (key 1) < least recently used (stamp + 1).
-            ulong key = tags[i] == NoLine ? 0 : stamp == 0 ? 1 : stamp + 1;
+            stamp = now;
+            return;
+        }
+        // Victim order: never used (key 0) < emptied by SMC (key 1) < least recently used (stamp + 1).
+        int victim = 0;
+        ulong victimKey = ulong.MaxValue;
+        for (int i = 0; i < ways; i++)
+        {
+            ulong stamp = Unsafe.Add(ref setStamps, i);
+            ulong key = Unsafe.Add(ref setTags, i) == NoLine ? 0 : stamp == 0 ? 1 : stamp + 1;
             if (key < victimKey)
             {
                 victimKey = key;
@@ -208,8 +238,8 @@ public sealed class InstructionCacheModel
             }
         }
         Misses++;
-        tags[victim] = line;
-        stamps[victim] = now;
+        Unsafe.Add(ref setTags, victim) = line;
+        Unsafe.Add(ref setStamps, victim) = now;
     }
 
     /// <summary>
@@ -228,6 +258,7 @@ public sealed class InstructionCacheModel
     private void DropRange(ulong address, int length, bool smc)
     {
         if (length <= 0) return;
+        lastLine = NoLine;
         ulong first = address >> lineShift;
         ulong last = (address + (ulong)length - 1) >> lineShift;
         if (last < first) last = ulong.MaxValue >> lineShift;
@@ -265,6 +296,7 @@ public sealed class InstructionCacheModel
     {
         tags.AsSpan().Fill(NoLine);
         stamps.AsSpan().Clear();
+        lastLine = NoLine;
     }
 
     /// <summary>Whether the line holding <paramref name="address"/> is present (for tests and tools; counts nothing).</summary>

@@ -43,6 +43,9 @@ public sealed class TranslatedUnit
 
     internal UnitBody Body = null!;
 
+    /// <summary>The I-cache lines of the unit's blocks, fetched on each entry (built on first entry).</summary>
+    internal ulong[]? ICacheLines;
+
     /// <summary>The unit entered after this one last time: a one-entry chain that skips the cache lookup.</summary>
     internal TranslatedUnit? Successor;
 }
