@@ -59,8 +59,8 @@ smc_bench_args() {
     "smc_patch_text ") echo 50000 ;;
     "smc_memfd_dual ") echo 200000 ;;
     "smc_read_into_code ") echo 50000 ;;
-    "smc_data_on_code_page code 20000") echo "code 2000000" ;;
-    "smc_data_on_code_page ordinary 20000") echo "ordinary 2000000" ;;
+    "smc_data_on_code_page code 5000") echo "code 2000000" ;;
+    "smc_data_on_code_page ordinary 5000") echo "ordinary 2000000" ;;
     *) echo "" ;;
   esac
 }

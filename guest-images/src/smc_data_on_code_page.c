@@ -9,7 +9,7 @@
  * 0x800 of f's page ("code") or in a separate RW page ("ordinary"); f's
  * bytes are never written after setup, so an emulator that tracks code bytes
  * precisely never retranslates f and both modes should run at the same speed.
- * argv[1] = code | ordinary, argv[2] = rounds (default 20000).
+ * argv[1] = code | ordinary, argv[2] = rounds (default 5000).
  * Prints a checksum. Exit 0, or 1 if a check fails, 2 for bad arguments. */
 #include "smc_common.h"
 
@@ -24,7 +24,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int on_code = strcmp(argv[1], "code") == 0;
-    unsigned long rounds = smc_rounds(argc - 1, argv + 1, 20000);
+    unsigned long rounds = smc_rounds(argc - 1, argv + 1, 5000);
     const size_t page = 4096;
     uint8_t *code = smc_map(page, PROT_READ | PROT_WRITE | PROT_EXEC);
     memset(code, 0xCC, page);
