@@ -58,7 +58,7 @@ internal sealed class CodeCache : ICodeWriteObserver
     public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
     {
         if (newBytes.SequenceEqual(page.Data.AsSpan(offset, newBytes.Length))) return; // nothing changes
-        InstructionCache?.InvalidateWrite(guestAddress, newBytes.Length);
+        InstructionCache?.InvalidateCodeWrite(page, offset, newBytes.Length);
         DropBlocksOf(page, guestAddress);
     }
 

@@ -249,6 +249,27 @@ public sealed class InstructionCacheModel
     public void InvalidateWrite(ulong address, int length) => DropRange(address, length, smc: true);
 
     /// <summary>
+    /// A write changed <paramref name="length"/> bytes at <paramref name="offset"/> of a frame holding decoded
+    /// code: invalidates them at every virtual address the frame's code was fetched from. That is not the
+    /// writer's address when the write came through an alias (a second mapping of the same memory) or from a
+    /// syscall, so the addresses come from the blocks decoded from the frame.
+    /// </summary>
+    internal void InvalidateCodeWrite(Memory.PhysicalPage page, int offset, int length)
+    {
+        if (page.CodeTracking is not List<Decoding.DecodedBlock> blocks) return;
+        ulong lastPage = ulong.MaxValue;
+        foreach (Decoding.DecodedBlock b in blocks)
+        {
+            int index = Array.IndexOf(b.Pages, page);
+            if (index < 0) continue;
+            ulong pageAddress = ((b.Start >> Memory.PhysicalPage.Shift) + (ulong)index) << Memory.PhysicalPage.Shift;
+            if (pageAddress == lastPage) continue; // blocks of one mapping: once is enough
+            lastPage = pageAddress;
+            InvalidateWrite(pageAddress + (ulong)offset, length);
+        }
+    }
+
+    /// <summary>
     /// Drops every present line overlapping [<paramref name="address"/>, +<paramref name="length"/>) without
     /// counting or remembering it: for code that was unmapped or made non-executable, whose later writes Hv no
     /// longer watches (so a stale line must not give a hit). A later fetch is an ordinary miss.

@@ -91,6 +91,43 @@ public sealed class InstructionCacheIntegrationTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Run_WriteThroughAlias_InvalidatesLineAtCodeAddress(ExecutionMode mode)
+    {
+        const ulong rx = 0x6000_0000, rw = 0x6100_0000;
+        var machine = Machine.Create(HvOptions.Default with { Mode = mode, HotThreshold = 2 });
+        var shared = new SharedMemoryObject(0x1000);
+        machine.AddressSpace.Map(rx, 0x1000, PagePermissions.ReadExecute, "f (rx)", shared);
+        machine.AddressSpace.Map(rw, 0x1000, PagePermissions.ReadWrite, "f (rw)", shared);
+        machine.AddressSpace.Map(Code, 0x1000, PagePermissions.ReadExecute, "caller");
+        machine.AddressSpace.Map(StackTop - 0x1000, 0x1000, PagePermissions.ReadWrite, "stack");
+        Assert.True(machine.AddressSpace.TryWrite(rw, [0xB8, 100, 0, 0, 0, 0xC3], checkPermissions: false)); // mov eax, 100; ret
+        var a = new Assembler(64);
+        Label again = a.CreateLabel();
+        a.xor(ebx, ebx);
+        a.mov(ecx, 3);
+        a.mov(rdx, rw);
+        a.mov(rsi, rx);
+        a.Label(ref again);
+        a.call(rsi);
+        a.add(rbx, rax);
+        a.mov(__byte_ptr[rdx + 1], cl); // the imm32's low byte, through the RW view
+        a.dec(ecx);
+        a.jnz(again);
+        a.hlt();
+        var stream = new MemoryStream();
+        a.Assemble(new StreamCodeWriter(stream), Code);
+        Assert.True(machine.AddressSpace.TryWrite(Code, stream.ToArray(), checkPermissions: false));
+        machine.Cpu.State[Gpr.Rsp] = StackTop - 0x100;
+        machine.Cpu.State.Rip = Code;
+
+        Assert.Equal(StopKind.Halted, machine.Run(10_000).Kind);
+        Assert.Equal(100UL + 3 + 2, machine.Cpu.State[Gpr.Rbx]);
+        Assert.Equal(3, machine.Cpu.InstructionCache!.SmcInvalidations);
+        Assert.Equal(2, machine.Cpu.InstructionCache.SmcMisses); // the indirect call ends units: f is fetched only when called
+    }
+
     [Fact]
     public void Sweep_CsvRow_MatchesHeaderColumns()
     {
