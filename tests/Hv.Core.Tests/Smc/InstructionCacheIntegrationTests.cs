@@ -14,38 +14,56 @@ public sealed class InstructionCacheIntegrationTests
     private const ulong Code = 0x4000_0000;
     private const ulong StackTop = 0x5000_0000;
 
-    /// <summary>
-    /// f (mov eax, imm32; ret) on the first line, then a caller that calls f three times and after each call patches
-    /// f's immediate with a byte that differs each time; f's results are summed into rbx.
-    /// </summary>
-    private static Machine PatchLoop(ExecutionMode mode, InstructionCacheGeometry? icache)
+    private static Machine NewMachine(ExecutionMode mode, InstructionCacheGeometry? icache)
     {
         var machine = Machine.Create(HvOptions.Default with { Mode = mode, HotThreshold = 2, InstructionCache = icache });
-        machine.AddressSpace.Map(Code, 0x1000, PagePermissions.All, "code");
         machine.AddressSpace.Map(StackTop - 0x1000, 0x1000, PagePermissions.ReadWrite, "stack");
+        machine.Cpu.State[Gpr.Rsp] = StackTop - 0x100;
+        return machine;
+    }
+
+    /// <summary>
+    /// The caller: three times, call f (<paramref name="call"/>), add its result to rbx, and patch f's imm32 low
+    /// byte (<paramref name="imm"/>) with ecx (3, 2, 1). Assembled at <see cref="Code"/> and started at
+    /// <paramref name="entry"/>; <paramref name="prologue"/> emits what comes before the caller.
+    /// </summary>
+    private static void LoadCaller(Machine machine, Action<Assembler> prologue, Action<Assembler> call, Func<Assembler, AssemblerMemoryOperand> imm, ulong entry)
+    {
         var a = new Assembler(64);
-        Label again = a.CreateLabel(), f = a.CreateLabel(), imm = a.CreateLabel(), start = a.CreateLabel();
-        a.Label(ref f);
-        a.db(0xB8);              // mov eax, imm32
-        a.Label(ref imm);
-        a.dd(100);
-        a.ret();
-        for (int i = 6; i < 64; i++) a.int3(); // the caller starts on the next line
-        a.Label(ref start);
+        prologue(a);
+        Label again = a.CreateLabel();
         a.xor(ebx, ebx);
         a.mov(ecx, 3);
         a.Label(ref again);
-        a.call(f);
+        call(a);
         a.add(rbx, rax);
-        a.mov(__byte_ptr[imm], cl);
+        a.mov(imm(a), cl);
         a.dec(ecx);
         a.jnz(again);
         a.hlt();
         var stream = new MemoryStream();
         a.Assemble(new StreamCodeWriter(stream), Code);
         Assert.True(machine.AddressSpace.TryWrite(Code, stream.ToArray(), checkPermissions: false));
-        machine.Cpu.State[Gpr.Rsp] = StackTop - 0x100;
-        machine.Cpu.State.Rip = Code + 64;
+        machine.Cpu.State.Rip = entry;
+    }
+
+    /// <summary>f (mov eax, imm32; ret) on the first line of an RWX page, the caller on the next line.</summary>
+    private static Machine PatchLoop(ExecutionMode mode, InstructionCacheGeometry? icache)
+    {
+        Machine machine = NewMachine(mode, icache);
+        machine.AddressSpace.Map(Code, 0x1000, PagePermissions.All, "code");
+        Label f = default, imm = default;
+        LoadCaller(machine, a =>
+        {
+            f = a.CreateLabel();
+            imm = a.CreateLabel();
+            a.Label(ref f);
+            a.db(0xB8);              // mov eax, imm32
+            a.Label(ref imm);
+            a.dd(100);
+            a.ret();
+            for (int i = 6; i < 64; i++) a.int3(); // the caller starts on the next line
+        }, a => a.call(f), _ => __byte_ptr[imm], Code + 64);
         return machine;
     }
 
@@ -96,31 +114,17 @@ public sealed class InstructionCacheIntegrationTests
     public void Run_WriteThroughAlias_InvalidatesLineAtCodeAddress(ExecutionMode mode)
     {
         const ulong rx = 0x6000_0000, rw = 0x6100_0000;
-        var machine = Machine.Create(HvOptions.Default with { Mode = mode, HotThreshold = 2 });
+        Machine machine = NewMachine(mode, InstructionCacheGeometry.Default);
         var shared = new SharedMemoryObject(0x1000);
         machine.AddressSpace.Map(rx, 0x1000, PagePermissions.ReadExecute, "f (rx)", shared);
         machine.AddressSpace.Map(rw, 0x1000, PagePermissions.ReadWrite, "f (rw)", shared);
         machine.AddressSpace.Map(Code, 0x1000, PagePermissions.ReadExecute, "caller");
-        machine.AddressSpace.Map(StackTop - 0x1000, 0x1000, PagePermissions.ReadWrite, "stack");
         Assert.True(machine.AddressSpace.TryWrite(rw, [0xB8, 100, 0, 0, 0, 0xC3], checkPermissions: false)); // mov eax, 100; ret
-        var a = new Assembler(64);
-        Label again = a.CreateLabel();
-        a.xor(ebx, ebx);
-        a.mov(ecx, 3);
-        a.mov(rdx, rw);
-        a.mov(rsi, rx);
-        a.Label(ref again);
-        a.call(rsi);
-        a.add(rbx, rax);
-        a.mov(__byte_ptr[rdx + 1], cl); // the imm32's low byte, through the RW view
-        a.dec(ecx);
-        a.jnz(again);
-        a.hlt();
-        var stream = new MemoryStream();
-        a.Assemble(new StreamCodeWriter(stream), Code);
-        Assert.True(machine.AddressSpace.TryWrite(Code, stream.ToArray(), checkPermissions: false));
-        machine.Cpu.State[Gpr.Rsp] = StackTop - 0x100;
-        machine.Cpu.State.Rip = Code;
+        LoadCaller(machine, a =>
+        {
+            a.mov(rdx, rw);
+            a.mov(rsi, rx);
+        }, a => a.call(rsi), _ => __byte_ptr[rdx + 1], Code); // the imm32's low byte, through the RW view
 
         Assert.Equal(StopKind.Halted, machine.Run(10_000).Kind);
         Assert.Equal(100UL + 3 + 2, machine.Cpu.State[Gpr.Rbx]);
