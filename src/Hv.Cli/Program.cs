@@ -70,6 +70,11 @@ public static class Program
             Description = "Write every self-modifying-code event to FILE as one JSON object per line",
             HelpName = "FILE",
         };
+        var icache = new Option<string?>("--icache")
+        {
+            Description = "Simulated instruction cache SIZE,LINE,WAYS (sizes like 32768, 32K, 32KiB; powers of two) or off (default 32K,64,8)",
+            HelpName = "SIZE,LINE,WAYS|off",
+        };
         var imageAndArgs = new Argument<string[]>("IMAGE and GUEST-ARGS")
         {
             Description = "A static x86-64 Linux ELF executable (default: the built-in hello image) and its arguments",
@@ -82,14 +87,17 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, imageAndArgs,
+            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, icache, imageAndArgs,
         };
         run.SetAction(parse =>
         {
             var options = new RunOptions(
                 parse.GetValue(mode), parse.GetValue(hotThreshold), parse.GetValue(setEnv) ?? [], parse.GetValue(unsetEnv) ?? [],
                 parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? [],
-                parse.GetValue(smcLog));
+                parse.GetValue(smcLog))
+            {
+                InstructionCache = parse.GetValue(icache),
+            };
             return Execute(options);
         });
         var root = new RootCommand("hv: an x86-64 Linux user-mode emulator") { run, SmcReportCommand.Create() };
@@ -105,7 +113,11 @@ public static class Program
 
     /// <summary>Options of <c>hv run</c>.</summary>
     private readonly record struct RunOptions(ExecutionMode Mode, int HotThreshold, string[] SetEnv, string[] UnsetEnv,
-        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, string? SmcLogFile = null);
+        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, string? SmcLogFile = null)
+    {
+        /// <summary>The raw <c>--icache</c> value, or null when not given.</summary>
+        public string? InstructionCache { get; init; }
+    }
 
     /// <summary>
     /// Everything from the first non-option word after <c>run</c> (the image) on belongs to the guest, so
@@ -120,7 +132,7 @@ public static class Program
             if (a == "--") return args;
             if (a.StartsWith('-'))
             {
-                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log";
+                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log" or "--icache";
                 if (takesValue) i++;
                 continue;
             }
@@ -139,8 +151,14 @@ public static class Program
             .SetMinimumLevel(o.Trace && o.LogLevel > LogLevel.Trace ? LogLevel.Trace : o.LogLevel)
             .AddSimpleConsole(c => c.SingleLine = true)
             .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+        if (!TryParseInstructionCache(o.InstructionCache, out InstructionCacheGeometry? icache, out string? icacheError))
+        {
+            Console.Error.WriteLine($"hv: {icacheError}");
+            return StatusUsage;
+        }
         var hvOptions = HvOptions.Default with
         {
+            InstructionCache = icache,
             Mode = o.Mode,
             HotThreshold = o.HotThreshold,
             LoggerFactory = loggerFactory,
@@ -217,6 +235,18 @@ public static class Program
                 Console.Error.WriteLine($"hv: internal error: guest stopped unexpectedly ({stop.Kind}{(stop.Message is null ? "" : ": " + stop.Message)})");
                 return StatusInternalError;
         }
+    }
+
+    /// <summary>The <c>--icache</c> value as a geometry (null = off); an absent option keeps the default.</summary>
+    internal static bool TryParseInstructionCache(string? text, out InstructionCacheGeometry? geometry, out string? error)
+    {
+        if (text is null)
+        {
+            geometry = HvOptions.Default.InstructionCache;
+            error = null;
+            return true;
+        }
+        return InstructionCacheGeometry.TryParse(text, out geometry, out error);
     }
 
     private static void WriteStats(string path, GuestProcess process)

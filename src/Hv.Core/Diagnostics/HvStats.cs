@@ -63,6 +63,9 @@ public sealed class HvStats
     /// <summary>Guest instructions in every mode.</summary>
     public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
 
+    /// <summary>The vCPU's simulated instruction cache (its counters are part of <see cref="Snapshot"/>), or null when off.</summary>
+    internal Smc.InstructionCacheModel? InstructionCache { get; set; }
+
     /// <summary>Extra counters contributed by other layers (e.g. the OS personality), by name.</summary>
     public Dictionary<string, long> Extra { get; } = [];
 
@@ -98,6 +101,7 @@ public sealed class HvStats
             ["smc_time_ms"] = (long)(SmcTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["tlb_flushes"] = TlbFlushes,
         };
+        Smc.InstructionCacheModel.AddCounters(d, InstructionCache);
         foreach (var (k, v) in Extra) d[k] = v;
         return d;
     }

@@ -24,6 +24,7 @@ public sealed unsafe class Vcpu
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
+    private readonly Smc.InstructionCacheModel? icache;
 
     /// <summary>Address of the instruction being executed; written by the interpreter loop and translated code.</summary>
     internal ulong instructionStart;
@@ -36,6 +37,11 @@ public sealed unsafe class Vcpu
         Memory = new GuestMemory(machine.AddressSpace);
         decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
         trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
+        if (machine.Options.InstructionCache is { } geometry)
+        {
+            icache = Smc.InstructionCacheModel.Create(geometry);
+            machine.Stats.InstructionCache = icache;
+        }
         if (machine.Options.Mode != ExecutionMode.Interpret)
         {
             translationCache = new TranslationCache(machine.Stats);
@@ -56,6 +62,14 @@ public sealed unsafe class Vcpu
 
     /// <summary>Counters.</summary>
     public HvStats Stats => Machine.Stats;
+
+    /// <summary>
+    /// The simulated instruction cache, or null when <see cref="HvOptions.InstructionCache"/> is off. The
+    /// interpreter fetches the lines of each block it runs; translated code fetches, on each unit entry, every
+    /// distinct line of the unit's blocks once (loops inside a unit are not re-counted).
+    /// The SMC path calls <see cref="Smc.InstructionCacheModel.InvalidateWrite"/> for writes that change code.
+    /// </summary>
+    public Smc.InstructionCacheModel? InstructionCache => icache;
 
     /// <summary>Host thunks for SIMD/x87 instructions, created on first use.</summary>
     internal Interpretation.Simd.SimdUnit Simd => simd ??= new Interpretation.Simd.SimdUnit();
@@ -154,6 +168,7 @@ public sealed unsafe class Vcpu
 
     private void Interpret(DecodedBlock block, CpuState state, HvStats stats)
     {
+        icache?.Fetch(block.Start, (int)(block.End - block.Start));
         Instruction[] instructions = block.Instructions;
         delegate*<Vcpu, ref Instruction, void>[] handlers = block.Handlers;
         for (int i = 0; i < instructions.Length; i++)
@@ -185,6 +200,7 @@ public sealed unsafe class Vcpu
         long remaining = budgetEnd - stats.GuestInstructions;
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit.Entries++;
+        if (icache is not null) FetchUnit(icache, unit);
         RunningUnit = unit;
         unit.Body(this, unit);
         RunningUnit = null;
@@ -195,6 +211,8 @@ public sealed unsafe class Vcpu
 
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;
+    private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
+        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks));
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold
@@ -249,5 +267,9 @@ public sealed unsafe class Vcpu
     }
 
     /// <summary>Forgets cached decoded code for a range that was unmapped or remapped.</summary>
-    public void InvalidateCode() => codeCache.Clear();
+    public void InvalidateCode()
+    {
+        codeCache.Clear();
+        icache?.Flush();
+    }
 }
