@@ -1,33 +1,33 @@
 using Hv.Core.Diagnostics;
 using Hv.Core.Memory;
-using Microsoft.Extensions.Logging;
+using Hv.Core.Smc;
 
 namespace Hv.Core.Decoding;
 
 /// <summary>
-/// Decoded blocks by guest address, plus the frames they came from. Frames holding decoded code are
-/// write-protected in the MMU; a store into one invalidates the blocks decoded from that frame.
-/// (Page granularity for now; byte-precise invalidation is the SMC subsystem's job.)
+/// Decoded blocks by guest address, plus, per frame, exactly which bytes they came from (<see cref="CodeFrame"/>).
+/// Frames holding decoded code are write-protected in the MMU (<see cref="EnginePageFlags.CodeWriteProtected"/>)
+/// until their last block dies. A pure data structure: what to do on a write is <see cref="SmcEngine"/>'s call.
 /// </summary>
-internal sealed class CodeCache : ICodeWriteObserver
+internal sealed class CodeCache
 {
     private readonly Dictionary<ulong, DecodedBlock> blocks = [];
     private readonly AddressSpace space;
     private readonly HvStats stats;
-    private readonly ILogger logger;
 
-    public CodeCache(AddressSpace space, HvStats stats, ILogger logger)
+    public CodeCache(AddressSpace space, HvStats stats)
     {
         this.space = space;
         this.stats = stats;
-        this.logger = logger;
-        space.CodeWriteObserver = this;
     }
 
     public int Count => blocks.Count;
 
     /// <summary>Called for every block that gets invalidated (the translation cache drops units made from it).</summary>
     public Action<DecodedBlock>? BlockInvalidated { get; set; }
+
+    /// <summary>Called for every block added (the SMC policy may keep it interpreted).</summary>
+    public Action<DecodedBlock>? BlockAdded { get; set; }
 
     public bool TryGet(ulong address, out DecodedBlock? block)
     {
@@ -37,57 +37,84 @@ internal sealed class CodeCache : ICodeWriteObserver
 
     public void Add(DecodedBlock block)
     {
+        if (blocks.TryGetValue(block.Start, out DecodedBlock? old)) Invalidate(old);
         blocks[block.Start] = block;
-        foreach (PhysicalPage page in block.Pages)
+        for (int part = 0; part < block.PartCount; part++)
         {
-            var list = page.CodeTracking as List<DecodedBlock>;
-            if (list is null) page.CodeTracking = list = [];
-            list.Add(block);
+            PhysicalPage page = block.PageOf(part);
+            block.RangeOn(part, out int start, out int end);
+            CodeFrame.Of(page).Add(block, start, end);
             if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0)
             {
                 page.EngineFlags |= EnginePageFlags.CodeWriteProtected;
                 space.RevokeFastWrites(page);
             }
         }
+        BlockAdded?.Invoke(block);
     }
 
-    /// <inheritdoc />
-    public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
+    /// <summary>
+    /// The overlap query: adds to <paramref name="into"/> every live block with a byte in frame offsets
+    /// [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="frame"/>, through any virtual alias.
+    /// </summary>
+    public static void CollectOverlapping(CodeFrame frame, int start, int end, List<DecodedBlock> into)
     {
-        if (newBytes.SequenceEqual(page.Data.AsSpan(offset, newBytes.Length))) return; // nothing changes
-        DropBlocksOf(page, guestAddress);
+        foreach (DecodedBlock b in frame.Blocks)
+        {
+            for (int part = 0; part < b.PartCount; part++)
+            {
+                if (!ReferenceEquals(b.PageOf(part), frame.Page)) continue;
+                b.RangeOn(part, out int s, out int e);
+                if (s < end && start < e)
+                {
+                    if (into.Count == 0 || !ReferenceEquals(into[^1], b)) into.Add(b);
+                    break;
+                }
+            }
+        }
     }
 
-    /// <inheritdoc />
-    public void OnCodeUnmapped(PhysicalPage page, ulong guestAddress) => DropBlocksOf(page, guestAddress);
-
-    private void DropBlocksOf(PhysicalPage page, ulong guestAddress)
+    /// <summary>
+    /// Adds to <paramref name="into"/> the live blocks of <paramref name="frame"/> decoded through the virtual
+    /// page at <paramref name="pageAddress"/> (that mapping is going away; other aliases keep their code).
+    /// </summary>
+    public static void CollectMappedAt(CodeFrame frame, ulong pageAddress, List<DecodedBlock> into)
     {
-        if (page.CodeTracking is not List<DecodedBlock> list) return;
-        int count = list.Count;
-        foreach (DecodedBlock block in list.ToArray()) Invalidate(block);
-        page.EngineFlags &= ~EnginePageFlags.CodeWriteProtected;
-        EngineLog.CodeInvalidated(logger, guestAddress, count);
+        foreach (DecodedBlock b in frame.Blocks)
+            for (int part = 0; part < b.PartCount; part++)
+                if (ReferenceEquals(b.PageOf(part), frame.Page) && b.PartBase(part) == pageAddress)
+                {
+                    if (into.Count == 0 || !ReferenceEquals(into[^1], b)) into.Add(b);
+                    break;
+                }
     }
 
-    private void Invalidate(DecodedBlock block)
+    /// <summary>
+    /// Kills a block: out of the lookup, chains into it cut, its frames forget it (and drop their write
+    /// protection when it was their last block), its units die.
+    /// </summary>
+    public void Invalidate(DecodedBlock block)
     {
         if (block.Invalidated) return;
         block.Invalidated = true;
         stats.BlocksInvalidated++;
         if (blocks.TryGetValue(block.Start, out DecodedBlock? current) && ReferenceEquals(current, block)) blocks.Remove(block.Start);
-        foreach (PhysicalPage p in block.Pages) (p.CodeTracking as List<DecodedBlock>)?.Remove(block);
+        for (int part = 0; part < block.PartCount; part++)
+        {
+            PhysicalPage page = block.PageOf(part);
+            if (page.CodeTracking is not CodeFrame frame) continue;
+            frame.Remove(block);
+            if (frame.Blocks.Count == 0) page.EngineFlags &= ~EnginePageFlags.CodeWriteProtected;
+        }
+        block.Unlink();
         BlockInvalidated?.Invoke(block);
     }
 
-    /// <summary>Drops everything (e.g. after munmap of code); frames lose their protection lazily.</summary>
+    /// <summary>Drops everything (e.g. new code loaded over old by a test harness).</summary>
     public void Clear()
     {
-        foreach (DecodedBlock b in blocks.Values)
-        {
-            b.Invalidated = true;
-            BlockInvalidated?.Invoke(b);
-        }
-        blocks.Clear();
+        if (blocks.Count == 0) return;
+        DecodedBlock[] all = [.. blocks.Values];
+        foreach (DecodedBlock b in all) Invalidate(b);
     }
 }

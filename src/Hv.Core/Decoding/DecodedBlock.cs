@@ -9,7 +9,7 @@ namespace Hv.Core.Decoding;
 /// instruction, a page boundary or the size limit. Each instruction carries its interpreter handler, resolved
 /// once at decode time, so executing it is one indirect call.
 /// </summary>
-public sealed unsafe class DecodedBlock
+public sealed unsafe class DecodedBlock : IChained<DecodedBlock>
 {
     internal DecodedBlock(ulong start, Instruction[] instructions, delegate*<Vcpu, ref Instruction, void>[] handlers, PhysicalPage[] pages)
     {
@@ -42,8 +42,42 @@ public sealed unsafe class DecodedBlock
     internal readonly Instruction[] Instructions;
     internal readonly delegate*<Vcpu, ref Instruction, void>[] Handlers;
 
-    /// <summary>The block that ran after this one last time: a one-entry chain that skips the cache lookup.</summary>
-    internal DecodedBlock? Successor;
+    /// <summary>
+    /// The block that ran after this one last time: a one-entry chain that skips the cache lookup. Setting it
+    /// records the back link, so invalidating a block can unlink every chain into it.
+    /// </summary>
+    internal DecodedBlock? Successor
+    {
+        get => link.Successor;
+        set => link.Set(this, value);
+    }
+
+    private readonly ChainLink<DecodedBlock> link = new();
+
+    ChainLink<DecodedBlock> IChained<DecodedBlock>.Link => link;
+
+    /// <summary>Set while the SMC policy keeps the block interpreted (its code is rewritten again and again).</summary>
+    internal bool Demoted;
+
+    /// <summary>Cuts every chain into and out of this node (it was invalidated).</summary>
+    internal void Unlink() => link.Unlink(this);
+
+    /// <summary>Number of virtual pages the block's bytes lie on (1, or 2 when it straddles a page boundary).</summary>
+    internal int PartCount => ((End - 1) >> PhysicalPage.Shift) != (Start >> PhysicalPage.Shift) ? 2 : 1;
+
+    /// <summary>The frame holding part <paramref name="part"/> (0 = the page of <see cref="Start"/>, 1 = the next one).</summary>
+    internal PhysicalPage PageOf(int part) => part == 0 ? Pages[0] : Pages[^1];
+
+    /// <summary>Guest address of the first byte of part <paramref name="part"/>'s virtual page.</summary>
+    internal ulong PartBase(int part) => (Start & ~PhysicalPage.OffsetMask) + ((ulong)part << PhysicalPage.Shift);
+
+    /// <summary>The block's bytes on part <paramref name="part"/>'s frame, as frame offsets [start, end).</summary>
+    internal void RangeOn(int part, out int start, out int end)
+    {
+        ulong pageBase = PartBase(part);
+        start = (int)(Math.Max(Start, pageBase) - pageBase);
+        end = (int)(Math.Min(End, pageBase + PhysicalPage.Size) - pageBase);
+    }
 
     /// <summary>The decoded instructions.</summary>
     public ReadOnlySpan<Instruction> Code => Instructions;

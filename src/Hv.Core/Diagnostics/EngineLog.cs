@@ -32,4 +32,16 @@ internal static partial class EngineLog
     [LoggerMessage(EventId = 2000, EventName = nameof(HvEventIds.CodeInvalidated), Level = LogLevel.Debug,
         Message = "Write at 0x{Address:x} invalidated {Blocks} decoded blocks")]
     public static partial void CodeInvalidated(ILogger logger, ulong address, int blocks);
+
+    [LoggerMessage(EventId = 2001, EventName = nameof(HvEventIds.SmcEvent), Level = LogLevel.Debug,
+        Message = "SMC: write of {Length} bytes at 0x{Address:x} by rip 0x{WriterRip:x}: {Blocks} blocks invalidated, {Patched} patched in place, {Units} units invalidated")]
+    public static partial void SmcEvent(ILogger logger, ulong address, int length, ulong writerRip, int blocks, int patched, int units);
+
+    [LoggerMessage(EventId = 2002, EventName = nameof(HvEventIds.SmcDemoted), Level = LogLevel.Debug,
+        Message = "SMC: code at 0x{Address:x} is rewritten again and again; {Lines} line(s) stay interpreted for a cool-down")]
+    public static partial void SmcDemoted(ILogger logger, ulong address, int lines);
+
+    [LoggerMessage(EventId = 2003, EventName = nameof(HvEventIds.SmcRepromoted), Level = LogLevel.Debug,
+        Message = "SMC: code at 0x{Address:x} calmed down and is translated again")]
+    public static partial void SmcRepromoted(ILogger logger, ulong address);
 }

@@ -19,6 +19,12 @@ public static class HvEventIds
     public static readonly EventId RegionTranslated = new(1005, nameof(RegionTranslated));
     /// <summary>Decoded code was invalidated by a write.</summary>
     public static readonly EventId CodeInvalidated = new(2000, nameof(CodeInvalidated));
+    /// <summary>A write changed decoded or translated code (one SMC event).</summary>
+    public static readonly EventId SmcEvent = new(2001, nameof(SmcEvent));
+    /// <summary>Code rewritten again and again was demoted to the interpreter.</summary>
+    public static readonly EventId SmcDemoted = new(2002, nameof(SmcDemoted));
+    /// <summary>Demoted code calmed down and was translated again.</summary>
+    public static readonly EventId SmcRepromoted = new(2003, nameof(SmcRepromoted));
     /// <summary>A syscall Hv does not implement (logged once per number).</summary>
     public static readonly EventId UnimplementedSyscall = new(3000, nameof(UnimplementedSyscall));
     /// <summary>A syscall (trace only).</summary>

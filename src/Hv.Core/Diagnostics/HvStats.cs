@@ -41,6 +41,25 @@ public sealed class HvStats
     /// <summary>Wholesale translation-cache flushes (capacity reached).</summary>
     public long TranslationCacheFlushes;
 
+    /// <summary>Writes that changed bytes Hv had decoded or translated.</summary>
+    public long SmcEvents;
+    /// <summary>Writes into a code frame that touched none of its decoded bytes (data sharing a page with code).</summary>
+    public long SmcFalseHits;
+    /// <summary>Writes onto decoded bytes that left them unchanged (nothing invalidated).</summary>
+    public long SmcUnchangedWrites;
+    /// <summary>Running blocks or units left right after the storing instruction because it rewrote their code.</summary>
+    public long PreciseSmcExits;
+    /// <summary>Decoded instructions re-decoded in place (only an operand changed), without dropping their block.</summary>
+    public long SmcInPlacePatches;
+    /// <summary>Times code rewritten again and again was demoted to the interpreter.</summary>
+    public long SmcDemotions;
+    /// <summary>Times demoted code calmed down and was translated again.</summary>
+    public long SmcRepromotions;
+    /// <summary>Time spent handling SMC events, in Stopwatch ticks.</summary>
+    public long SmcTicks;
+    /// <summary>TLB range flushes (per TLB) caused by mapping or permission changes.</summary>
+    public long TlbFlushes;
+
     /// <summary>Guest instructions in every mode.</summary>
     public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
 
@@ -69,6 +88,15 @@ public sealed class HvStats
             ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
+            ["smc_events"] = SmcEvents,
+            ["smc_false_hits"] = SmcFalseHits,
+            ["smc_unchanged_writes"] = SmcUnchangedWrites,
+            ["precise_smc_exits"] = PreciseSmcExits,
+            ["smc_in_place_patches"] = SmcInPlacePatches,
+            ["smc_demotions"] = SmcDemotions,
+            ["smc_repromotions"] = SmcRepromotions,
+            ["smc_time_ms"] = (long)(SmcTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
+            ["tlb_flushes"] = TlbFlushes,
         };
         foreach (var (k, v) in Extra) d[k] = v;
         return d;

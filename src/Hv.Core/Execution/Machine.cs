@@ -16,8 +16,10 @@ public sealed class Machine
         Options = options;
         Kernel = kernel;
         Logger = options.LoggerFactory.CreateLogger("Hv.Engine");
-        var codeCache = new CodeCache(AddressSpace, Stats, Logger);
+        AddressSpace.Stats = Stats;
+        var codeCache = new CodeCache(AddressSpace, Stats);
         Cpu = new Vcpu(this, codeCache, Logger);
+        Smc = new Smc.SmcEngine(this, codeCache, Cpu.TranslationCache);
     }
 
     /// <summary>Creates a machine, or throws <see cref="ArgumentException"/> for invalid options.</summary>
@@ -42,6 +44,17 @@ public sealed class Machine
 
     /// <summary>The OS personality, or null for a bare machine.</summary>
     public IGuestKernel? Kernel { get; private set; }
+
+    /// <summary>The self-modifying-code policy (sees every write into code).</summary>
+    internal Smc.SmcEngine Smc { get; }
+
+    /// <summary>
+    /// Writes guest memory as a debugger does: no permission check, but through the SMC path like any guest
+    /// store, so stale decoded and translated code dies and SMC events name <paramref name="writer"/>.
+    /// </summary>
+    /// <returns>False (after a partial write) if some byte is not mapped.</returns>
+    public bool WriteMemoryAsDebugger(ulong address, ReadOnlySpan<byte> bytes, string writer = "debugger") =>
+        Smc.WriteAsDebugger(address, bytes, writer);
 
     /// <summary>The engine's logger.</summary>
     public ILogger Logger { get; }

@@ -85,6 +85,7 @@ public sealed unsafe partial class Vcpu
             }
             catch (GuestFaultException e)
             {
+                RunningUnit = null;
                 State.Rip = InstructionStart;
                 HandleFault(e.Fault);
             }
@@ -166,7 +167,11 @@ public sealed unsafe partial class Vcpu
             handlers[i](this, ref ins);
             stats.InterpretedInstructions++;
             // A store into this very block: leave right after the storing instruction and decode afresh.
-            if (block.Invalidated) break;
+            if (block.Invalidated)
+            {
+                if (i + 1 < instructions.Length) stats.PreciseSmcExits++;
+                break;
+            }
         }
     }
 
@@ -182,8 +187,16 @@ public sealed unsafe partial class Vcpu
         long remaining = budgetEnd - stats.GuestInstructions;
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit.Entries++;
+        RunningUnit = unit;
         unit.Body(this, unit);
+        RunningUnit = null;
     }
+
+    /// <summary>The unit executing right now, if any (the SMC engine counts precise exits from it).</summary>
+    internal TranslatedUnit? RunningUnit { get; private set; }
+
+    /// <summary>This vCPU's translated units (null in interpret mode).</summary>
+    internal TranslationCache? TranslationCache => translationCache;
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold

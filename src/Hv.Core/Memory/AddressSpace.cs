@@ -20,6 +20,12 @@ public interface ICodeWriteObserver
     void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress);
 
     /// <summary>
+    /// Called right after a write announced by <see cref="OnCodeWrite"/> has landed (the frame holds the new
+    /// bytes), before the guest resumes: SMC events are completed and published here.
+    /// </summary>
+    void OnCodeWritten(PhysicalPage page, int offset, int length, ulong guestAddress);
+
+    /// <summary>
     /// Called when the code frame <paramref name="page"/> stops being executable at <paramref name="guestAddress"/>
     /// (munmap, a mapping replaced by MAP_FIXED, or mprotect without PROT_EXEC): code decoded from it must go.
     /// </summary>
@@ -53,6 +59,9 @@ public sealed class AddressSpace
 
     /// <summary>Number of TLB flushes caused by mapping changes (per TLB).</summary>
     public long TlbFlushes { get; private set; }
+
+    /// <summary>The machine's counters (<c>tlb_flushes</c>), once attached to a machine.</summary>
+    internal Diagnostics.HvStats? Stats { get; set; }
 
     /// <summary>Number of pages populated on first touch.</summary>
     public long PagesPopulated { get; private set; }
@@ -250,8 +259,13 @@ public sealed class AddressSpace
     /// <summary>Stores into a frame, notifying the SMC observer first when the frame holds code.</summary>
     internal void StoreToFrame(PhysicalPage page, int offset, ReadOnlySpan<byte> bytes, ulong guestAddress)
     {
-        if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0)
-            CodeWriteObserver?.OnCodeWrite(page, offset, bytes, guestAddress);
+        if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0 && CodeWriteObserver is { } observer)
+        {
+            observer.OnCodeWrite(page, offset, bytes, guestAddress);
+            bytes.CopyTo(page.Data.AsSpan(offset));
+            observer.OnCodeWritten(page, offset, bytes.Length, guestAddress);
+            return;
+        }
         bytes.CopyTo(page.Data.AsSpan(offset));
     }
 
@@ -268,6 +282,7 @@ public sealed class AddressSpace
         {
             tlb.FlushRange(start, end);
             TlbFlushes++;
+            if (Stats is not null) Stats.TlbFlushes++;
         }
     }
 

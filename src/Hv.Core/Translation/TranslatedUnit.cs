@@ -12,7 +12,7 @@ internal delegate void UnitBody(Vcpu cpu, TranslatedUnit unit);
 /// hot loop runs without returning to the dispatcher. It records exactly which decoded blocks (and so which
 /// guest bytes and frames) it was made from, for invalidation.
 /// </summary>
-public sealed class TranslatedUnit
+public sealed class TranslatedUnit : IChained<TranslatedUnit>
 {
     internal TranslatedUnit(ulong start, DecodedBlock[] blocks, Instruction[] instructions)
     {
@@ -43,6 +43,20 @@ public sealed class TranslatedUnit
 
     internal UnitBody Body = null!;
 
-    /// <summary>The unit entered after this one last time: a one-entry chain that skips the cache lookup.</summary>
-    internal TranslatedUnit? Successor;
+    /// <summary>
+    /// The unit entered after this one last time: a one-entry chain that skips the cache lookup. Setting it
+    /// records the back link, so killing a unit unlinks every chain into it (and its delegate can be collected).
+    /// </summary>
+    internal TranslatedUnit? Successor
+    {
+        get => link.Successor;
+        set => link.Set(this, value);
+    }
+
+    private readonly ChainLink<TranslatedUnit> link = new();
+
+    ChainLink<TranslatedUnit> IChained<TranslatedUnit>.Link => link;
+
+    /// <summary>Cuts every chain into and out of this node (it was invalidated).</summary>
+    internal void Unlink() => link.Unlink(this);
 }

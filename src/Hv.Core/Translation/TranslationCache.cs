@@ -4,9 +4,11 @@ using Hv.Core.Diagnostics;
 namespace Hv.Core.Translation;
 
 /// <summary>
-/// Translated units by entry address. Lookup is one dictionary probe (and the dispatcher's one-entry successor
-/// link usually avoids even that). Units die when any block they were made from is invalidated; dead units are
-/// unlinked at once and their delegates become collectable as soon as no frame runs them.
+/// Translated units by entry address, and by the decoded blocks they were made from (so "which units overlap
+/// these guest bytes" is: the blocks overlapping them, from <see cref="CodeCache"/>, then their units here).
+/// Lookup is one dictionary probe (and the dispatcher's one-entry successor link usually avoids even that).
+/// A killed unit leaves the lookup, every chain into it is cut, and its delegate becomes collectable as soon
+/// as no frame runs it.
 /// Capacity: at most <see cref="Capacity"/> units; when full, the cache is flushed wholesale (simple, and
 /// guests that exceed it are rare) — counted in <c>translation_cache_flushes</c>.
 /// </summary>
@@ -21,6 +23,9 @@ internal sealed class TranslationCache
     public TranslationCache(HvStats stats) => this.stats = stats;
 
     public int Count => units.Count;
+
+    /// <summary>Called for every unit added (the SMC policy counts re-promotions of demoted code).</summary>
+    public Action<TranslatedUnit>? UnitAdded { get; set; }
 
     public bool TryGet(ulong address, out TranslatedUnit? unit)
     {
@@ -43,29 +48,49 @@ internal sealed class TranslationCache
             if (!unitsByBlock.TryGetValue(b, out List<TranslatedUnit>? list)) unitsByBlock[b] = list = [];
             list.Add(unit);
         }
+        UnitAdded?.Invoke(unit);
     }
 
+    /// <summary>True if some live unit was made from <paramref name="block"/>.</summary>
+    public bool HasUnitsOf(DecodedBlock block) => unitsByBlock.ContainsKey(block);
+
     /// <summary>Invalidates every unit made from <paramref name="block"/> (which was just invalidated).</summary>
-    public void OnBlockInvalidated(DecodedBlock block)
+    public void OnBlockInvalidated(DecodedBlock block) => KillUnitsOf(block, null);
+
+    /// <summary>Kills every unit made from <paramref name="block"/>, adding them to <paramref name="killed"/> if given.</summary>
+    public void KillUnitsOf(DecodedBlock block, List<TranslatedUnit>? killed)
     {
         if (!unitsByBlock.Remove(block, out List<TranslatedUnit>? list)) return;
-        foreach (TranslatedUnit u in list) Kill(u);
+        foreach (TranslatedUnit u in list)
+        {
+            if (u.Invalidated) continue;
+            Kill(u);
+            killed?.Add(u);
+        }
     }
 
     private void Kill(TranslatedUnit unit)
     {
         if (unit.Invalidated) return;
         unit.Invalidated = true;
-        unit.Successor = null;
+        unit.Unlink();
         stats.UnitsInvalidated++;
         if (units.TryGetValue(unit.Start, out TranslatedUnit? current) && ReferenceEquals(current, unit)) units.Remove(unit.Start);
         foreach (DecodedBlock b in unit.Blocks)
-            if (unitsByBlock.TryGetValue(b, out List<TranslatedUnit>? list)) list.Remove(unit);
+            if (unitsByBlock.TryGetValue(b, out List<TranslatedUnit>? list))
+            {
+                list.Remove(unit);
+                if (list.Count == 0) unitsByBlock.Remove(b);
+            }
     }
 
     public void Flush()
     {
-        foreach (TranslatedUnit u in units.Values) u.Invalidated = true;
+        foreach (TranslatedUnit u in units.Values)
+        {
+            u.Invalidated = true;
+            u.Unlink();
+        }
         units.Clear();
         unitsByBlock.Clear();
         stats.TranslationCacheFlushes++;

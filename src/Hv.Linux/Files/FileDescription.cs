@@ -388,10 +388,5 @@ public sealed class MemoryFile : FileDescription
     }
 
     /// <summary>Stores into a frame; frames holding decoded code tell the engine first (as guest stores do).</summary>
-    private void Store(PhysicalPage page, int offset, ReadOnlySpan<byte> bytes)
-    {
-        if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0)
-            space.CodeWriteObserver?.OnCodeWrite(page, offset, bytes, 0);
-        bytes.CopyTo(page.Data.AsSpan(offset));
-    }
+    private void Store(PhysicalPage page, int offset, ReadOnlySpan<byte> bytes) => space.StoreToFrame(page, offset, bytes, 0);
 }

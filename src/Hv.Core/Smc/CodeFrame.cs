@@ -1,0 +1,132 @@
+using System.Numerics;
+using Hv.Core.Decoding;
+using Hv.Core.Memory;
+
+namespace Hv.Core.Smc;
+
+/// <summary>
+/// Code tracking for one frame: which of its bytes some decoded block came from (a bitmap, so a store that
+/// touches none of them is answered with a few bit tests), the blocks themselves, and the frame's rewrite
+/// history by 64-byte line (for the adaptive policy). Lives in <see cref="PhysicalPage.CodeTracking"/>, so
+/// every virtual alias of the frame shares it.
+/// </summary>
+internal sealed class CodeFrame
+{
+    /// <summary>Bytes per rewrite-history line.</summary>
+    public const int LineShift = 6;
+    private const int Lines = PhysicalPage.Size >> LineShift;
+
+    private readonly ulong[] decoded = new ulong[PhysicalPage.Size / 64];
+    private bool stale;
+
+    public CodeFrame(PhysicalPage page) => Page = page;
+
+    /// <summary>The frame.</summary>
+    public PhysicalPage Page { get; }
+
+    /// <summary>Blocks with at least one byte on this frame.</summary>
+    public readonly List<DecodedBlock> Blocks = [];
+
+    /// <summary>Lines whose code is rewritten again and again: blocks on them stay interpreted for a while.</summary>
+    public ulong DemotedLines;
+
+    /// <summary>Per line: changing writes in the current burst, and when the last one happened (guest instructions).</summary>
+    private int[]? rewrites;
+    private long[]? lastRewrite;
+
+    /// <summary>The tracker of <paramref name="page"/>, created on first use.</summary>
+    public static CodeFrame Of(PhysicalPage page)
+    {
+        if (page.CodeTracking is CodeFrame f) return f;
+        f = new CodeFrame(page);
+        page.CodeTracking = f;
+        return f;
+    }
+
+    /// <summary>Registers a block and marks its bytes [start, end) on this frame.</summary>
+    public void Add(DecodedBlock block, int start, int end)
+    {
+        if (Blocks.Count == 0 || !ReferenceEquals(Blocks[^1], block)) Blocks.Add(block);
+        if (!stale) Mark(start, end);
+    }
+
+    /// <summary>Forgets a block; the byte map is rebuilt lazily from the blocks that are left.</summary>
+    public void Remove(DecodedBlock block)
+    {
+        int i = Blocks.LastIndexOf(block);
+        if (i < 0) return;
+        Blocks.RemoveAt(i);
+        stale = true;
+    }
+
+    /// <summary>True if any byte of [start, end) on this frame was decoded into a live block.</summary>
+    public bool Touches(int start, int end)
+    {
+        if (stale) Rebuild();
+        for (int w = start >> 6, last = (end - 1) >> 6; w <= last; w++)
+        {
+            ulong mask = ulong.MaxValue;
+            if (w == start >> 6) mask &= ulong.MaxValue << (start & 63);
+            if (w == last) mask &= ulong.MaxValue >> (63 - ((end - 1) & 63));
+            if ((decoded[w] & mask) != 0) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// Records a changing write to lines [first, last] at guest instruction <paramref name="now"/>; returns the
+    /// lines that just became demoted (rewritten <paramref name="threshold"/> times, each within
+    /// <paramref name="window"/> instructions of the previous rewrite).
+    /// </summary>
+    public ulong RecordRewrite(int startByte, int endByte, long now, int threshold, long window)
+    {
+        rewrites ??= new int[Lines];
+        lastRewrite ??= new long[Lines];
+        ulong fresh = 0;
+        for (int line = startByte >> LineShift; line <= (endByte - 1) >> LineShift; line++)
+        {
+            if (now - lastRewrite[line] > window) rewrites[line] = 0;
+            lastRewrite[line] = now;
+            if (++rewrites[line] >= threshold && (DemotedLines & (1UL << line)) == 0)
+            {
+                DemotedLines |= 1UL << line;
+                fresh |= 1UL << line;
+            }
+        }
+        return fresh;
+    }
+
+    /// <summary>The line mask covering bytes [start, end).</summary>
+    public static ulong LineMask(int start, int end)
+    {
+        int first = start >> LineShift, last = (end - 1) >> LineShift;
+        ulong upTo = last == 63 ? ulong.MaxValue : (1UL << (last + 1)) - 1;
+        return upTo & ~((1UL << first) - 1);
+    }
+
+    /// <summary>Lines demoted right now, as a count (for logging).</summary>
+    public static int CountLines(ulong mask) => BitOperations.PopCount(mask);
+
+    private void Rebuild()
+    {
+        Array.Clear(decoded);
+        foreach (DecodedBlock b in Blocks)
+            for (int part = 0; part < b.PartCount; part++)
+                if (ReferenceEquals(b.PageOf(part), Page))
+                {
+                    b.RangeOn(part, out int s, out int e);
+                    Mark(s, e);
+                }
+        stale = false;
+    }
+
+    private void Mark(int start, int end)
+    {
+        for (int i = start; i < end;)
+        {
+            int w = i >> 6, bit = i & 63, n = Math.Min(64 - bit, end - i);
+            decoded[w] |= (n == 64 ? ulong.MaxValue : ((1UL << n) - 1)) << bit;
+            i += n;
+        }
+    }
+}

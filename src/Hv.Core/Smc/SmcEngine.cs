@@ -1,0 +1,291 @@
+using System.Diagnostics;
+using Hv.Core.Decoding;
+using Hv.Core.Diagnostics;
+using Hv.Core.Execution;
+using Hv.Core.Memory;
+using Hv.Core.Translation;
+using Iced.Intel;
+using Microsoft.Extensions.Logging;
+
+namespace Hv.Core.Smc;
+
+/// <summary>
+/// The self-modifying-code policy. Every store into a write-protected code frame (guest stores of any kind,
+/// syscalls writing guest memory, writes through another alias of the frame, debugger writes) reaches
+/// <see cref="OnCodeWrite"/> before the bytes land and <see cref="OnCodeWritten"/> after:
+/// <list type="number">
+/// <item>a store that touches no decoded byte is a false hit (one bitmap test) and changes nothing;</item>
+/// <item>a store that leaves the decoded bytes as they were changes nothing;</item>
+/// <item>otherwise exactly the blocks overlapping the changed bytes are handled: when only one instruction's
+/// operand bytes changed (a patched immediate or displacement) the instruction is re-decoded in place, else the
+/// block dies; either way the translated units made from it die (out of the lookup, chains cut);</item>
+/// <item>code rewritten again and again is demoted: it stays interpreted until it has run
+/// <see cref="CooldownExecutions"/> times without a rewrite, then it may be translated again.</item>
+/// </list>
+/// A running block or unit whose code was changed leaves right after the storing instruction (it checks its
+/// <c>Invalidated</c> flag), so the next instruction is fetched afresh, as on x86.
+/// </summary>
+internal sealed class SmcEngine : ICodeWriteObserver
+{
+    /// <summary>Rewrites of one 64-byte line, each within <see cref="RewriteWindow"/> of the previous, that demote it.</summary>
+    public const int DemoteAfter = 3;
+    /// <summary>Guest instructions after which a line's rewrite burst is forgotten.</summary>
+    public const long RewriteWindow = 2_000_000;
+    /// <summary>Executions without a rewrite before demoted code may be translated again.</summary>
+    public const int CooldownExecutions = 4096;
+
+    private readonly Machine machine;
+    private readonly CodeCache codeCache;
+    private readonly TranslationCache? translationCache;
+    private readonly HvStats stats;
+    private readonly ILogger logger;
+    private readonly List<DecodedBlock> hits = [];
+    private readonly List<TranslatedUnit> killedUnits = [];
+    private readonly PatchReader patchReader = new();
+    private readonly Decoder patchDecoder;
+    private readonly Stopwatch clock = Stopwatch.StartNew();
+
+    // The write between OnCodeWrite and OnCodeWritten.
+    private bool pending;
+    private long pendingStart;
+    private PendingEvent? record;
+    private long sequence;
+    private string? writerOverride;
+
+    public SmcEngine(Machine machine, CodeCache codeCache, TranslationCache? translationCache)
+    {
+        this.machine = machine;
+        this.codeCache = codeCache;
+        this.translationCache = translationCache;
+        stats = machine.Stats;
+        logger = machine.Logger;
+        patchDecoder = Decoder.Create(64, patchReader, DecoderOptions.None);
+        codeCache.BlockInvalidated = OnBlockInvalidated;
+        codeCache.BlockAdded = OnBlockAdded;
+        if (translationCache is not null) translationCache.UnitAdded = OnUnitAdded;
+        machine.AddressSpace.CodeWriteObserver = this;
+    }
+
+    /// <inheritdoc />
+    public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
+    {
+        if (page.CodeTracking is not CodeFrame frame || frame.Blocks.Count == 0)
+        {
+            page.EngineFlags &= ~EnginePageFlags.CodeWriteProtected;
+            return;
+        }
+        int end = offset + newBytes.Length;
+        if (!frame.Touches(offset, end))
+        {
+            stats.SmcFalseHits++;
+            return;
+        }
+        // Narrow the write to the bytes it really changes.
+        ReadOnlySpan<byte> old = page.Data.AsSpan(offset, newBytes.Length);
+        int first = old.CommonPrefixLength(newBytes);
+        if (first == newBytes.Length)
+        {
+            stats.SmcUnchangedWrites++;
+            return;
+        }
+        int last = newBytes.Length - 1;
+        while (old[last] == newBytes[last]) last--;
+        int changedStart = offset + first, changedEnd = offset + last + 1;
+        if (!frame.Touches(changedStart, changedEnd))
+        {
+            stats.SmcFalseHits++;
+            return;
+        }
+        HandleChange(frame, offset, newBytes, guestAddress, changedStart, changedEnd);
+    }
+
+    /// <inheritdoc />
+    public void OnCodeWritten(PhysicalPage page, int offset, int length, ulong guestAddress)
+    {
+        if (!pending) return;
+        pending = false;
+        // TODO(icache): cpu.InstructionCache?.InvalidateWrite(address, length) — the I-cache engineer wires this call.
+        if (record is { } r)
+        {
+            record = null;
+            machine.RaiseSmcEvent(machine.Cpu, r.Finish(machine.Cpu, Stopwatch.GetElapsedTime(pendingStart)));
+        }
+        stats.SmcTicks += Stopwatch.GetTimestamp() - pendingStart;
+    }
+
+    /// <inheritdoc />
+    public void OnCodeUnmapped(PhysicalPage page, ulong guestAddress)
+    {
+        if (page.CodeTracking is not CodeFrame frame) return;
+        hits.Clear();
+        CodeCache.CollectMappedAt(frame, guestAddress & ~PhysicalPage.OffsetMask, hits);
+        foreach (DecodedBlock b in hits) codeCache.Invalidate(b);
+        if (hits.Count > 0) EngineLog.CodeInvalidated(logger, guestAddress, hits.Count);
+        hits.Clear();
+        if (frame.Blocks.Count == 0) page.EngineFlags &= ~EnginePageFlags.CodeWriteProtected;
+    }
+
+    /// <summary>
+    /// Writes guest memory as a debugger does: no permission check, through the same SMC path as guest stores
+    /// (events name the writer <paramref name="writer"/>). False if some byte is not mapped.
+    /// </summary>
+    public bool WriteAsDebugger(ulong address, ReadOnlySpan<byte> bytes, string writer)
+    {
+        writerOverride = writer;
+        try
+        {
+            return machine.AddressSpace.TryWrite(address, bytes, checkPermissions: false);
+        }
+        finally
+        {
+            writerOverride = null;
+        }
+    }
+
+    private void HandleChange(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
+    {
+        pendingStart = Stopwatch.GetTimestamp();
+        pending = true;
+        stats.SmcEvents++;
+        hits.Clear();
+        killedUnits.Clear();
+        CodeCache.CollectOverlapping(frame, changedStart, changedEnd, hits);
+        if (machine.WantsSmcEvents)
+            record = PendingEvent.Begin(++sequence, clock, stats, machine.Cpu, writerOverride, frame, offset, newBytes, guestAddress, changedStart, changedEnd, hits);
+
+        // Adaptive policy: a line rewritten again and again keeps its blocks interpreted.
+        long now = stats.GuestInstructions;
+        ulong fresh = frame.RecordRewrite(changedStart, changedEnd, now, DemoteAfter, RewriteWindow);
+        if (fresh != 0)
+        {
+            stats.SmcDemotions++;
+            EngineLog.SmcDemoted(logger, guestAddress, CodeFrame.CountLines(fresh));
+        }
+        bool hot = (frame.DemotedLines & CodeFrame.LineMask(changedStart, changedEnd)) != 0;
+
+        int patched = 0, killedBlocks = 0;
+        Vcpu cpu = machine.Cpu;
+        foreach (DecodedBlock b in hits)
+        {
+            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, cpu.InstructionStart))
+            {
+                patched++;
+                stats.SmcInPlacePatches++;
+                translationCache?.KillUnitsOf(b, killedUnits);
+                record?.Patched(b);
+                if (hot) Demote(b);
+            }
+            else
+            {
+                killedBlocks++;
+                record?.Killed(b);
+                codeCache.Invalidate(b); // kills its units through OnBlockInvalidated
+            }
+        }
+        foreach (TranslatedUnit u in killedUnits)
+        {
+            if (ReferenceEquals(u, cpu.RunningUnit)) stats.PreciseSmcExits++;
+            record?.Killed(u);
+        }
+        EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
+        hits.Clear();
+        killedUnits.Clear();
+    }
+
+    private void OnBlockInvalidated(DecodedBlock block) => translationCache?.KillUnitsOf(block, pending ? killedUnits : null);
+
+    private void OnBlockAdded(DecodedBlock block)
+    {
+        for (int part = 0; part < block.PartCount; part++)
+        {
+            if (block.PageOf(part).CodeTracking is not CodeFrame frame || frame.DemotedLines == 0) continue;
+            block.RangeOn(part, out int s, out int e);
+            if ((frame.DemotedLines & CodeFrame.LineMask(s, e)) != 0)
+            {
+                Demote(block);
+                return;
+            }
+        }
+    }
+
+    private static void Demote(DecodedBlock block)
+    {
+        block.Demoted = true;
+        block.Executions = -CooldownExecutions;
+    }
+
+    private void OnUnitAdded(TranslatedUnit unit)
+    {
+        foreach (DecodedBlock b in unit.Blocks)
+        {
+            if (!b.Demoted) continue;
+            b.Demoted = false;
+            stats.SmcRepromotions++;
+            EngineLog.SmcRepromoted(logger, b.Start);
+            for (int part = 0; part < b.PartCount; part++)
+                if (b.PageOf(part).CodeTracking is CodeFrame frame)
+                {
+                    b.RangeOn(part, out int s, out int e);
+                    frame.DemotedLines &= ~CodeFrame.LineMask(s, e);
+                }
+        }
+    }
+
+    /// <summary>
+    /// Re-decodes the one instruction of <paramref name="block"/> whose bytes changed, if the change keeps its
+    /// opcode and length (a patched immediate, displacement or branch target): then the block stays valid and
+    /// only its translations die. Not for the instruction that is running (it already read its old bytes).
+    /// </summary>
+    private bool TryPatchInPlace(DecodedBlock block, CodeFrame frame, int writeOffset, ReadOnlySpan<byte> newBytes,
+        int changedStart, int changedEnd, ulong running)
+    {
+        int part = -1;
+        for (int p = 0; p < block.PartCount; p++)
+        {
+            if (!ReferenceEquals(block.PageOf(p), frame.Page)) continue;
+            if (part >= 0) return false; // both halves on one frame: too odd to patch
+            part = p;
+        }
+        if (part < 0) return false;
+        ulong pageBase = block.PartBase(part);
+        ulong changedFirst = pageBase + (ulong)changedStart, changedLast = pageBase + (ulong)changedEnd;
+        Instruction[] code = block.Instructions;
+        int index = -1;
+        for (int i = 0; i < code.Length; i++)
+        {
+            if (code[i].IP >= changedLast || code[i].NextIP <= changedFirst) continue;
+            if (index >= 0) return false;
+            index = i;
+        }
+        if (index < 0) return false;
+        ref Instruction ins = ref code[index];
+        if (ins.IP == running || ins.IP < pageBase || ins.NextIP > pageBase + PhysicalPage.Size) return false;
+        int at = (int)(ins.IP - pageBase);
+        if (!patchReader.Load(frame.Page.Data, at, ins.Length, writeOffset, newBytes)) return false;
+        patchDecoder.IP = ins.IP;
+        patchDecoder.Decode(out Instruction fresh);
+        if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return false;
+        ins = fresh;
+        return true;
+    }
+
+    /// <summary>Feeds the patch decoder one instruction's bytes as they will be after the write.</summary>
+    private sealed class PatchReader : CodeReader
+    {
+        private readonly byte[] bytes = new byte[16];
+        private int length, position;
+
+        public bool Load(byte[] frame, int at, int count, int writeOffset, ReadOnlySpan<byte> newBytes)
+        {
+            if (count > bytes.Length) return false;
+            frame.AsSpan(at, count).CopyTo(bytes);
+            int from = Math.Max(at, writeOffset), to = Math.Min(at + count, writeOffset + newBytes.Length);
+            if (from < to) newBytes.Slice(from - writeOffset, to - from).CopyTo(bytes.AsSpan(from - at));
+            length = count;
+            position = 0;
+            return true;
+        }
+
+        public override int ReadByte() => position < length ? bytes[position++] : -1;
+    }
+}
