@@ -29,7 +29,9 @@ public enum DebugStopKind
 /// <param name="Watch">For a watchpoint hit, what kind of watchpoint was hit.</param>
 /// <param name="Value">The signal number for <see cref="DebugStopKind.Signal"/>.</param>
 /// <param name="Ended">How the machine stopped for <see cref="DebugStopKind.Ended"/>.</param>
-public readonly record struct DebugStop(DebugStopKind Kind, ulong Address = 0, WatchKind Watch = WatchKind.Write, int Value = 0, StopReason? Ended = null);
+/// <param name="Smc">For a watchpoint stop: the SMC event that caused it (break on SMC), or null for a watchpoint hit.</param>
+public readonly record struct DebugStop(DebugStopKind Kind, ulong Address = 0, WatchKind Watch = WatchKind.Write, int Value = 0,
+    StopReason? Ended = null, SmcEvent? Smc = null);
 
 /// <summary>
 /// The engine side of a debugger, attached to a machine: breakpoints (checked by the dispatcher at block and
@@ -55,7 +57,7 @@ public sealed class DebugController
     private DebugStop? pending;
     private GuestFault? pendingFault;
     private ulong pendingFaultRip;
-    private ulong? smcHit;
+    private SmcEvent? smcHit;
     private bool running;
     private bool detached;
 
@@ -150,7 +152,7 @@ public sealed class DebugController
     /// SMC path like a guest store, so stale decoded and translated code is dropped. False if a byte is unmapped.
     /// </summary>
     public bool WriteMemory(ulong address, ReadOnlySpan<byte> source) =>
-        address + (ulong)source.Length >= address && machine.AddressSpace.TryWrite(address, source, checkPermissions: false);
+        address + (ulong)source.Length >= address && machine.WriteMemoryAsDebugger(address, source, "gdb");
 
     /// <summary>
     /// Removes every breakpoint and watchpoint and turns break-on-SMC off; guest faults go straight to the
@@ -242,7 +244,7 @@ public sealed class DebugController
             hooks.Recording = false;
         }
         if (hooks.Hit is { } hit) pending ??= new DebugStop(DebugStopKind.Watchpoint, hit.Address, hit.Kind);
-        else if (smcHit is { } written) pending ??= new DebugStop(DebugStopKind.Watchpoint, written, WatchKind.Write);
+        else if (smcHit is { } written) pending ??= SmcStop(written);
     }
 
     /// <summary>The dispatcher reached a breakpoint: stop before it runs.</summary>
@@ -290,11 +292,13 @@ public sealed class DebugController
         if (!running || !BreakOnSmc) return;
         if (hooks.Recording)
         {
-            smcHit ??= e.Address;
+            smcHit ??= e;
             return;
         }
         // A write that was not trapped (e.g. a syscall writing into code): stop once control is back in the dispatcher.
-        pending ??= new DebugStop(DebugStopKind.Watchpoint, e.Address, WatchKind.Write);
+        pending ??= SmcStop(e);
         vcpu.Stop(new StopReason(StopKind.Interrupted));
     }
+
+    private static DebugStop SmcStop(SmcEvent e) => new(DebugStopKind.Watchpoint, e.Address, WatchKind.Write, Smc: e);
 }

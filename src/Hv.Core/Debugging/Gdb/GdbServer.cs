@@ -45,6 +45,8 @@ public sealed class GdbServer : IDisposable
             while (connection.TryReceive(stub.NoAckMode, out string packet))
             {
                 string? reply = stub.Handle(packet);
+                string output = stub.TakeConsoleOutput();
+                if (output.Length > 0) connection.Send("O" + GdbPacket.ToHex(System.Text.Encoding.UTF8.GetBytes(output)));
                 if (reply is not null) connection.Send(reply);
                 if (stub.Killed) break;
                 if (stub.Detached)

@@ -16,6 +16,7 @@ public sealed class GdbStub
 
     private readonly DebugController debugger;
     private readonly ulong textOffset;
+    private readonly StringBuilder consoleOutput = new();
     private DebugStop lastStop = new(DebugStopKind.Signal, Value: 5);
 
     /// <summary>Creates a stub for a stopped guest.</summary>
@@ -257,7 +258,29 @@ public sealed class GdbStub
             debugger.Machine.Cpu.State.Rip = rip;
         }
         lastStop = debugger.Resume(step, signal);
+        if (lastStop.Smc is { } e)
+        {
+            consoleOutput.Append($"hv: SMC event #{e.Sequence}: {e.NewBytes.Length} byte(s) at 0x{e.Address:x} written by 0x{e.WriterRip:x} ({e.Writer})\n");
+            // gdb silently resumes after a watchpoint stop none of its watchpoints explains: unless one covers the
+            // written bytes, report the SMC stop as a plain SIGTRAP (with the line above saying what it was).
+            if (!WatchedByGdb(e.Address, e.NewBytes.Length)) return "T05thread:1;";
+        }
         return StopReply(lastStop);
+    }
+
+    private bool WatchedByGdb(ulong address, int length)
+    {
+        foreach (Watchpoint w in debugger.Watchpoints)
+            if (w.Kind != WatchKind.Read && address < w.Address + (ulong)w.Length && w.Address < address + (ulong)Math.Max(length, 1)) return true;
+        return false;
+    }
+
+    /// <summary>Console output (gdb's <c>O</c> packets) to send before the next reply; cleared by reading it.</summary>
+    public string TakeConsoleOutput()
+    {
+        string text = consoleOutput.ToString();
+        consoleOutput.Clear();
+        return text;
     }
 
     /// <summary>The stop reply for a stop: T packets with the reason, W on exit, X on death by a signal.</summary>
