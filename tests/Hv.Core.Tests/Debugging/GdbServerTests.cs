@@ -118,6 +118,29 @@ public sealed class GdbServerTests
         Assert.Equal(new StopReason(StopKind.Killed, 9), result);
     }
 
+    [Theory, MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public async Task Serve_DetachWithBreakpointSet_GuestRunsToItsEnd(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode);
+        ulong[] at = DebugTestCode.Load(m, a =>
+        {
+            a.mov(eax, 5);
+            a.mov(ebx, 6);
+        });
+        var (server, serving) = Start(m);
+        using var disposeServer = server;
+        using (var client = new Client(server.EndPoint))
+        {
+            client.Send($"Z0,{at[1]:x},1");
+            Assert.Equal("OK", client.Receive());
+            client.Send("D");
+            Assert.Equal("OK", client.Receive());
+        }
+        StopReason result = await serving.WaitAsync(Timeout);
+        Assert.Equal(StopKind.Halted, result.Kind);
+        Assert.Equal(6ul, m.State[Hv.Core.Cpu.Gpr.Rbx]);
+    }
+
     [Fact]
     public async Task Serve_ClientVanishes_GuestKilled()
     {

@@ -49,11 +49,7 @@ public sealed class GdbServer : IDisposable
                 if (output.Length > 0) connection.Send("O" + GdbPacket.ToHex(System.Text.Encoding.UTF8.GetBytes(output)));
                 if (reply is not null) connection.Send(reply);
                 if (stub.Killed) break;
-                if (stub.Detached)
-                {
-                    debugger.Detach();
-                    return stub.Ended ?? debugger.Resume(step: false, stub.PendingSignal).Ended ?? new StopReason(StopKind.Interrupted);
-                }
+                if (stub.Detached) return stub.Ended ?? RunDetached(debugger, stub.PendingSignal);
             }
         }
         catch (Exception e) when (e is IOException or SocketException)
@@ -65,6 +61,19 @@ public sealed class GdbServer : IDisposable
             debugger.InterruptRequested = null;
         }
         return stub.Ended ?? new StopReason(StopKind.Killed, 9);
+    }
+
+    /// <summary>gdb detached: the guest runs to its end without the debugger (and gets the signal it stopped at).</summary>
+    private static StopReason RunDetached(DebugController debugger, int signal)
+    {
+        debugger.Detach();
+        debugger.InterruptRequested = null;
+        while (true)
+        {
+            DebugStop stop = debugger.Resume(step: false, signal);
+            if (stop.Ended is { } ended) return ended;
+            signal = 0;
+        }
     }
 
     /// <inheritdoc />
