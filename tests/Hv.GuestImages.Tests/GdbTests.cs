@@ -59,6 +59,48 @@ public sealed partial class GdbTests
         }
     }
 
+    private static (int Status, string Stderr) RunHv(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(HostProcess.HvDll);
+        foreach (string a in args) psi.ArgumentList.Add(a);
+        using Process p = Process.Start(psi)!;
+        Task<string> stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(Timeout)) p.Kill(entireProcessTree: true);
+        return (p.ExitCode, stderr.Result);
+    }
+
+    [Theory]
+    [InlineData("--gdb", "nonsense")]
+    [InlineData("--gdb", "127.0.0.1:70000")]
+    [InlineData("--gdb", "not-an-ip:1234")]
+    [InlineData("--break-on-smc")]
+    public void Run_BadDebuggerOptions_UsageStatusAndOneLine(params string[] options)
+    {
+        var (status, stderr) = RunHv(["run", .. options, Path.Combine(HostProcess.RepoRoot, "guest-images", "bin", "hello")]);
+        Assert.Equal(2, status);
+        Assert.StartsWith("hv: ", stderr);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Run_GdbPortInUse_UsageStatus()
+    {
+        var busy = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        busy.Start();
+        try
+        {
+            int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
+            var (status, stderr) = RunHv("run", "--gdb", $"127.0.0.1:{port}", Path.Combine(HostProcess.RepoRoot, "guest-images", "bin", "hello"));
+            Assert.Equal(2, status);
+            Assert.Contains("cannot listen", stderr);
+        }
+        finally
+        {
+            busy.Stop();
+        }
+    }
+
     [Theory, MemberData(nameof(Modes))]
     public void Gdb_BreakAtMainInspectStepContinue_SeesTheExitCode(string mode)
     {

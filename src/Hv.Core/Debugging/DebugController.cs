@@ -116,10 +116,13 @@ public sealed class DebugController
         return removed;
     }
 
-    /// <summary>Adds a watchpoint of 1 to 8 bytes; false for a bad length or a range past the address space.</summary>
+    /// <summary>Longest watched range: x86 debug registers watch 1, 2, 4 or 8 bytes; Hv takes up to a page.</summary>
+    public const int MaxWatchLength = PhysicalPage.Size;
+
+    /// <summary>Adds a watchpoint of 1 to <see cref="MaxWatchLength"/> bytes; false for a bad length or a range past the address space.</summary>
     public bool AddWatchpoint(ulong address, int length, WatchKind kind)
     {
-        if (length is < 1 or > 8 || address >= AddressSpace.Limit || address + (ulong)length > AddressSpace.Limit) return false;
+        if (length is < 1 or > MaxWatchLength || address >= AddressSpace.Limit || address + (ulong)length > AddressSpace.Limit) return false;
         hooks.Add(new Watchpoint(address, length, kind));
         machine.AddressSpace.FlushTlbs(address & ~PhysicalPage.OffsetMask, address + (ulong)length);
         return true;

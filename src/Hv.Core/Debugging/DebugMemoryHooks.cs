@@ -15,7 +15,7 @@ public enum WatchKind : byte
 
 /// <summary>One watched data range.</summary>
 /// <param name="Address">First watched byte.</param>
-/// <param name="Length">Bytes watched (1 to 8).</param>
+/// <param name="Length">Bytes watched (1 to <see cref="DebugController.MaxWatchLength"/>).</param>
 /// <param name="Kind">Which accesses hit.</param>
 public readonly record struct Watchpoint(ulong Address, int Length, WatchKind Kind);
 

@@ -147,6 +147,27 @@ public sealed class DebugControllerTests
     }
 
     [Theory, MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Resume_WatchpointUnderRepStos_StopsAfterTheStringInstruction(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode);
+        ulong[] at = DebugTestCode.Load(m, a =>
+        {
+            a.mov(rdi, TestMachine.DataBase);
+            a.mov(ecx, 256);
+            a.mov(al, 7);
+            a.rep.stosb();
+            a.mov(ebx, 1);
+        });
+        var debugger = new DebugController(m.Machine);
+        Assert.True(debugger.AddWatchpoint(TestMachine.DataBase + 100, 4, WatchKind.Write));
+        Assert.Equal(new DebugStop(DebugStopKind.Watchpoint, TestMachine.DataBase + 100, WatchKind.Write), debugger.Resume(step: false));
+        Assert.Equal(at[4], m.State.Rip);
+        Assert.Equal(0ul, m.State[Gpr.Rcx]);
+        Assert.Equal(0x0707070707070707ul, m.ReadData64(TestMachine.DataBase + 248));
+        Assert.Equal(0ul, m.State[Gpr.Rbx]);
+    }
+
+    [Theory, MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void Resume_BreakOnSmc_StopsAfterEachPatchAtTheWrittenAddress(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
@@ -203,7 +224,8 @@ public sealed class DebugControllerTests
     {
         var debugger = new DebugController(new TestMachine(ExecutionMode.Interpret).Machine);
         Assert.False(debugger.AddWatchpoint(TestMachine.DataBase, 0, WatchKind.Write));
-        Assert.False(debugger.AddWatchpoint(TestMachine.DataBase, 9, WatchKind.Write));
+        Assert.False(debugger.AddWatchpoint(TestMachine.DataBase, DebugController.MaxWatchLength + 1, WatchKind.Write));
+        Assert.True(debugger.AddWatchpoint(TestMachine.DataBase, 16, WatchKind.Write));
         Assert.False(debugger.AddWatchpoint(ulong.MaxValue - 2, 4, WatchKind.Write));
     }
 }

@@ -131,7 +131,7 @@ public sealed class GdbStubTests
     [InlineData("G00")]
     [InlineData("Z0")]
     [InlineData("Z2,1000,0")]
-    [InlineData("Z2,1000,10")]
+    [InlineData("Z2,1000,1001")]
     [InlineData("Z9,1000,1")]
     [InlineData("Cxx")]
     [InlineData("sxyz")]

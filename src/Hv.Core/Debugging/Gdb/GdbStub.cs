@@ -231,7 +231,7 @@ public sealed class GdbStub
                 return "OK";
             case '2' or '3' or '4':
                 WatchKind watch = parts[0][0] switch { '2' => WatchKind.Write, '3' => WatchKind.Read, _ => WatchKind.Access };
-                if (kind is 0 or > 8) return ErrorArgument;
+                if (kind is 0 or > DebugController.MaxWatchLength) return ErrorArgument;
                 if (insert) return debugger.AddWatchpoint(address, (int)kind, watch) ? "OK" : ErrorArgument;
                 debugger.RemoveWatchpoint(address, (int)kind, watch);
                 return "OK";
