@@ -187,10 +187,12 @@ public sealed class DebugController
         {
             if (pendingFault is { } fault)
             {
+                // Discarded (signal 0): a fault re-runs its instruction, a trap (INT3) goes on after it — RIP is
+                // already where the guest stopped. Delivered: the kernel wants RIP on the trapping instruction.
                 pendingFault = null;
-                cpu.State.Rip = pendingFaultRip;
                 if (signal != 0 && machine.Kernel is { } kernel)
                 {
+                    if (IsTrap(fault.Kind) && cpu.State.Rip == fault.Address) cpu.State.Rip = pendingFaultRip;
                     kernel.Fault(cpu, fault);
                     if (cpu.StopReason is { } died) return new DebugStop(DebugStopKind.Ended, Ended: died);
                 }
@@ -273,11 +275,13 @@ public sealed class DebugController
         if (!running || detached || machine.Kernel is null) return false;
         pendingFault = fault;
         pendingFaultRip = vcpu.State.Rip;
-        if (fault.Kind is FaultKind.Breakpoint or FaultKind.DebugTrap) vcpu.State.Rip = fault.Address; // traps report the next instruction
+        if (IsTrap(fault.Kind)) vcpu.State.Rip = fault.Address; // traps report the next instruction
         pending = new DebugStop(DebugStopKind.Signal, vcpu.State.Rip, Value: SignalOf(fault.Kind));
         vcpu.Stop(new StopReason(StopKind.Interrupted));
         return true;
     }
+
+    private static bool IsTrap(FaultKind kind) => kind is FaultKind.Breakpoint or FaultKind.DebugTrap;
 
     /// <summary>The signal a fault becomes (Linux numbers, which are also gdb's for these).</summary>
     public static int SignalOf(FaultKind kind) => kind switch
