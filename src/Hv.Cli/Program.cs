@@ -6,6 +6,7 @@ using Hv.Core;
 using Hv.Core.Debugging;
 using Hv.Core.Debugging.Gdb;
 using Hv.Core.Execution;
+using Hv.Core.Smc;
 using Hv.Linux;
 using Microsoft.Extensions.Logging;
 
@@ -74,6 +75,11 @@ public static class Program
             HelpName = "[HOST:]PORT",
         };
         var breakOnSmc = new Option<bool>("--break-on-smc") { Description = "With --gdb: stop at every self-modifying-code write, as a watchpoint hit" };
+        var smcLog = new Option<string?>("--smc-log")
+        {
+            Description = "Write every self-modifying-code event to FILE as one JSON object per line",
+            HelpName = "FILE",
+        };
         var imageAndArgs = new Argument<string[]>("IMAGE and GUEST-ARGS")
         {
             Description = "A static x86-64 Linux ELF executable (default: the built-in hello image) and its arguments",
@@ -86,13 +92,14 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, gdb, breakOnSmc, imageAndArgs,
+            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, gdb, breakOnSmc, imageAndArgs,
         };
         run.SetAction(parse =>
         {
             var options = new RunOptions(
                 parse.GetValue(mode), parse.GetValue(hotThreshold), parse.GetValue(setEnv) ?? [], parse.GetValue(unsetEnv) ?? [],
-                parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? [])
+                parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? [],
+                parse.GetValue(smcLog))
             {
                 Gdb = parse.GetValue(gdb),
                 BreakOnSmc = parse.GetValue(breakOnSmc),
@@ -112,7 +119,7 @@ public static class Program
 
     /// <summary>Options of <c>hv run</c>.</summary>
     private readonly record struct RunOptions(ExecutionMode Mode, int HotThreshold, string[] SetEnv, string[] UnsetEnv,
-        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs)
+        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, string? SmcLogFile = null)
     {
         /// <summary>--gdb [HOST:]PORT, or null.</summary>
         public string? Gdb { get; init; }
@@ -134,7 +141,7 @@ public static class Program
             if (a == "--") return args;
             if (a.StartsWith('-'))
             {
-                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--gdb";
+                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log" or "--gdb";
                 if (takesValue) i++;
                 continue;
             }
@@ -213,10 +220,27 @@ public static class Program
             };
         }
 
+        StreamWriter? smcLog = null;
+        if (o.SmcLogFile is not null)
+        {
+            try
+            {
+                smcLog = new StreamWriter(o.SmcLogFile, append: false, new System.Text.UTF8Encoding(false));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+            {
+                Console.Error.WriteLine($"hv: cannot open the SMC log {o.SmcLogFile}: {e.Message}");
+                return StatusUsage;
+            }
+            process.Machine.SmcEventRaised += (_, e) => smcLog.WriteLine(SmcEventJson.ToLine(e));
+        }
         StopReason stop;
-        if (gdbEndPoint is null) stop = process.Run();
-        else if (RunUnderGdb(process, gdbEndPoint, o.BreakOnSmc) is { } debugged) stop = debugged;
-        else return StatusUsage;
+        using (smcLog)
+        {
+            if (gdbEndPoint is null) stop = process.Run();
+            else if (RunUnderGdb(process, gdbEndPoint, o.BreakOnSmc) is { } debugged) stop = debugged;
+            else return StatusUsage;
+        }
         if (o.StatsFile is not null) WriteStats(o.StatsFile, process);
         switch (stop.Kind)
         {

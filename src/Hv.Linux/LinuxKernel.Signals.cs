@@ -203,6 +203,7 @@ public sealed partial class LinuxKernel
     {
         FaultKind.PageNotMapped => new SignalInfo(sig, SignalInfo.SEGV_MAPERR, fault.Address),
         FaultKind.PageProtection => new SignalInfo(sig, SignalInfo.SEGV_ACCERR, fault.Address),
+        FaultKind.BusError => new SignalInfo(sig, SignalInfo.BUS_ADRERR, fault.Address),
         FaultKind.InvalidOpcode => new SignalInfo(sig, SignalInfo.ILL_ILLOPN, rip),
         FaultKind.DivideError => new SignalInfo(sig, SignalInfo.FPE_INTDIV, rip),
         FaultKind.FloatingPoint => new SignalInfo(sig, SignalInfo.FPE_FLTINV, rip),
@@ -217,6 +218,7 @@ public sealed partial class LinuxKernel
         {
             case FaultKind.PageNotMapped:
             case FaultKind.PageProtection:
+            case FaultKind.BusError:
                 ulong error = 4; // user mode
                 if (fault.Kind == FaultKind.PageProtection) error |= 1;
                 if (fault.Access == AccessKind.Write) error |= 2;

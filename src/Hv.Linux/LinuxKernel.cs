@@ -70,6 +70,7 @@ public sealed unsafe partial class LinuxKernel : IGuestKernel
         FaultKind.InvalidOpcode => Signal.SIGILL,
         FaultKind.DivideError or FaultKind.FloatingPoint => Signal.SIGFPE,
         FaultKind.Breakpoint or FaultKind.DebugTrap => Signal.SIGTRAP,
+        FaultKind.BusError => Signal.SIGBUS,
         _ => Signal.SIGSEGV,
     };
 

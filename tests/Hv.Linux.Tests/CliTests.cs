@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Hv.Cli;
+using Hv.Core.Smc;
 using Hv.Linux.Tests.Support;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
@@ -99,6 +100,48 @@ public sealed class CliTests : IDisposable
         string[] lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Single(lines);
         Assert.StartsWith("hv: guest killed by SIGSEGV: unmapped write access at 0x10, rip 0x401003: pop qword ptr [rbx+10h]", lines[0]);
+    }
+
+    /// <summary>An image that makes its code page RWX, then patches the exit status into the next instruction.</summary>
+    private string WriteSelfPatchingImage() => WriteImage("smc", a =>
+    {
+        Label t = a.CreateLabel();
+        a.mov(edi, 0x401000); a.mov(esi, 0x1000); a.mov(edx, 7); a.mov(eax, 10);
+        a.syscall(); // mprotect(code page, RWX)
+        a.lea(rbx, __[t]);
+        a.mov(__byte_ptr[rbx + 1], 42);
+        a.Label(ref t);
+        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EDI, 0));
+        a.mov(eax, 231);
+        a.syscall();
+    });
+
+    [Theory]
+    [InlineData("interpret")]
+    [InlineData("translate")]
+    [InlineData("tiered")]
+    public void Run_SmcLog_WritesOneJsonLinePerEvent(string mode)
+    {
+        string log = Path.Combine(dir, "smc.jsonl"), stats = Path.Combine(dir, "stats.json");
+        var (status, _, stderr) = Hv("run", "--mode", mode, "--smc-log", log, "--stats", stats, WriteSelfPatchingImage());
+        Assert.Equal("", stderr);
+        Assert.Equal(42, status);
+        string line = Assert.Single(File.ReadAllLines(log));
+        Assert.True(SmcEventJson.TryParse(line, out SmcEvent? e, out string? error), error);
+        Assert.Equal([42], e!.NewBytes);
+        Assert.Equal([0], e.OldBytes);
+        Assert.Contains("mov edi,2Ah", e.After[0], StringComparison.Ordinal);
+        using JsonDocument json = JsonDocument.Parse(File.ReadAllText(stats));
+        Assert.Equal(1, json.RootElement.GetProperty("smc_events").GetInt64());
+    }
+
+    [Fact]
+    public void Run_SmcLogUnwritable_UsageStatusAndOneLine()
+    {
+        var (status, _, stderr) = Hv("run", "--smc-log", "/nonexistent/dir/smc.jsonl", WriteSelfPatchingImage());
+        Assert.Equal(Program.StatusUsage, status);
+        Assert.StartsWith("hv: cannot open the SMC log /nonexistent/dir/smc.jsonl", stderr);
+        Assert.Single(stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries));
     }
 
     [Fact]

@@ -88,7 +88,12 @@ public sealed class DebugController
     public bool BreakOnSmc
     {
         get => hooks.TrapCodeWrites;
-        set => hooks.TrapCodeWrites = value;
+        set
+        {
+            hooks.TrapCodeWrites = value;
+            // Code frames may hold tagged write entries that go straight to the SMC path: make stores re-resolve.
+            machine.AddressSpace.FlushTlbs(0, AddressSpace.Limit);
+        }
     }
 
     /// <summary>The last SMC event seen, or null.</summary>
@@ -289,6 +294,7 @@ public sealed class DebugController
         FaultKind.InvalidOpcode => 4,
         FaultKind.Breakpoint or FaultKind.DebugTrap => 5,
         FaultKind.DivideError or FaultKind.FloatingPoint => 8,
+        FaultKind.BusError => 7,
         _ => 11,
     };
 

@@ -44,6 +44,10 @@ internal sealed class DebugMemoryHooks
 
     public bool IsWatchedPage(ulong vpn) => watchedPages.Count != 0 && watchedPages.Contains(vpn);
 
+    /// <summary>Whether a page must not get a write-TLB entry (not even a tagged code-frame one).</summary>
+    public bool KeepOffWriteTlb(ulong vpn, EnginePageFlags flags) =>
+        IsWatchedPage(vpn) || (TrapCodeWrites && (flags & EnginePageFlags.CodeWriteProtected) != 0);
+
     public void Add(Watchpoint w)
     {
         watches.Add(w);

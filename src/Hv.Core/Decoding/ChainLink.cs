@@ -16,6 +16,9 @@ internal sealed class ChainLink<T> where T : class, IChained<T>
 {
     private List<T>? predecessors;
 
+    /// <summary>The nodes whose successor is the owner (for tests and diagnostics).</summary>
+    public IReadOnlyList<T> Predecessors => predecessors ?? (IReadOnlyList<T>)[];
+
     /// <summary>The node that ran after the owner last time.</summary>
     public T? Successor { get; private set; }
 

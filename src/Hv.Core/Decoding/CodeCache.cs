@@ -55,24 +55,11 @@ internal sealed class CodeCache
 
     /// <summary>
     /// The overlap query: adds to <paramref name="into"/> every live block with a byte in frame offsets
-    /// [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="frame"/>, through any virtual alias.
+    /// [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="frame"/>, through any virtual alias
+    /// (their units are <see cref="Translation.TranslationCache.KillUnitsOf"/>'s business).
     /// </summary>
-    public static void CollectOverlapping(CodeFrame frame, int start, int end, List<DecodedBlock> into)
-    {
-        foreach (DecodedBlock b in frame.Blocks)
-        {
-            for (int part = 0; part < b.PartCount; part++)
-            {
-                if (!ReferenceEquals(b.PageOf(part), frame.Page)) continue;
-                b.RangeOn(part, out int s, out int e);
-                if (s < end && start < e)
-                {
-                    if (into.Count == 0 || !ReferenceEquals(into[^1], b)) into.Add(b);
-                    break;
-                }
-            }
-        }
-    }
+    public static void CollectOverlapping(CodeFrame frame, int start, int end, List<DecodedBlock> into) =>
+        frame.CollectOverlapping(start, end, into);
 
     /// <summary>
     /// Adds to <paramref name="into"/> the live blocks of <paramref name="frame"/> decoded through the virtual

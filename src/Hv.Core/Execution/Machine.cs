@@ -17,9 +17,9 @@ public sealed class Machine
         Kernel = kernel;
         Logger = options.LoggerFactory.CreateLogger("Hv.Engine");
         AddressSpace.Stats = Stats;
-        var codeCache = new CodeCache(AddressSpace, Stats);
-        Cpu = new Vcpu(this, codeCache, Logger);
-        Smc = new Smc.SmcEngine(this, codeCache, Cpu.TranslationCache);
+        CodeCache = new CodeCache(AddressSpace, Stats);
+        Cpu = new Vcpu(this, CodeCache, Logger);
+        Smc = new Smc.SmcEngine(this, CodeCache, Cpu.TranslationCache);
     }
 
     /// <summary>Creates a machine, or throws <see cref="ArgumentException"/> for invalid options.</summary>
@@ -44,6 +44,9 @@ public sealed class Machine
 
     /// <summary>The OS personality, or null for a bare machine.</summary>
     public IGuestKernel? Kernel { get; private set; }
+
+    /// <summary>Decoded blocks (shared by the vCPUs).</summary>
+    internal CodeCache CodeCache { get; }
 
     /// <summary>The self-modifying-code policy (sees every write into code).</summary>
     internal Smc.SmcEngine Smc { get; }

@@ -232,6 +232,7 @@ public sealed unsafe partial class Vcpu
         string instruction = DisassembleAt(State.Rip) ?? "<unreadable>";
         return fault.Kind switch
         {
+            FaultKind.BusError => $"{fault.Access.ToString().ToLowerInvariant()} access past the end of the mapped file at 0x{fault.Address:x}, {where}: {instruction}",
             FaultKind.PageNotMapped or FaultKind.PageProtection =>
                 $"{(fault.Kind == FaultKind.PageNotMapped ? "unmapped" : "protected")} {fault.Access.ToString().ToLowerInvariant()} access at 0x{fault.Address:x}, {where}: {instruction}",
             _ => $"{fault.Detail ?? fault.Kind.ToString()}, {where}: {instruction}",

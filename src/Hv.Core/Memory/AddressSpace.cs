@@ -143,6 +143,20 @@ public sealed class AddressSpace
         return true;
     }
 
+    /// <summary>
+    /// Marks [<paramref name="start"/>, <paramref name="end"/>) (page aligned, mapped) as pages of a file mapping
+    /// past the end of the file: guest accesses there raise <see cref="FaultKind.BusError"/>, host copies fail.
+    /// </summary>
+    public void MarkBeyondEndOfFile(ulong start, ulong end)
+    {
+        if (start >= end) return;
+        SplitAt(start);
+        SplitAt(end);
+        for (int i = FirstRegionEndingAfter(start); i < regions.Count && regions[i].Start < end; i++)
+            regions[i].BeyondEndOfFile = true;
+        FlushTlbs(start, end);
+    }
+
     /// <summary>True if every page of [start, end) belongs to a region.</summary>
     public bool IsFullyMapped(ulong start, ulong end)
     {
@@ -192,7 +206,7 @@ public sealed class AddressSpace
         if (pageTable.TryGetValue(vpn, out entry)) return true;
         ulong address = vpn << PhysicalPage.Shift;
         MemoryRegion? region = FindRegion(address);
-        if (region is null) return false;
+        if (region is null || region.BeyondEndOfFile) return false;
         PhysicalPage page = region.Shared is null
             ? new PhysicalPage()
             : region.Shared.GetPage((long)((region.SharedOffset + (address - region.Start)) >> PhysicalPage.Shift));

@@ -19,6 +19,8 @@ public enum FaultKind : byte
     DebugTrap,
     /// <summary>#MF / #XM: unmasked x87 or SIMD floating-point exception.</summary>
     FloatingPoint,
+    /// <summary>An access to a file mapping's pages past the end of the file (SIGBUS on Linux).</summary>
+    BusError,
     /// <summary>
     /// Not architectural: an access hit a debugger watchpoint (or a watched code write). The access did not
     /// happen; the vCPU re-runs the instruction for the debugger, which then reports the stop. Never reaches the guest.

@@ -264,9 +264,35 @@ public sealed class GuestMemory
         return true;
     }
 
+    /// <summary>
+    /// A store within one code frame that has a (tagged) TLB entry, so the page walk and permission check are
+    /// done: a store that touches no decoded byte (data sharing a page with code) is written at once; one onto
+    /// code goes straight to the SMC path. False when the store needs the slow path.
+    /// </summary>
+    private bool TryWriteBesideCode<T>(ulong address, T value) where T : unmanaged
+    {
+        ulong vpn = address >> PhysicalPage.Shift;
+        int i = (int)vpn & SoftTlb.IndexMask;
+        ref TlbEntry e = ref tlb.Write[i];
+        int offset = (int)(address & PhysicalPage.OffsetMask);
+        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>() || tlb.WritePages[i] is not { } page)
+            return false;
+        if (page.CodeTracking is Smc.CodeFrame frame && frame.Touches(offset, offset + Unsafe.SizeOf<T>()))
+        {
+            Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];
+            MemoryMarshal.Write(bytes, in value);
+            space.StoreToFrame(page, offset, bytes, address);
+            return true;
+        }
+        if (space.Stats is { } stats) stats.SmcFalseHits++;
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset), value);
+        return true;
+    }
+
     [MethodImpl(MethodImplOptions.NoInlining)]
     private bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged
     {
+        if (TryWriteBesideCode(address, value)) return true;
         int size = Unsafe.SizeOf<T>();
         if (!TryResolveOrRecord(address, AccessKind.Write, out PageTableEntry? first)) return false;
         int offset = (int)(address & PhysicalPage.OffsetMask);
@@ -340,7 +366,9 @@ public sealed class GuestMemory
         if (address >= AddressSpace.Limit || !space.TryGetPage(vpn, out pte))
         {
             pte = null;
-            kind = address >= AddressSpace.Limit && address < 0xFFFF_8000_0000_0000UL ? FaultKind.GeneralProtection : FaultKind.PageNotMapped;
+            kind = address >= AddressSpace.Limit && address < 0xFFFF_8000_0000_0000UL ? FaultKind.GeneralProtection
+                : address < AddressSpace.Limit && space.FindRegion(address) is { BeyondEndOfFile: true } ? FaultKind.BusError
+                : FaultKind.PageNotMapped;
             return false;
         }
         PagePermissions need = access switch
@@ -363,10 +391,16 @@ public sealed class GuestMemory
                 tlb.Read[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
                 break;
             case AccessKind.Write:
-                if (space.DebugHooks is { } writeHooks && writeHooks.IsWatchedPage(vpn)) break;
-                // Code frames never get a fast write entry; their stores must reach the SMC check.
+                // Watched pages (and code frames while the debugger breaks on SMC) get no entry: stores take the slow path.
+                if (space.DebugHooks is { } writeHooks && writeHooks.KeepOffWriteTlb(vpn, pte.Page.EngineFlags)) break;
+                // Code frames get a tagged entry: the inline path misses, TryWriteBesideCode sorts it out.
                 if ((pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0)
                     tlb.Write[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
+                else
+                {
+                    tlb.Write[i] = new TlbEntry { Vpn = vpn | SoftTlb.CodeTag, Data = pte.Page.Data };
+                    tlb.WritePages[i] = pte.Page;
+                }
                 // Writable implies readable on x86 page tables, but PROT_WRITE alone is mapped readable by Linux too.
                 break;
             default:

@@ -53,11 +53,14 @@ public sealed class MemoryRegion
     /// <summary>Byte offset of <see cref="Start"/> in <see cref="Shared"/>.</summary>
     public ulong SharedOffset { get; internal set; }
 
+    /// <summary>The region maps pages past the end of its file: every access raises <see cref="FaultKind.BusError"/>.</summary>
+    public bool BeyondEndOfFile { get; internal set; }
+
     /// <summary>Length in bytes.</summary>
     public ulong Length => End - Start;
 
     internal MemoryRegion Slice(ulong start, ulong end) =>
-        new(start, end, Permissions, Name, Shared, Shared is null ? 0 : SharedOffset + (start - Start));
+        new(start, end, Permissions, Name, Shared, Shared is null ? 0 : SharedOffset + (start - Start)) { BeyondEndOfFile = BeyondEndOfFile };
 
     /// <inheritdoc />
     public override string ToString() => $"{Start:x12}-{End:x12} {Permissions} {Name}";

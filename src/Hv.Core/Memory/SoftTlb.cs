@@ -10,7 +10,9 @@ internal struct TlbEntry
 /// <summary>
 /// A direct-mapped software TLB for one virtual CPU, with separate read, write and fetch arrays. An entry is
 /// only filled when the access is allowed, so a hit needs no permission check. Frames holding code never get a
-/// write entry: stores to them always reach the slow path, where the SMC check lives.
+/// plain write entry: their write entries carry <see cref="CodeTag"/> in the page number, so the inline store
+/// path misses and the slow path checks the frame's decoded-byte map (a store beside code is written there at
+/// once; a store onto code takes the SMC path).
 /// </summary>
 public sealed class SoftTlb
 {
@@ -18,10 +20,14 @@ public sealed class SoftTlb
     public const int Entries = 256;
     internal const int IndexMask = Entries - 1;
     internal const ulong InvalidVpn = ulong.MaxValue;
+    /// <summary>Marks a write entry of a code frame (never equal to a real page number).</summary>
+    internal const ulong CodeTag = 1UL << 62;
 
     internal readonly TlbEntry[] Read = NewArray();
     internal readonly TlbEntry[] Write = NewArray();
     internal readonly TlbEntry[] Fetch = NewArray();
+    /// <summary>The frame behind each code-tagged write entry.</summary>
+    internal readonly PhysicalPage?[] WritePages = new PhysicalPage?[Entries];
 
     /// <summary>Full flushes plus single-page flushes performed on this TLB.</summary>
     public long Flushes { get; private set; }
@@ -44,7 +50,7 @@ public sealed class SoftTlb
         {
             int i = (int)vpn & IndexMask;
             if (Read[i].Vpn == vpn) Read[i] = Invalid;
-            if (Write[i].Vpn == vpn) Write[i] = Invalid;
+            if ((Write[i].Vpn & ~CodeTag) == vpn) Write[i] = Invalid;
             if (Fetch[i].Vpn == vpn) Fetch[i] = Invalid;
         }
         Flushes++;

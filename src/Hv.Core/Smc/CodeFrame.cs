@@ -6,18 +6,20 @@ namespace Hv.Core.Smc;
 
 /// <summary>
 /// Code tracking for one frame: which of its bytes some decoded block came from (a bitmap, so a store that
-/// touches none of them is answered with a few bit tests), the blocks themselves, and the frame's rewrite
-/// history by 64-byte line (for the adaptive policy). Lives in <see cref="PhysicalPage.CodeTracking"/>, so
+/// touches none of them is answered with a few bit tests), the blocks themselves indexed by 64-byte line (so
+/// "which blocks overlap these bytes" and removals only look at the lines concerned), and the frame's rewrite
+/// history by line (for the adaptive policy). Lives in <see cref="PhysicalPage.CodeTracking"/>, so
 /// every virtual alias of the frame shares it.
 /// </summary>
 internal sealed class CodeFrame
 {
     /// <summary>Bytes per rewrite-history line.</summary>
     public const int LineShift = 6;
-    private const int Lines = PhysicalPage.Size >> LineShift;
+    private const int Lines = PhysicalPage.Size >> LineShift; // 64: one bitmap word and one mask bit per line
 
-    private readonly ulong[] decoded = new ulong[PhysicalPage.Size / 64];
-    private bool stale;
+    private readonly ulong[] decoded = new ulong[Lines];
+    /// <summary>Per 64-byte line: the live blocks with a byte on it (so queries and removals stay local).</summary>
+    private readonly List<DecodedBlock>?[] lineBlocks = new List<DecodedBlock>?[Lines];
 
     public CodeFrame(PhysicalPage page) => Page = page;
 
@@ -47,28 +49,72 @@ internal sealed class CodeFrame
     public void Add(DecodedBlock block, int start, int end)
     {
         if (Blocks.Count == 0 || !ReferenceEquals(Blocks[^1], block)) Blocks.Add(block);
-        if (!stale) Mark(start, end);
+        for (int line = start >> LineShift; line <= (end - 1) >> LineShift; line++)
+        {
+            List<DecodedBlock> list = lineBlocks[line] ??= [];
+            if (list.Count == 0 || !ReferenceEquals(list[^1], block)) list.Add(block);
+        }
+        Mark(start, end);
     }
 
-    /// <summary>Forgets a block; the byte map is rebuilt lazily from the blocks that are left.</summary>
+    /// <summary>Forgets a block; the byte map of the lines it covered is rebuilt from the blocks left there.</summary>
     public void Remove(DecodedBlock block)
     {
         int i = Blocks.LastIndexOf(block);
         if (i < 0) return;
         Blocks.RemoveAt(i);
-        stale = true;
+        for (int part = 0; part < block.PartCount; part++)
+        {
+            if (!ReferenceEquals(block.PageOf(part), Page)) continue;
+            block.RangeOn(part, out int start, out int end);
+            for (int line = start >> LineShift; line <= (end - 1) >> LineShift; line++)
+            {
+                List<DecodedBlock>? list = lineBlocks[line];
+                if (list is null) continue;
+                list.Remove(block);
+                RebuildLine(line, list);
+            }
+        }
     }
 
     /// <summary>True if any byte of [start, end) on this frame was decoded into a live block.</summary>
     public bool Touches(int start, int end)
     {
-        if (stale) Rebuild();
         for (int w = start >> 6, last = (end - 1) >> 6; w <= last; w++)
         {
             ulong mask = ulong.MaxValue;
             if (w == start >> 6) mask &= ulong.MaxValue << (start & 63);
             if (w == last) mask &= ulong.MaxValue >> (63 - ((end - 1) & 63));
             if ((decoded[w] & mask) != 0) return true;
+        }
+        return false;
+    }
+
+    /// <summary>
+    /// The overlap query: adds to <paramref name="into"/> every live block with a byte in frame offsets
+    /// [<paramref name="start"/>, <paramref name="end"/>) (looking only at the lines the range touches).
+    /// </summary>
+    public void CollectOverlapping(int start, int end, List<DecodedBlock> into)
+    {
+        int first = into.Count;
+        for (int line = start >> LineShift; line <= (end - 1) >> LineShift; line++)
+        {
+            if (lineBlocks[line] is not { } list) continue;
+            foreach (DecodedBlock b in list)
+            {
+                if (!Overlaps(b, start, end) || into.IndexOf(b, first) >= 0) continue;
+                into.Add(b);
+            }
+        }
+    }
+
+    private bool Overlaps(DecodedBlock b, int start, int end)
+    {
+        for (int part = 0; part < b.PartCount; part++)
+        {
+            if (!ReferenceEquals(b.PageOf(part), Page)) continue;
+            b.RangeOn(part, out int s, out int e);
+            if (s < end && start < e) return true;
         }
         return false;
     }
@@ -107,17 +153,17 @@ internal sealed class CodeFrame
     /// <summary>Lines demoted right now, as a count (for logging).</summary>
     public static int CountLines(ulong mask) => BitOperations.PopCount(mask);
 
-    private void Rebuild()
+    private void RebuildLine(int line, List<DecodedBlock> list)
     {
-        Array.Clear(decoded);
-        foreach (DecodedBlock b in Blocks)
+        decoded[line] = 0;
+        int lineStart = line << LineShift, lineEnd = lineStart + (1 << LineShift);
+        foreach (DecodedBlock b in list)
             for (int part = 0; part < b.PartCount; part++)
-                if (ReferenceEquals(b.PageOf(part), Page))
-                {
-                    b.RangeOn(part, out int s, out int e);
-                    Mark(s, e);
-                }
-        stale = false;
+            {
+                if (!ReferenceEquals(b.PageOf(part), Page)) continue;
+                b.RangeOn(part, out int s, out int e);
+                if (s < lineEnd && lineStart < e) Mark(Math.Max(s, lineStart), Math.Min(e, lineEnd));
+            }
     }
 
     private void Mark(int start, int end)

@@ -118,9 +118,26 @@ internal sealed class SmcEngine : ICodeWriteObserver
     {
         if (page.CodeTracking is not CodeFrame frame) return;
         hits.Clear();
-        CodeCache.CollectMappedAt(frame, guestAddress & ~PhysicalPage.OffsetMask, hits);
-        foreach (DecodedBlock b in hits) codeCache.Invalidate(b);
-        if (hits.Count > 0) EngineLog.CodeInvalidated(logger, guestAddress, hits.Count);
+        ulong pageAddress = guestAddress & ~PhysicalPage.OffsetMask;
+        CodeCache.CollectMappedAt(frame, pageAddress, hits);
+        int start = PhysicalPage.Size, end = 0;
+        foreach (DecodedBlock b in hits)
+        {
+            for (int part = 0; part < b.PartCount; part++)
+                if (b.PartBase(part) == pageAddress)
+                {
+                    b.RangeOn(part, out int s, out int e);
+                    start = Math.Min(start, s);
+                    end = Math.Max(end, e);
+                }
+            codeCache.Invalidate(b);
+        }
+        if (hits.Count > 0)
+        {
+            EngineLog.CodeInvalidated(logger, guestAddress, hits.Count);
+            // A JIT buffer flipped RW and back (or remapped) for every new function churns like rewritten code.
+            RecordRewrite(frame, start, end, pageAddress);
+        }
         hits.Clear();
         if (frame.Blocks.Count == 0) page.EngineFlags &= ~EnginePageFlags.CodeWriteProtected;
     }
@@ -153,21 +170,16 @@ internal sealed class SmcEngine : ICodeWriteObserver
         if (machine.WantsSmcEvents)
             record = PendingEvent.Begin(++sequence, clock, stats, machine.Cpu, writerOverride, frame, offset, newBytes, guestAddress, changedStart, changedEnd, hits);
 
-        // Adaptive policy: a line rewritten again and again keeps its blocks interpreted.
-        long now = stats.GuestInstructions;
-        ulong fresh = frame.RecordRewrite(changedStart, changedEnd, now, DemoteAfter, RewriteWindow);
-        if (fresh != 0)
-        {
-            stats.SmcDemotions++;
-            EngineLog.SmcDemoted(logger, guestAddress, CodeFrame.CountLines(fresh));
-        }
-        bool hot = (frame.DemotedLines & CodeFrame.LineMask(changedStart, changedEnd)) != 0;
+        bool hot = RecordRewrite(frame, changedStart, changedEnd, guestAddress);
 
         int patched = 0, killedBlocks = 0;
         Vcpu cpu = machine.Cpu;
+        // Only an interpreted writer reads its own decoded instruction after storing (translated code runs its
+        // unit's copy, and publishes InstructionStart only where it calls out).
+        ulong running = cpu.RunningUnit is null ? cpu.InstructionStart : ulong.MaxValue;
         foreach (DecodedBlock b in hits)
         {
-            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, cpu.InstructionStart))
+            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running))
             {
                 patched++;
                 stats.SmcInPlacePatches++;
@@ -190,6 +202,22 @@ internal sealed class SmcEngine : ICodeWriteObserver
         EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
         hits.Clear();
         killedUnits.Clear();
+    }
+
+    /// <summary>
+    /// Adaptive policy: notes that frame bytes [start, end) were rewritten; a line rewritten again and again is
+    /// demoted (its blocks stay interpreted). True if the range is demoted now.
+    /// </summary>
+    private bool RecordRewrite(CodeFrame frame, int start, int end, ulong guestAddress)
+    {
+        if (start >= end) return false;
+        ulong fresh = frame.RecordRewrite(start, end, stats.GuestInstructions, DemoteAfter, RewriteWindow);
+        if (fresh != 0)
+        {
+            stats.SmcDemotions++;
+            EngineLog.SmcDemoted(logger, guestAddress, CodeFrame.CountLines(fresh));
+        }
+        return (frame.DemotedLines & CodeFrame.LineMask(start, end)) != 0;
     }
 
     private void OnBlockInvalidated(DecodedBlock block) => translationCache?.KillUnitsOf(block, pending ? killedUnits : null);

@@ -90,7 +90,7 @@ public readonly record struct SignalInfo(int Signal, int Code, ulong Address = 0
 {
 #pragma warning disable CS1591 // The names are the kernel's.
     public const int SI_USER = 0, SI_KERNEL = 0x80, SI_TKILL = -6, SEGV_MAPERR = 1, SEGV_ACCERR = 2, ILL_ILLOPN = 2,
-        FPE_INTDIV = 1, FPE_FLTINV = 7, TRAP_BRKPT = 1, TRAP_TRACE = 2, BUS_ADRALN = 1;
+        FPE_INTDIV = 1, FPE_FLTINV = 7, TRAP_BRKPT = 1, TRAP_TRACE = 2, BUS_ADRALN = 1, BUS_ADRERR = 2;
 #pragma warning restore CS1591
 
     /// <summary>True for si_code values that carry si_addr (faults) rather than a sender.</summary>

@@ -145,10 +145,12 @@ internal static unsafe class MemorySyscalls
             mem.Unmap(at, size);
             return copied;
         }
+        // Whole pages past the end of the file are not backed: touching them is SIGBUS, as on Linux.
+        mem.MarkBeyondEndOfFile(at + AddressSpace.PageAlignUp((ulong)copied), at + size);
         return (long)at;
     }
 
-    /// <summary>Copies a private file mapping's bytes from the file (the rest of the mapping stays zero).</summary>
+    /// <summary>Copies a private file mapping's bytes from the file (the rest of the mapping stays zero); returns the bytes copied.</summary>
     private static long FillFromFile(AddressSpace mem, ulong at, ulong size, FileDescription file, ulong offset)
     {
         byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Chunk);
@@ -164,7 +166,7 @@ internal static unsafe class MemorySyscalls
                 mem.TryWrite(at + done, buffer.AsSpan(0, (int)n), checkPermissions: false);
                 done += (ulong)n;
             }
-            return 0;
+            return (long)done;
         }
         finally
         {

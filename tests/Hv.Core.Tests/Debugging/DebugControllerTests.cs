@@ -202,6 +202,35 @@ public sealed class DebugControllerTests
     }
 
     [Theory, MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Resume_BreakOnSmcTurnedOnMidRun_StopsAtTheNextPatch(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode);
+        ulong[] at = DebugTestCode.Load(m, a =>
+        {
+            var loop = a.CreateLabel();
+            var target = a.CreateLabel();
+            a.mov(ecx, 1000);
+            a.lea(rbx, __[target]);
+            a.Label(ref loop);
+            a.mov(__byte_ptr[rbx + 1], cl);
+            a.Label(ref target);
+            a.mov(edx, 0x11111111);
+            a.dec(ecx);
+            a.jnz(loop);
+        });
+        Assert.True(m.Memory.Protect(TestMachine.CodeBase, PhysicalPage.Size, PagePermissions.All));
+        var debugger = new DebugController(m.Machine);
+        Assert.Equal(DebugStopKind.Step, debugger.Resume(step: true).Kind);
+        Assert.Equal(StopKind.InstructionLimit, m.Run(500).Kind); // the code page's write-TLB entry is warm now
+        debugger.BreakOnSmc = true;
+        DebugStop stop = debugger.Resume(step: false);
+        Assert.Equal((DebugStopKind.Watchpoint, at[3] + 1), (stop.Kind, stop.Address));
+        Assert.Equal(at[3], m.State.Rip);
+        debugger.BreakOnSmc = false;
+        Assert.Equal(DebugStopKind.Ended, debugger.Resume(step: false).Kind);
+    }
+
+    [Theory, MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void WriteMemory_IntoTranslatedCode_NextRunSeesTheNewCode(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
