@@ -13,6 +13,8 @@ public sealed partial class GdbTests
 
     public static TheoryData<string> Modes => new(ExecutionModes.All);
 
+    private static string Hello => Path.Combine(HostProcess.RepoRoot, "guest-images", "bin", "hello");
+
     private sealed record Session(string Gdb, int HvExit, string HvStdout, string HvStderr);
 
     [GeneratedRegex(@"waiting for gdb on 127\.0\.0\.1:(\d+)")]
@@ -59,17 +61,6 @@ public sealed partial class GdbTests
         }
     }
 
-    private static (int Status, string Stderr) RunHv(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(HostProcess.HvDll);
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using Process p = Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(Timeout)) p.Kill(entireProcessTree: true);
-        return (p.ExitCode, stderr.Result);
-    }
-
     [Theory]
     [InlineData("--gdb", "nonsense")]
     [InlineData("--gdb", "127.0.0.1:70000")]
@@ -77,10 +68,10 @@ public sealed partial class GdbTests
     [InlineData("--break-on-smc")]
     public void Run_BadDebuggerOptions_UsageStatusAndOneLine(params string[] options)
     {
-        var (status, stderr) = RunHv(["run", .. options, Path.Combine(HostProcess.RepoRoot, "guest-images", "bin", "hello")]);
-        Assert.Equal(2, status);
-        Assert.StartsWith("hv: ", stderr);
-        Assert.Single(stderr.TrimEnd().Split('\n'));
+        RunOutput run = HostProcess.RunHv("interpret", Hello, [], null, hvOptions: options);
+        Assert.Equal(2, run.ExitCode);
+        Assert.StartsWith("hv: ", run.Stderr);
+        Assert.Single(run.Stderr.TrimEnd().Split('\n'));
     }
 
     [Fact]
@@ -91,9 +82,9 @@ public sealed partial class GdbTests
         try
         {
             int port = ((System.Net.IPEndPoint)busy.LocalEndpoint).Port;
-            var (status, stderr) = RunHv("run", "--gdb", $"127.0.0.1:{port}", Path.Combine(HostProcess.RepoRoot, "guest-images", "bin", "hello"));
-            Assert.Equal(2, status);
-            Assert.Contains("cannot listen", stderr);
+            RunOutput run = HostProcess.RunHv("interpret", Hello, [], null, hvOptions: ["--gdb", $"127.0.0.1:{port}"]);
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains("cannot listen", run.Stderr);
         }
         finally
         {
