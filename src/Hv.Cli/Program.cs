@@ -1,6 +1,10 @@
 using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Hv.Core;
+using Hv.Core.Debugging;
+using Hv.Core.Debugging.Gdb;
 using Hv.Core.Execution;
 using Hv.Core.Smc;
 using Hv.Linux;
@@ -65,6 +69,12 @@ public static class Program
         };
         var trace = new Option<bool>("--trace") { Description = "Log every guest instruction at trace level (very slow)" };
         var stats = new Option<string?>("--stats") { Description = "Write counters as JSON to FILE after the run", HelpName = "FILE" };
+        var gdb = new Option<string?>("--gdb")
+        {
+            Description = "Wait for gdb on [HOST:]PORT (default host 127.0.0.1; port 0 picks a free port) before the first instruction",
+            HelpName = "[HOST:]PORT",
+        };
+        var breakOnSmc = new Option<bool>("--break-on-smc") { Description = "With --gdb: stop at every self-modifying-code write, as a watchpoint hit" };
         var smcLog = new Option<string?>("--smc-log")
         {
             Description = "Write every self-modifying-code event to FILE as one JSON object per line",
@@ -87,7 +97,7 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, icache, imageAndArgs,
+            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, icache, gdb, breakOnSmc, imageAndArgs,
         };
         run.SetAction(parse =>
         {
@@ -97,6 +107,8 @@ public static class Program
                 parse.GetValue(smcLog))
             {
                 InstructionCache = parse.GetValue(icache),
+                Gdb = parse.GetValue(gdb),
+                BreakOnSmc = parse.GetValue(breakOnSmc),
             };
             return Execute(options);
         });
@@ -117,6 +129,12 @@ public static class Program
     {
         /// <summary>The raw <c>--icache</c> value, or null when not given.</summary>
         public string? InstructionCache { get; init; }
+
+        /// <summary>--gdb [HOST:]PORT, or null.</summary>
+        public string? Gdb { get; init; }
+
+        /// <summary>--break-on-smc.</summary>
+        public bool BreakOnSmc { get; init; }
     }
 
     /// <summary>
@@ -132,7 +150,7 @@ public static class Program
             if (a == "--") return args;
             if (a.StartsWith('-'))
             {
-                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log" or "--icache";
+                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log" or "--icache" or "--gdb";
                 if (takesValue) i++;
                 continue;
             }
@@ -167,6 +185,17 @@ public static class Program
         if (hvOptions.Validate() is { } optionError)
         {
             Console.Error.WriteLine($"hv: {optionError}");
+            return StatusUsage;
+        }
+        IPEndPoint? gdbEndPoint = null;
+        if (o.Gdb is not null && !TryParseEndPoint(o.Gdb, out gdbEndPoint))
+        {
+            Console.Error.WriteLine($"hv: --gdb {o.Gdb}: expected [HOST:]PORT with a numeric IP address and a port 0-65535");
+            return StatusUsage;
+        }
+        if (o.BreakOnSmc && gdbEndPoint is null)
+        {
+            Console.Error.WriteLine("hv: --break-on-smc needs --gdb");
             return StatusUsage;
         }
         List<KeyValuePair<string, string>>? env = BuildEnvironment(o.SetEnv, o.UnsetEnv, out string? envError);
@@ -222,7 +251,11 @@ public static class Program
         }
         StopReason stop;
         using (smcLog)
-            stop = process.Run();
+        {
+            if (gdbEndPoint is null) stop = process.Run();
+            else if (RunUnderGdb(process, gdbEndPoint, o.BreakOnSmc) is { } debugged) stop = debugged;
+            else return StatusUsage;
+        }
         if (o.StatsFile is not null) WriteStats(o.StatsFile, process);
         switch (stop.Kind)
         {
@@ -247,6 +280,41 @@ public static class Program
             return true;
         }
         return InstructionCacheGeometry.TryParse(text, out geometry, out error);
+    }
+
+    /// <summary>Listens, prints where, waits for gdb and lets it drive the guest; null if the address cannot be bound.</summary>
+    private static StopReason? RunUnderGdb(GuestProcess process, IPEndPoint endPoint, bool breakOnSmc)
+    {
+        GdbServer server;
+        try
+        {
+            server = GdbServer.Listen(endPoint);
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"hv: --gdb {endPoint}: cannot listen: {e.Message}");
+            return null;
+        }
+        using (server)
+        {
+            Console.Error.WriteLine($"hv: waiting for gdb on {endPoint.Address}:{server.EndPoint.Port}");
+            var debugger = new DebugController(process.Machine, limit => process.Run(limit)) { BreakOnSmc = breakOnSmc };
+            return server.Serve(debugger, new GdbStub(debugger, process.Loaded.LoadBias));
+        }
+    }
+
+    /// <summary>Parses <c>[HOST:]PORT</c> (HOST a numeric IPv4/IPv6 address or localhost; default 127.0.0.1).</summary>
+    internal static bool TryParseEndPoint(string text, out IPEndPoint? endPoint)
+    {
+        endPoint = null;
+        int colon = text.LastIndexOf(':');
+        string host = colon < 0 ? "127.0.0.1" : text[..colon].Trim('[', ']');
+        if (host is "" or "localhost") host = "127.0.0.1";
+        if (!int.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port)
+            || port > IPEndPoint.MaxPort || !IPAddress.TryParse(host, out IPAddress? address))
+            return false;
+        endPoint = new IPEndPoint(address, port);
+        return true;
     }
 
     private static void WriteStats(string path, GuestProcess process)

@@ -12,7 +12,7 @@ namespace Hv.Core.Execution;
 /// One virtual CPU: architectural state, its view of memory (with its own soft TLB) and the execution loop.
 /// The loop runs decoded blocks; each instruction is one indirect call to its handler.
 /// </summary>
-public sealed unsafe class Vcpu
+public sealed unsafe partial class Vcpu
 {
     private readonly BlockDecoder decoder;
     private readonly CodeCache codeCache;
@@ -122,6 +122,8 @@ public sealed unsafe class Vcpu
                 return;
             }
             ulong rip = state.Rip;
+            // Null unless a debugger set breakpoints (see Vcpu.Debug.cs): blocks are split at them and never translated.
+            if (breakpoints is not null && breakpoints.Contains(rip) && StopAtBreakpoint(rip)) return;
             if (translationCache is not null)
             {
                 TranslatedUnit? unit = previousUnit?.Successor;
@@ -219,7 +221,8 @@ public sealed unsafe class Vcpu
     /// times). Cold paths stay out of regions: they would only add JIT time.
     /// </summary>
     private DecodedBlock? TryGetBlock(ulong address) =>
-        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4) ? block : null;
+        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4)
+        && breakpoints?.Contains(address) != true ? block : null;
 
     private DecodedBlock Lookup(ulong rip)
     {
@@ -233,6 +236,7 @@ public sealed unsafe class Vcpu
 
     private void HandleFault(in GuestFault fault)
     {
+        if (debugger is not null && debugger.OnFault(this, fault)) return;
         if (fault.Kind is FaultKind.PageNotMapped or FaultKind.PageProtection) Stats.PageFaults++;
         EngineLog.GuestFault(logger, fault.Kind, State.Rip, fault.Address, fault.Access);
         if (Kernel is { } kernel) kernel.Fault(this, fault);
