@@ -465,6 +465,38 @@ public sealed class SmcEngineTests
         Assert.Equal(ev.Address, parsed!.Address);
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void SmcEvent_FromAGuestStore_NamesTheStoringInstruction(ExecutionMode mode)
+    {
+        TestMachine m = Writable(mode, a =>
+        {
+            Label top = a.CreateLabel(), t = a.CreateLabel();
+            a.mov(ecx, 6);
+            a.Label(ref top);
+            a.lea(rbx, __[t]);
+            a.mov(__byte_ptr[rbx + 1], cl);
+            a.Label(ref t);
+            a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
+            a.dec(ecx);
+            a.jnz(top);
+        });
+        ulong store = 0;
+        foreach (Instruction ins in Decode(m, TestMachine.CodeBase, 0x20))
+            if (ins.Code == Code.Mov_rm8_r8 && store == 0) store = ins.IP;
+        var events = new List<SmcEvent>();
+        m.Machine.SmcEventRaised += (_, e) => events.Add(e);
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        Assert.Equal(6, events.Count); // T is decoded with the storing block, before the first store
+        foreach (SmcEvent e in events)
+        {
+            Assert.Equal(store, e.WriterRip);
+            Assert.StartsWith("mov [rbx+1],cl", e.Writer, StringComparison.Ordinal);
+            Assert.Single(e.NewBytes);
+        }
+        Assert.Equal(events.Count, m.Machine.Stats.SmcEvents);
+    }
+
     private static List<Instruction> Decode(TestMachine m, ulong address, int length)
     {
         var bytes = new byte[length];
