@@ -47,6 +47,10 @@ public static class Program
             Description = "Block executions before tiered mode translates a block",
             DefaultValueFactory = _ => HvOptions.Default.HotThreshold,
         };
+        var syncTranslation = new Option<bool>("--sync-translation")
+        {
+            Description = "Tiered mode: compile hot code on the vCPU thread instead of a background worker",
+        };
         var setEnv = new Option<string[]>("--env", "-E")
         {
             Description = "Set VAR=VALUE in the guest environment (repeatable)",
@@ -76,13 +80,14 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, imageAndArgs,
+            mode, hotThreshold, syncTranslation, setEnv, unsetEnv, logLevel, trace, stats, imageAndArgs,
         };
         run.SetAction(parse =>
         {
             var options = new RunOptions(
                 parse.GetValue(mode), parse.GetValue(hotThreshold), parse.GetValue(setEnv) ?? [], parse.GetValue(unsetEnv) ?? [],
-                parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? []);
+                parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? [],
+                parse.GetValue(syncTranslation));
             return Execute(options);
         });
         var root = new RootCommand("hv: an x86-64 Linux user-mode emulator") { run };
@@ -98,7 +103,7 @@ public static class Program
 
     /// <summary>Options of <c>hv run</c>.</summary>
     private readonly record struct RunOptions(ExecutionMode Mode, int HotThreshold, string[] SetEnv, string[] UnsetEnv,
-        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs);
+        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, bool SyncTranslation);
 
     /// <summary>
     /// Everything from the first non-option word after <c>run</c> (the image) on belongs to the guest, so
@@ -136,6 +141,7 @@ public static class Program
         {
             Mode = o.Mode,
             HotThreshold = o.HotThreshold,
+            BackgroundTranslation = !o.SyncTranslation,
             LoggerFactory = loggerFactory,
             TraceInstructions = o.Trace,
         };

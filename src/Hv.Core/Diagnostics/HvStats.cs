@@ -40,6 +40,8 @@ public sealed class HvStats
     public long UnitsInvalidated;
     /// <summary>Wholesale translation-cache flushes (capacity reached).</summary>
     public long TranslationCacheFlushes;
+    /// <summary>Background-compiled units thrown away because a block they came from was invalidated meanwhile.</summary>
+    public long UnitsDiscarded;
 
     /// <summary>Guest instructions in every mode.</summary>
     public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
@@ -69,6 +71,7 @@ public sealed class HvStats
             ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
+            ["units_discarded"] = UnitsDiscarded,
         };
         foreach (var (k, v) in Extra) d[k] = v;
         return d;
