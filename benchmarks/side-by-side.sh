@@ -2,10 +2,12 @@
 # Runs guest workloads natively, under qemu-x86_64 and under hv (each execution mode) in one run, prints a
 # table of wall times as ratios to native, and appends it (with date and commit) to benchmarks/RESULTS.md.
 #
-#   benchmarks/side-by-side.sh                 # compute images + busybox on 16 MiB inputs
-#   SIZE_MB=4 MODES="tiered" RUNS=3 benchmarks/side-by-side.sh
+#   benchmarks/side-by-side.sh                 # compute images (repeated to ~0.3-1 s natively) + busybox on 32 MiB
+#   SIZE_MB=4 SCALE=1 MODES="tiered" RUNS=3 benchmarks/side-by-side.sh
 #   SET=smc MODES=tiered benchmarks/side-by-side.sh   # SET=compute (default) | smc | all
 #
+# SCALE multiplies each compute image's repeat count (its optional first argument; SCALE=1 keeps the repeat
+# counts below, SCALE=0 runs every image once, as the tests do). HV_ARGS adds options to every hv run.
 # SET=smc runs the manifest's smc rows with their benchmark round counts (smc_bench_args below, as in
 # guest-images/README.md); a run that fails (e.g. qemu-user on smc_memfd_dual) shows "fail".
 #
@@ -13,7 +15,9 @@
 # RUNS runs; machines here are shared and noisy, so read the ratios, not the absolute times.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-SIZE_MB="${SIZE_MB:-16}"
+SIZE_MB="${SIZE_MB:-32}"
+SCALE="${SCALE:-1}"
+HV_ARGS="${HV_ARGS:-}"
 RUNS="${RUNS:-1}"
 MODES="${MODES:-interpret translate tiered}"
 TIMEOUT="${TIMEOUT:-900}"
@@ -27,6 +31,11 @@ command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 missing: apt-get instal
 build="$root/benchmarks/.build/hv"
 dotnet build "$root/src/Hv.Cli" -c Release -o "$build" -v q -nologo >/dev/null
 hv=(dotnet "$build/hv.dll" run)
+# shellcheck disable=SC2206
+if [ -n "$HV_ARGS" ]; then hv+=($HV_ARGS); fi
+
+# Repeat counts that make each compute image run ~0.3-1 s natively (steady state, not start-up and JIT).
+declare -A repeats=([int_compute]=5 [float_compute]=4 [strings_sort]=8 [sha_bench]=5 [recursion]=12)
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -71,7 +80,12 @@ while IFS= read -r line; do
   # Tabs are whitespace to `read`, so empty fields would collapse: split on a non-whitespace separator.
   IFS=$'\x1f' read -r name args stdin kind <<<"${line//$'\t'/$'\x1f'}"
   if [ "$kind" = compute ] && [ "$SET" != smc ]; then
-    workloads+=("$name|$root/guest-images/bin/$name $args")
+    n=$(( ${repeats[$name]:-1} * SCALE ))
+    if [ "$n" -gt 1 ] && [ -z "$args" ]; then
+      workloads+=("$name x$n|$root/guest-images/bin/$name $n")
+    else
+      workloads+=("$name|$root/guest-images/bin/$name $args")
+    fi
   elif [ "$kind" = smc ] && [ "$SET" != compute ]; then
     bench="$(smc_bench_args "$name" "$args")"
     if [ -n "$bench" ]; then workloads+=("$name $bench|$root/guest-images/bin/$name $bench"); fi
@@ -119,7 +133,7 @@ done
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 {
   echo
-  echo "## $(date -u +%Y-%m-%d) commit $commit (SET=$SET, SIZE_MB=$SIZE_MB, best of $RUNS)"
+  echo "## $(date -u +%Y-%m-%d) commit $commit (SET=$SET, SIZE_MB=$SIZE_MB, SCALE=$SCALE, best of $RUNS${HV_ARGS:+, hv $HV_ARGS})"
   echo
   echo "$table"
 } | tee -a "$out"

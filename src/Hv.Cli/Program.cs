@@ -52,6 +52,10 @@ public static class Program
             Description = "Block executions before tiered mode translates a block",
             DefaultValueFactory = _ => HvOptions.Default.HotThreshold,
         };
+        var syncTranslation = new Option<bool>("--sync-translation")
+        {
+            Description = "Tiered mode: compile hot code on the vCPU thread instead of a background worker",
+        };
         var setEnv = new Option<string[]>("--env", "-E")
         {
             Description = "Set VAR=VALUE in the guest environment (repeatable)",
@@ -97,7 +101,7 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, icache, gdb, breakOnSmc, imageAndArgs,
+            mode, hotThreshold, syncTranslation, setEnv, unsetEnv, logLevel, trace, stats, smcLog, icache, gdb, breakOnSmc, imageAndArgs,
         };
         run.SetAction(parse =>
         {
@@ -107,6 +111,7 @@ public static class Program
                 parse.GetValue(smcLog))
             {
                 InstructionCache = parse.GetValue(icache),
+                SyncTranslation = parse.GetValue(syncTranslation),
                 Gdb = parse.GetValue(gdb),
                 BreakOnSmc = parse.GetValue(breakOnSmc),
             };
@@ -135,6 +140,9 @@ public static class Program
 
         /// <summary>--break-on-smc.</summary>
         public bool BreakOnSmc { get; init; }
+
+        /// <summary>--sync-translation: compile hot code on the vCPU thread (no background compilation).</summary>
+        public bool SyncTranslation { get; init; }
     }
 
     /// <summary>
@@ -179,6 +187,7 @@ public static class Program
             InstructionCache = icache,
             Mode = o.Mode,
             HotThreshold = o.HotThreshold,
+            BackgroundTranslation = !o.SyncTranslation,
             LoggerFactory = loggerFactory,
             TraceInstructions = o.Trace,
         };

@@ -29,6 +29,13 @@ public sealed record HvOptions
     /// <summary>Executions of a block after which tiered mode translates it.</summary>
     public int HotThreshold { get; init; } = 64;
 
+    /// <summary>
+    /// In tiered mode, hot regions are compiled on a worker thread while the vCPU keeps interpreting; finished
+    /// units are installed at the next dispatch. Guest-visible results are the same either way; only when code
+    /// switches from interpreted to translated varies. Translate mode always compiles synchronously.
+    /// </summary>
+    public bool BackgroundTranslation { get; init; } = true;
+
     /// <summary>Where log messages go. Nothing is logged per guest instruction unless <see cref="TraceInstructions"/> is set.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 

@@ -40,6 +40,8 @@ public sealed class HvStats
     public long UnitsInvalidated;
     /// <summary>Wholesale translation-cache flushes (capacity reached).</summary>
     public long TranslationCacheFlushes;
+    /// <summary>Background-compiled units thrown away because a block they came from was invalidated meanwhile.</summary>
+    public long UnitsDiscarded;
 
     /// <summary>Writes that changed bytes Hv had decoded or translated.</summary>
     public long SmcEvents;
@@ -91,6 +93,7 @@ public sealed class HvStats
             ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
+            ["units_discarded"] = UnitsDiscarded,
             ["smc_events"] = SmcEvents,
             ["smc_false_hits"] = SmcFalseHits,
             ["smc_unchanged_writes"] = SmcUnchangedWrites,

@@ -20,6 +20,9 @@ public sealed unsafe partial class Vcpu
     private readonly bool trace;
     private readonly TranslationCache? translationCache;
     private readonly Translator? translator;
+    private readonly BackgroundTranslator? background;
+    /// <summary>Blocks inside regions being compiled in the background: they do not start regions of their own.</summary>
+    private readonly HashSet<DecodedBlock> inFlight = new(ReferenceEqualityComparer.Instance);
     private readonly int hotThreshold;
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
@@ -48,6 +51,8 @@ public sealed unsafe partial class Vcpu
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
+            // Translate mode stays translate-on-first-use, synchronous and deterministic.
+            if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
     }
 
@@ -152,7 +157,18 @@ public sealed unsafe partial class Vcpu
                 block = Lookup(rip);
                 if (previous is not null) previous.Successor = block;
             }
-            if (++block.Executions >= hotThreshold && translator is not null)
+            if (background is not null)
+            {
+                // Finished units are installed here, between two interpreted blocks: never while code runs.
+                if (background.HasCompleted)
+                {
+                    InstallCompleted();
+                    previous = null;
+                    continue;
+                }
+                if (++block.Executions == hotThreshold && !inFlight.Contains(block)) RequestTranslation(block);
+            }
+            else if (++block.Executions >= hotThreshold && translator is not null)
             {
                 TranslatedUnit unit = translator.Translate(block);
                 translationCache!.Add(unit);
@@ -167,6 +183,47 @@ public sealed unsafe partial class Vcpu
             Interpret(block, state, stats);
         }
     }
+
+    private void RequestTranslation(DecodedBlock block)
+    {
+        DecodedBlock[] region = translator!.SelectRegion(block);
+        foreach (DecodedBlock b in region) inFlight.Add(b);
+        background!.Request(region);
+    }
+
+    /// <summary>
+    /// Installs every unit the background translator finished. A unit made from a block that was invalidated
+    /// meanwhile is discarded, and its entry block (if still valid) may become hot and be requested again.
+    /// </summary>
+    private void InstallCompleted()
+    {
+        while (background!.TryTake(out CompletedTranslation done))
+        {
+            done.Error?.Throw(); // a translator bug must not be hidden by running interpreted forever
+            // Blocks that got hot while they were in flight may start a region of their own if the dispatcher
+            // still reaches them (not only through this unit): back to warm, so they count up again.
+            for (int i = 0; i < done.Region.Length; i++)
+            {
+                DecodedBlock b = done.Region[i];
+                inFlight.Remove(b);
+                if (i > 0 && b.Executions >= hotThreshold) b.Executions = Math.Max(1, hotThreshold / 4);
+            }
+            bool valid = done.Unit is not null;
+            foreach (DecodedBlock b in done.Region) valid &= !b.Invalidated;
+            if (!valid)
+            {
+                Stats.UnitsDiscarded++;
+                DecodedBlock entry = done.Region[0];
+                if (!entry.Invalidated) entry.Executions = 0;
+                continue;
+            }
+            translator!.Account(done.Unit!, done.Ticks);
+            translationCache!.Add(done.Unit!);
+        }
+    }
+
+    /// <summary>Waits until the background translator has compiled everything requested (tests, benchmarks).</summary>
+    internal void WaitForBackgroundTranslations() => background?.WaitForAll();
 
     private void Interpret(DecodedBlock block, CpuState state, HvStats stats)
     {
