@@ -162,8 +162,11 @@ internal sealed class SimdEmitter
         il.MarkLabel(ok);
     }
 
+    /// <summary>The local <see cref="EmitReadOperand"/> reads into.</summary>
+    internal LocalBuilder VectorLocal => vector!;
+
     /// <summary>Reads the 16-byte memory operand into the vector local (IL stack empty before and after).</summary>
-    private void EmitReadOperand(in Instruction ins, bool aligned)
+    internal void EmitReadOperand(in Instruction ins, bool aligned)
     {
         vector ??= il.DeclareLocal(V8);
         EmitOperandAddress(in ins, aligned);
@@ -175,10 +178,13 @@ internal sealed class SimdEmitter
     }
 
     /// <summary>Pushes the address of XMM register <paramref name="r"/> in the FXSAVE image.</summary>
-    private void XmmPointer(Register r)
+    internal void XmmPointer(Register r) => FpuPointer(FpuState.XmmOffset + 16 * (r - Register.XMM0));
+
+    /// <summary>Pushes the address of byte <paramref name="offset"/> of the FXSAVE image.</summary>
+    internal void FpuPointer(int offset)
     {
         il.Emit(OpCodes.Ldloc, fpu!);
-        il.Emit(OpCodes.Ldc_I4, FpuState.XmmOffset + 16 * (r - Register.XMM0));
+        il.Emit(OpCodes.Ldc_I4, offset);
         il.Emit(OpCodes.Add);
     }
 
@@ -254,6 +260,11 @@ internal sealed class SimdEmitter
         Add<ushort>(Mnemonic.Punpckhwd, nameof(Sse2.UnpackHigh), typeof(Sse2));
         Add<uint>(Mnemonic.Punpckhdq, nameof(Sse2.UnpackHigh), typeof(Sse2));
         Add<ulong>(Mnemonic.Punpckhqdq, nameof(Sse2.UnpackHigh), typeof(Sse2));
+        // Floating-point unpacks only move bits: the integer forms give the same result.
+        Add<ulong>(Mnemonic.Unpcklpd, nameof(Sse2.UnpackLow), typeof(Sse2));
+        Add<ulong>(Mnemonic.Unpckhpd, nameof(Sse2.UnpackHigh), typeof(Sse2));
+        Add<uint>(Mnemonic.Unpcklps, nameof(Sse2.UnpackLow), typeof(Sse2));
+        Add<uint>(Mnemonic.Unpckhps, nameof(Sse2.UnpackHigh), typeof(Sse2));
         Add<short>(Mnemonic.Packuswb, nameof(Sse2.PackUnsignedSaturate), typeof(Sse2));
         Add<short>(Mnemonic.Packsswb, nameof(Sse2.PackSignedSaturate), typeof(Sse2));
         Add<int>(Mnemonic.Packssdw, nameof(Sse2.PackSignedSaturate), typeof(Sse2));

@@ -74,6 +74,10 @@ internal sealed unsafe class UnitCompiler
     private readonly Label exit;
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
+    private readonly FloatEmitter fp;
+
+    /// <summary>Index of the current instruction in <see cref="TranslatedUnit.Instructions"/>.</summary>
+    private int currentIndex;
     private readonly Label[] blockLabels;
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
@@ -103,6 +107,7 @@ internal sealed unsafe class UnitCompiler
         tmpR = il.DeclareLocal(typeof(ulong));
         exit = il.DefineLabel();
         simd = new SimdEmitter(this);
+        fp = new FloatEmitter(this, simd);
         blockLabels = new Label[unit.Blocks.Length];
         for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
     }
@@ -142,11 +147,12 @@ internal sealed unsafe class UnitCompiler
             {
                 ref readonly Instruction ins = ref code[i];
                 currentIp = ins.IP;
+                currentIndex = g;
                 bool last = i == code.Length - 1;
                 bool flagsLive = FlagsLiveAfter(code, i);
                 if (last && TryEmitTerminator(in ins, k)) continue;
                 bool inlined = TryEmitInline(in ins, flagsLive);
-                if (!inlined) EmitFallback(in ins, g);
+                if (!inlined) EmitFallback(in ins);
                 pending++;
                 if (MayWriteMemory(in ins)) EmitInvalidationCheck(in ins);
                 if (last) EmitBlockEnd(k, in ins, inlined);
@@ -373,10 +379,19 @@ internal sealed unsafe class UnitCompiler
     /// around instructions that hand control to the OS). A fault in the handler comes back as false and
     /// goes to a stub, which writes every register back before raising it.
     /// </summary>
-    private void EmitFallback(in Instruction ins, int index)
+    private void EmitFallback(in Instruction ins)
     {
         fused = null;
         FlushPending();
+        EmitHandlerCall(in ins);
+    }
+
+    /// <summary>
+    /// The call itself, also the slow path of inline code: leaves the instruction count and the flag fusion
+    /// alone (a fault stub publishes the pending count).
+    /// </summary>
+    internal void EmitHandlerCall(in Instruction ins)
+    {
         (uint spill, uint reload) = BlockDecoder.ExitsToDispatcher(in ins) ? (0xFFFFu, 0xFFFFu) : RegisterUse(in ins);
         StoreRegisters(spill);
         SetInstructionStart(in ins);
@@ -384,7 +399,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Ldarg_1);
         il.Emit(OpCodes.Ldfld, InstructionsField);
-        il.Emit(OpCodes.Ldc_I4, index);
+        il.Emit(OpCodes.Ldc_I4, currentIndex);
         il.Emit(OpCodes.Ldelema, typeof(Instruction));
         il.Emit(OpCodes.Ldc_I8, (long)InstructionTable.HandlerFor(in ins));
         il.Emit(OpCodes.Conv_I);
@@ -735,6 +750,10 @@ internal sealed unsafe class UnitCompiler
                 if (!simd.TryEmit(in ins)) return false;
                 fused = null;
                 return true;
+            case var _ when FloatEmitter.Handles(ins.Mnemonic):
+                if (!fp.TryEmit(in ins)) return false;
+                fused = null;
+                return true;
             case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
             {
                 fused = null;
@@ -1017,8 +1036,19 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Brfalse, FaultStub());
     }
 
+    /// <summary>Stores <paramref name="value"/> (1, 2, 4 or 8 bytes) to the memory operand; a fault goes to a stub.</summary>
+    internal void EmitStore(in Instruction ins, int size, LocalBuilder value)
+    {
+        EmitAddress(in ins, withSegment: true);
+        il.Emit(OpCodes.Stloc, address);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, address);
+        il.Emit(OpCodes.Ldloc, value);
+        EmitTryWrite(size);
+    }
+
     /// <summary>Loads the memory operand (1, 2, 4 or 8 bytes), zero-extended to 64 bits.</summary>
-    private void EmitLoad(in Instruction ins, int size)
+    internal void EmitLoad(in Instruction ins, int size)
     {
         il.Emit(OpCodes.Ldloc, memory);
         EmitAddress(in ins, withSegment: true);

@@ -103,7 +103,7 @@ public sealed class TranslatorDifferentialTests
     }
 
     /// <summary>Builds "r15 = 3; loop: ops (branches skip one op forward); dec r15; jnz loop".</summary>
-    private static Action<Assembler> Program(GenOp[] ops) => asm =>
+    private static Action<Assembler> Program(GenOp[] ops, Action<Assembler, GenOp, Label> emit) => asm =>
     {
         Label loop = asm.CreateLabel();
         asm.mov(r15, 3);
@@ -112,7 +112,7 @@ public sealed class TranslatorDifferentialTests
         for (int i = 0; i < ops.Length; i++)
         {
             Label skip = asm.CreateLabel();
-            Emit(asm, ops[i], skip);
+            emit(asm, ops[i], skip);
             asm.Label(ref skip);
             asm.nop();
         }
@@ -120,15 +120,16 @@ public sealed class TranslatorDifferentialTests
         asm.jnz(loop);
     };
 
-    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed)
+    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
     {
-        var m = new TestMachine(mode).Load(Program(ops));
+        var m = new TestMachine(mode).Load(fp ? Program(ops, EmitFloat) : Program(ops, Emit));
         var rng = new Random((int)seed);
         for (int i = 0; i < 16; i++)
             if (i is not ((int)Gpr.Rsp or (int)Gpr.Rdi or (int)Gpr.R15)) m.State.Gpr[i] = (ulong)rng.NextInt64();
         byte[] data = new byte[256];
         rng.NextBytes(data);
         rng.NextBytes(m.State.Fpu.Area.Slice(FpuState.XmmOffset, 16 * 16));
+        if (fp) SeedFloat(m, rng, data);
         Assert.True(m.Memory.TryWrite(TestMachine.DataBase, data));
         StopReason r = m.Run(100_000);
         byte[] after = new byte[256];
@@ -160,12 +161,12 @@ public sealed class TranslatorDifferentialTests
         Gen.Select(OpGen.Array[1, 24], Gen.Long).Sample((ops, seed) => AssertSameFinalState(mode, ops, seed), iter: 300, threads: 1);
     }
 
-    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed)
+    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
     {
         {
-            var expected = Run(ExecutionMode.Interpret, ops, seed);
-            var actual = Run(mode, ops, seed);
-            Assert.Equal(StopKind.Halted, expected.Stop);
+            var expected = Run(ExecutionMode.Interpret, ops, seed, fp);
+            var actual = Run(mode, ops, seed, fp);
+            if (!fp) Assert.Equal(StopKind.Halted, expected.Stop); // unmasked SIMD exceptions fault on purpose
             Assert.Equal(expected.Stop, actual.Stop);
             for (int i = 0; i < 16; i++)
                 Assert.True(expected.Gprs[i] == actual.Gprs[i], $"{(Gpr)i}: interpreter {expected.Gprs[i]:x}, {mode} {actual.Gprs[i]:x}");
@@ -173,5 +174,118 @@ public sealed class TranslatorDifferentialTests
             Assert.Equal(expected.Data, actual.Data);
             Assert.Equal(expected.Fpu, actual.Fpu);
         }
+    }
+
+    // ---------------------------------------------------------------- SSE floating point
+
+    private const int FloatKindCount = 36;
+
+    /// <summary>Doubles at every boundary the inline fast path checks (and just past it).</summary>
+    private static readonly double[] EdgeDoubles =
+    [
+        0.0, -0.0, 1.0, -1.0, 1.5, 3.0, 0.1, -7.75, 1e308, -1e308, 1e-200, 2.2250738585072014e-308, -2.2250738585072014e-308,
+        2.2250738585072019e-308, 4.9406564584124654e-324, -1e-310, double.PositiveInfinity, double.NegativeInfinity,
+        double.NaN, BitConverter.UInt64BitsToDouble(0x7FF0_0000_0000_0001), BitConverter.UInt64BitsToDouble(0x7FF8_0000_0000_0001),
+        9007199254740993.0, 2147483648.0, -2147483649.0, 2147483647.5, 9.2233720368547758e18, -9.2233720368547758e18, 4.0, 0.5,
+    ];
+
+    private static readonly float[] EdgeSingles =
+    [
+        0f, -0f, 1f, -1f, 1.5f, 3f, 0.1f, 3e38f, -3e38f, 1e-30f, 1.17549435e-38f, -1.17549435e-38f, 1.1754945e-38f, 1e-45f, -1e-40f,
+        float.PositiveInfinity, float.NegativeInfinity, float.NaN, BitConverter.UInt32BitsToSingle(0x7F80_0001),
+        16777217f, 2147483648f, -2147483648f, 9.2233720e18f, 4f, 0.25f,
+    ];
+
+    /// <summary>Round-to-nearest with and without PE, every rounding mode, FTZ, DAZ, and unmasked exceptions.</summary>
+    private static readonly uint[] Mxcsrs = [0x1F80, 0x1FA0, 0x3FA0, 0x5FA0, 0x7FA0, 0x9FA0, 0x1FE0, 0x1FBF, 0x1D80, 0x0FA0, 0x1E80, 0x17A0, 0x1B80];
+
+    private static ulong EdgeLane(Random rng) => rng.Next(3) switch
+    {
+        0 => BitConverter.DoubleToUInt64Bits(EdgeDoubles[rng.Next(EdgeDoubles.Length)]),
+        1 => BitConverter.SingleToUInt32Bits(EdgeSingles[rng.Next(EdgeSingles.Length)])
+            | (ulong)BitConverter.SingleToUInt32Bits(EdgeSingles[rng.Next(EdgeSingles.Length)]) << 32,
+        _ => BitConverter.DoubleToUInt64Bits(rng.NextDouble() * 1000 - 500),
+    };
+
+    /// <summary>XMM registers and data slots get edge values; MXCSR one of <see cref="Mxcsrs"/>.</summary>
+    private static void SeedFloat(TestMachine m, Random rng, byte[] data)
+    {
+        Span<byte> xmm = m.State.Fpu.Area.Slice(FpuState.XmmOffset, 16 * 16);
+        for (int i = 0; i < 32; i++) BitConverter.TryWriteBytes(xmm.Slice(8 * i, 8), EdgeLane(rng));
+        for (int i = 0; i < 32; i++) BitConverter.TryWriteBytes(data.AsSpan(8 * i, 8), EdgeLane(rng));
+        m.State.Fpu.Mxcsr = Mxcsrs[rng.Next(Mxcsrs.Length)];
+        if (rng.Next(4) == 0) m.State.Gpr[rng.Next(4)] = BitConverter.DoubleToUInt64Bits(EdgeDoubles[rng.Next(EdgeDoubles.Length)]);
+    }
+
+    private static void EmitFloat(Assembler asm, GenOp op, Label skip)
+    {
+        AssemblerRegisterXMM a = Xmms[op.A], b = Xmms[op.B];
+        AssemblerRegister64 g = Regs64[op.B];
+        AssemblerMemoryOperand m64 = __qword_ptr[rdi + op.Slot * 8], m32 = __dword_ptr[rdi + op.Slot * 8 + 4];
+        AssemblerMemoryOperand m128 = __xmmword_ptr[rdi + (op.Slot & ~1) * 8];
+        switch (op.Kind)
+        {
+            case 0: asm.addsd(a, b); break;
+            case 1: asm.subsd(a, m64); break;
+            case 2: asm.mulsd(a, b); break;
+            case 3: asm.divsd(a, b); break;
+            case 4: asm.sqrtsd(a, b); break;
+            case 5: asm.minsd(a, m64); break;
+            case 6: asm.maxsd(a, b); break;
+            case 7: asm.addss(a, b); break;
+            case 8: asm.subss(a, m32); break;
+            case 9: asm.mulss(a, b); break;
+            case 10: asm.divss(a, m32); break;
+            case 11: asm.sqrtss(a, b); break;
+            case 12: asm.minss(a, b); asm.maxss(b, a); break;
+            case 13: asm.addpd(a, b); break;
+            case 14: asm.subpd(a, m128); break;
+            case 15: asm.mulpd(a, b); break;
+            case 16: asm.divpd(a, b); break;
+            case 17: asm.cvtss2sd(a, b); break;
+            case 18: asm.cvtsd2ss(a, m64); break;
+            case 19: asm.cvtsi2sd(a, g); break;
+            case 20: asm.cvtsi2sd(a, m32); break;
+            case 21: asm.cvtsi2ss(a, Regs32[op.B]); break;
+            case 22: asm.cvttsd2si(Regs64[op.A], b); break;
+            case 23: asm.cvttsd2si(Regs32[op.A], m64); break;
+            case 24: asm.cvttss2si(Regs64[op.A], b); asm.cvttss2si(Regs32[op.B], a); break;
+            case 25: asm.ucomisd(a, b); asm.setb(Regs8[op.A]); asm.jp(skip); break;
+            case 26: asm.comisd(a, m64); asm.ja(skip); break;
+            case 27: asm.ucomiss(a, b); asm.sete(Regs8[op.B]); break;
+            case 28: asm.movsd(a, b); asm.movsd(m64, a); break;
+            case 29: asm.movss(a, m32); asm.movss(b, a); break;
+            case 30: asm.movq(a, g); asm.movq(Regs64[op.A], b); break;
+            case 31: asm.movd(a, Regs32[op.B]); asm.movd(m32, b); break;
+            case 32: asm.unpcklpd(a, b); asm.unpckhpd(b, m128); break;
+            case 33: asm.movq(a, m64); asm.movq(m64, b); break;
+            case 34: asm.mulsd(a, b); asm.addsd(a, m64); asm.divsd(b, a); asm.subsd(b, a); break;
+            default: asm.movss(m32, a); asm.movsd(b, m64); asm.movd(Regs32[op.A], a); break;
+        }
+    }
+
+    public static TheoryData<int> FloatKinds()
+    {
+        var data = new TheoryData<int>();
+        for (int k = 0; k < FloatKindCount; k++) data.Add(k);
+        return data;
+    }
+
+    /// <summary>Each SSE kind alone, over edge values (NaN, denormals, infinities, limits) and every MXCSR mode.</summary>
+    [Theory]
+    [MemberData(nameof(FloatKinds))]
+    public void SingleFloatKind_TranslatedAndInterpreted_AgreeOnFullState(int kind)
+    {
+        Gen<GenOp> ops = OpGen.Select(op => op with { Kind = kind });
+        Gen.Select(ops.Array[1, 3], Gen.Long).Sample((seq, seed) => AssertSameFinalState(ExecutionMode.Translate, seq, seed, fp: true), iter: 60, threads: 1);
+    }
+
+    [Theory]
+    [InlineData(ExecutionMode.Translate)]
+    [InlineData(ExecutionMode.Tiered)]
+    public void RandomFloatCode_TranslatedAndInterpreted_AgreeOnFullState(ExecutionMode mode)
+    {
+        Gen<GenOp> ops = OpGen.Select(op => op with { Kind = op.Kind % FloatKindCount });
+        Gen.Select(ops.Array[1, 16], Gen.Long).Sample((seq, seed) => AssertSameFinalState(mode, seq, seed, fp: true), iter: 200, threads: 1);
     }
 }
