@@ -58,13 +58,20 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
     private static readonly MethodInfo CheckBranchTargetMethod = typeof(ControlInstructions).GetMethod(nameof(ControlInstructions.CheckBranchTarget), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo SetStatusMethod = typeof(Flags).GetMethod(nameof(Flags.SetStatus))!;
+    private static readonly MethodInfo UpdateFlagsMethod = typeof(Flags).GetMethod(nameof(Flags.Update))!;
+    private static readonly MethodInfo ImulCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ImulCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo ShlCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ShlCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo ShrCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ShrCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo SarCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SarCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo RotateCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.RotateCore), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
-    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64;
+    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
     private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
     private ulong currentIp;
 
@@ -105,6 +112,8 @@ internal sealed unsafe class UnitCompiler
         tmpA = il.DeclareLocal(typeof(ulong));
         tmpB = il.DeclareLocal(typeof(ulong));
         tmpR = il.DeclareLocal(typeof(ulong));
+        flagBits = il.DeclareLocal(typeof(ulong));
+        shiftCount = il.DeclareLocal(typeof(int));
         exit = il.DefineLabel();
         simd = new SimdEmitter(this);
         fp = new FloatEmitter(this, simd);
@@ -671,9 +680,10 @@ internal sealed unsafe class UnitCompiler
                 return true;
             }
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                when !flagsLive && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register) && ins.Op1Kind == OpKind.Immediate8:
-                return EmitShiftImmediate(in ins);
-            case Mnemonic.Imul when !flagsLive && ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
+                when ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
+                && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && ins.Op1Register == Register.CL):
+                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 ? EmitShiftImmediate(in ins) : EmitShift(in ins, flagsLive);
+            case Mnemonic.Imul when ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
             {
                 fused = null;
@@ -684,6 +694,16 @@ internal sealed unsafe class UnitCompiler
                 if (ins.OpCount == 2) LoadReg(ins.Op0Register);
                 il.Emit(OpCodes.Ldloc, tmpB);
                 if (ins.OpCount == 3) il.Emit(OpCodes.Ldc_I8, (long)ins.GetImmediate(2));
+                if (flagsLive)
+                {
+                    // The interpreter's own product-and-flags function.
+                    il.Emit(OpCodes.Ldc_I4, size);
+                    il.Emit(OpCodes.Ldloca, flagBits);
+                    il.Emit(OpCodes.Call, ImulCoreMethod);
+                    StoreReg(ins.Op0Register);
+                    EmitSetStatus(all: true);
+                    return true;
+                }
                 il.Emit(OpCodes.Mul); // the low half of a product is the same signed or unsigned
                 StoreReg(ins.Op0Register);
                 return true;
@@ -824,6 +844,67 @@ internal sealed unsafe class UnitCompiler
         }
         StoreReg(ins.Op0Register);
         return true;
+    }
+
+    /// <summary>
+    /// Shifts and rotates of a 32/64-bit register whose flags someone may read, or by CL: the interpreter's
+    /// result-and-flags function; a zero count (known here, or tested at run time for CL) changes no flags.
+    /// </summary>
+    private bool EmitShift(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        Register dst = ins.Op0Register;
+        int size = Operands.GprSize(dst);
+        int mask = size == 8 ? 63 : 31;
+        bool rotate = ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror;
+        Label zero = il.DefineLabel(), done = il.DefineLabel();
+        LoadReg(dst);
+        il.Emit(OpCodes.Stloc, tmpA);
+        if (ins.Op1Kind == OpKind.Immediate8)
+        {
+            int c = ins.Immediate8 & mask;
+            if (c == 0) return EmitShiftImmediate(in ins); // writes the register back (zero-extended)
+            il.Emit(OpCodes.Ldc_I4, c);
+        }
+        else
+        {
+            LoadReg(Register.CL);
+            il.Emit(OpCodes.Conv_I4);
+            il.Emit(OpCodes.Ldc_I4, mask);
+            il.Emit(OpCodes.And);
+        }
+        il.Emit(OpCodes.Stloc, shiftCount);
+        il.Emit(OpCodes.Ldloc, shiftCount);
+        il.Emit(OpCodes.Brfalse, zero);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Ldloc, shiftCount);
+        il.Emit(OpCodes.Ldc_I4, size);
+        if (rotate) il.Emit(ins.Mnemonic == Mnemonic.Rol ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Ldloca, flagBits);
+        il.Emit(OpCodes.Call, ins.Mnemonic switch
+        {
+            Mnemonic.Shl or Mnemonic.Sal => ShlCoreMethod,
+            Mnemonic.Shr => ShrCoreMethod,
+            Mnemonic.Sar => SarCoreMethod,
+            _ => RotateCoreMethod,
+        });
+        StoreReg(dst);
+        if (flagsLive) EmitSetStatus(all: !rotate);
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(zero);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        StoreReg(dst); // a 32-bit destination is still zero-extended
+        il.MarkLabel(done);
+        return true;
+    }
+
+    /// <summary>Publishes the eager flags in flagBits: all six status flags, or only a rotate's CF and OF.</summary>
+    private void EmitSetStatus(bool all)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        if (!all) il.Emit(OpCodes.Ldc_I8, (long)IntegerInstructions.RotateFlags);
+        il.Emit(OpCodes.Ldloc, flagBits);
+        il.Emit(OpCodes.Call, all ? SetStatusMethod : UpdateFlagsMethod);
     }
 
     /// <summary>CWDE/CDQE (sign-extend into RAX) and CDQ/CQO (sign of RAX into RDX).</summary>

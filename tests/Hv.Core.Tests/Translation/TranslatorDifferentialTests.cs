@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 56;
+    private const int KindCount = 63;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -98,7 +98,15 @@ public sealed class TranslatorDifferentialTests
             case 52: asm.psrld(Xmms[op.A], (byte)(op.Imm & 63)); break;
             case 53: asm.psllq(Xmms[op.A], (byte)(op.Imm & 127)); break;
             case 54: asm.psrad(Xmms[op.A], (byte)(op.Imm & 63)); break;
-            default: asm.psrldq(Xmms[op.A], (byte)(op.Imm & 31)); asm.ror(a, (byte)(op.Imm & 63)); asm.xor(b, a); break;
+            case 55: asm.psrldq(Xmms[op.A], (byte)(op.Imm & 31)); asm.ror(a, (byte)(op.Imm & 63)); asm.xor(b, a); break;
+            // Shifts, rotates and IMUL whose flags are read (or may be seen by a fault), counts in CL (zero included).
+            case 56: asm.shr(a, (byte)(op.Imm & 63)); asm.jb(skip); break;
+            case 57: asm.mov(cl, (byte)op.Imm); asm.ror(Regs32[op.A], cl); asm.jo(skip); break;
+            case 58: asm.mov(ecx, (int)op.Imm & 7); asm.sar(a, cl); asm.sets(Regs8[op.B]); break;
+            case 59: asm.imul(a, b); asm.jo(skip); break;
+            case 60: asm.imul(a32, m32, imm32); asm.setb(Regs8[op.B]); break;
+            case 61: asm.shl(a32, (byte)(op.Imm & 31)); asm.mov(m64, b); asm.jz(skip); break;
+            default: asm.rol(a, 1); asm.cmovo(b, a); asm.shl(b, cl); asm.setp(Regs8[op.A]); break;
         }
     }
 
