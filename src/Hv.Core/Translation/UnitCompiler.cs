@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
 using Hv.Core.Cpu;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
@@ -47,14 +48,14 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
     private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
     private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
-    private static readonly MethodInfo TryRead8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead8))!;
-    private static readonly MethodInfo TryRead16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead16))!;
-    private static readonly MethodInfo TryRead32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead32))!;
-    private static readonly MethodInfo TryRead64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead64))!;
-    private static readonly MethodInfo TryWrite8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite8))!;
-    private static readonly MethodInfo TryWrite16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite16))!;
-    private static readonly MethodInfo TryWrite32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite32))!;
-    private static readonly MethodInfo TryWrite64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite64))!;
+    private static readonly MethodInfo TryRead8 = typeof(UnitCompiler).GetMethod(nameof(MissRead8), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead16 = typeof(UnitCompiler).GetMethod(nameof(MissRead16), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead32 = typeof(UnitCompiler).GetMethod(nameof(MissRead32), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead64 = typeof(UnitCompiler).GetMethod(nameof(MissRead64), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite8 = typeof(UnitCompiler).GetMethod(nameof(MissWrite8), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite16 = typeof(UnitCompiler).GetMethod(nameof(MissWrite16), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite32 = typeof(UnitCompiler).GetMethod(nameof(MissWrite32), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite64 = typeof(UnitCompiler).GetMethod(nameof(MissWrite64), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
     private static readonly MethodInfo CheckBranchTargetMethod = typeof(ControlInstructions).GetMethod(nameof(ControlInstructions.CheckBranchTarget), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -65,12 +66,21 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ShrCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ShrCore), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo SarCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SarCore), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RotateCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.RotateCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TlbVpnField = typeof(TlbEntry).GetField(nameof(TlbEntry.Vpn))!;
+    private static readonly FieldInfo TlbDataField = typeof(TlbEntry).GetField(nameof(TlbEntry.Data))!;
+    private static readonly FieldInfo TlbReadField = typeof(SoftTlb).GetField(nameof(SoftTlb.Read), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TlbWriteField = typeof(SoftTlb).GetField(nameof(SoftTlb.Write), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TlbGetter = typeof(GuestMemory).GetProperty(nameof(GuestMemory.Tlb))!.GetMethod!;
+    private static readonly MethodInfo ArrayDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
+        .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
+        .MakeGenericMethod(typeof(byte));
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
+    private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
     private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
     private ulong currentIp;
@@ -113,6 +123,11 @@ internal sealed unsafe class UnitCompiler
         tmpB = il.DeclareLocal(typeof(ulong));
         tmpR = il.DeclareLocal(typeof(ulong));
         flagBits = il.DeclareLocal(typeof(ulong));
+        tlbRead = il.DeclareLocal(typeof(TlbEntry[]));
+        tlbWrite = il.DeclareLocal(typeof(TlbEntry[]));
+        tlbEntry = il.DeclareLocal(typeof(TlbEntry).MakeByRefType());
+        tlbAddress = il.DeclareLocal(typeof(ulong));
+        tlbValue = il.DeclareLocal(typeof(ulong));
         shiftCount = il.DeclareLocal(typeof(int));
         exit = il.DefineLabel();
         simd = new SimdEmitter(this);
@@ -142,6 +157,14 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Call, MemoryGetter);
         il.Emit(OpCodes.Stloc, memory);
+        // The TLB arrays never change for a GuestMemory: hits need no call.
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Call, TlbGetter);
+        il.Emit(OpCodes.Dup);
+        il.Emit(OpCodes.Ldfld, TlbReadField);
+        il.Emit(OpCodes.Stloc, tlbRead);
+        il.Emit(OpCodes.Ldfld, TlbWriteField);
+        il.Emit(OpCodes.Stloc, tlbWrite);
         simd.EmitPrologue();
         LoadRegisters();
 
@@ -432,6 +455,16 @@ internal sealed unsafe class UnitCompiler
         return (spill, reload);
     }
 
+    // TLB misses, out of line: compiled once, not inlined into every access site of every unit.
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead8(GuestMemory m, ulong a, out byte v) => m.TryRead8(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead16(GuestMemory m, ulong a, out ushort v) => m.TryRead16(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead32(GuestMemory m, ulong a, out uint v) => m.TryRead32(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead64(GuestMemory m, ulong a, out ulong v) => m.TryRead64(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite8(GuestMemory m, ulong a, byte v) => m.TryWrite8(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite16(GuestMemory m, ulong a, ushort v) => m.TryWrite16(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite32(GuestMemory m, ulong a, uint v) => m.TryWrite32(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite64(GuestMemory m, ulong a, ulong v) => m.TryWrite64(a, v);
+
     /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
     internal static bool RunHandler(Vcpu cpu, ref Instruction ins, delegate*<Vcpu, ref Instruction, void> handler)
     {
@@ -580,7 +613,6 @@ internal sealed unsafe class UnitCompiler
             {
                 fused = null;
                 LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
-                il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, rsp);
                 EmitTryRead(8);
                 il.Emit(OpCodes.Stloc, tmpR);
@@ -785,7 +817,6 @@ internal sealed unsafe class UnitCompiler
             {
                 fused = null;
                 LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
-                il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, rsp);
                 EmitTryRead(8);
                 il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
@@ -962,7 +993,6 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldc_I8, 8L);
         il.Emit(OpCodes.Sub);
         il.Emit(OpCodes.Stloc, address);
-        il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, address);
         pushValue();
         EmitTryWrite(8);
@@ -987,7 +1017,6 @@ internal sealed unsafe class UnitCompiler
         {
             EmitAddress(in ins, withSegment: true);
             il.Emit(OpCodes.Stloc, address);
-            il.Emit(OpCodes.Ldloc, memory);
             il.Emit(OpCodes.Ldloc, address);
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
             else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
@@ -1042,7 +1071,6 @@ internal sealed unsafe class UnitCompiler
         {
             EmitAddress(in ins, withSegment: true);
             il.Emit(OpCodes.Stloc, address);
-            il.Emit(OpCodes.Ldloc, memory);
             il.Emit(OpCodes.Ldloc, address);
             EmitTryRead(size);
         }
@@ -1071,7 +1099,6 @@ internal sealed unsafe class UnitCompiler
         {
             if (k0 == OpKind.Memory)
             {
-                il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, address);
                 il.Emit(OpCodes.Ldloc, tmpR);
                 EmitTryWrite(size);
@@ -1087,9 +1114,20 @@ internal sealed unsafe class UnitCompiler
         return true;
     }
 
-    /// <summary>[memory, address] on the stack → the loaded value (zero-extended to 64 bits); a fault goes to a stub.</summary>
+    /// <summary>
+    /// [address] on the stack → the loaded value (zero-extended to 64 bits). The soft-TLB hit path is plain IL
+    /// (nothing for the JIT to inline); a miss calls the out-of-line slow path, and a fault goes to a stub.
+    /// </summary>
     private void EmitTryRead(int size)
     {
+        Label miss = il.DefineLabel(), done = il.DefineLabel();
+        il.Emit(OpCodes.Stloc, tlbAddress);
+        EmitTlbProbe(tlbRead, size, miss);
+        il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Stloc, tlbValue);
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(miss);
         (LocalBuilder local, MethodInfo method) = size switch
         {
             1 => (load8, TryRead8),
@@ -1097,16 +1135,32 @@ internal sealed unsafe class UnitCompiler
             4 => (load32, TryRead32),
             _ => (load64, TryRead64),
         };
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
         il.Emit(OpCodes.Ldloca, local);
         il.Emit(OpCodes.Call, method);
         il.Emit(OpCodes.Brfalse, FaultStub());
         il.Emit(OpCodes.Ldloc, local);
-        if (size != 8) il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Stloc, tlbValue);
+        il.MarkLabel(done);
+        il.Emit(OpCodes.Ldloc, tlbValue);
     }
 
-    /// <summary>[memory, address, value] on the stack → stored; a fault goes to a stub.</summary>
+    /// <summary>[address, value] on the stack → stored; a fault goes to a stub. Pages holding code have no write entry, so their stores take the slow path (SMC).</summary>
     private void EmitTryWrite(int size)
     {
+        Label miss = il.DefineLabel(), done = il.DefineLabel();
+        il.Emit(OpCodes.Stloc, tlbValue);
+        il.Emit(OpCodes.Stloc, tlbAddress);
+        EmitTlbProbe(tlbWrite, size, miss);
+        il.Emit(OpCodes.Ldloc, tlbValue);
+        il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(miss);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldloc, tlbValue);
         switch (size)
         {
             case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Call, TryWrite8); break;
@@ -1115,6 +1169,48 @@ internal sealed unsafe class UnitCompiler
             default: il.Emit(OpCodes.Call, TryWrite64); break;
         }
         il.Emit(OpCodes.Brfalse, FaultStub());
+        il.MarkLabel(done);
+    }
+
+    /// <summary>
+    /// The TLB lookup for the address in tlbAddress: on a hit (same page, access inside it) pushes the host
+    /// address of the guest byte (unaligned loads and stores are fine on x86-64); otherwise branches to
+    /// <paramref name="miss"/> with an empty stack.
+    /// </summary>
+    private void EmitTlbProbe(LocalBuilder entries, int size, Label miss)
+    {
+        // entry = ref entries[(int)(address >> 12) & IndexMask]
+        il.Emit(OpCodes.Ldloc, entries);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
+        il.Emit(OpCodes.Shr_Un);
+        il.Emit(OpCodes.Conv_I4);
+        il.Emit(OpCodes.Ldc_I4, SoftTlb.IndexMask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        il.Emit(OpCodes.Stloc, tlbEntry);
+        il.Emit(OpCodes.Ldloc, tlbEntry);
+        il.Emit(OpCodes.Ldfld, TlbVpnField);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
+        il.Emit(OpCodes.Shr_Un);
+        il.Emit(OpCodes.Bne_Un, miss);
+        if (size > 1)
+        {
+            il.Emit(OpCodes.Ldloc, tlbAddress);
+            il.Emit(OpCodes.Ldc_I8, (long)PhysicalPage.OffsetMask);
+            il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Ldc_I8, (long)(PhysicalPage.Size - size));
+            il.Emit(OpCodes.Bgt_Un, miss);
+        }
+        il.Emit(OpCodes.Ldloc, tlbEntry);
+        il.Emit(OpCodes.Ldfld, TlbDataField);
+        il.Emit(OpCodes.Call, ArrayDataMethod);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldc_I8, (long)PhysicalPage.OffsetMask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Conv_I);
+        il.Emit(OpCodes.Add);
     }
 
     /// <summary>Stores <paramref name="value"/> (1, 2, 4 or 8 bytes) to the memory operand; a fault goes to a stub.</summary>
@@ -1122,7 +1218,6 @@ internal sealed unsafe class UnitCompiler
     {
         EmitAddress(in ins, withSegment: true);
         il.Emit(OpCodes.Stloc, address);
-        il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, address);
         il.Emit(OpCodes.Ldloc, value);
         EmitTryWrite(size);
@@ -1131,7 +1226,6 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Loads the memory operand (1, 2, 4 or 8 bytes), zero-extended to 64 bits.</summary>
     internal void EmitLoad(in Instruction ins, int size)
     {
-        il.Emit(OpCodes.Ldloc, memory);
         EmitAddress(in ins, withSegment: true);
         EmitTryRead(size);
     }
