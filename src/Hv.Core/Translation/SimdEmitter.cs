@@ -28,6 +28,8 @@ internal sealed class SimdEmitter
     private static readonly MethodInfo FpuGetter = typeof(CpuState).GetField(nameof(CpuState.Fpu))!.FieldType.GetProperty(nameof(FpuState.Pointer))!.GetMethod!;
     private static readonly FieldInfo FpuField = typeof(CpuState).GetField(nameof(CpuState.Fpu))!;
     private static readonly MethodInfo MoveMask = typeof(Sse2).GetMethod(nameof(Sse2.MoveMask), [typeof(Vector128<byte>)])!;
+    private static readonly MethodInfo ShufpsMethod = typeof(Sse).GetMethod(nameof(Sse.Shuffle), [typeof(Vector128<float>), typeof(Vector128<float>), typeof(byte)])!;
+    private static readonly MethodInfo PshufdMethod = typeof(Sse2).GetMethod(nameof(Sse2.Shuffle), [typeof(Vector128<uint>), typeof(byte)])!;
     private static readonly MethodInfo MisalignedMethod = typeof(SimdEmitter).GetMethod(nameof(SetMisaligned), BindingFlags.Static | BindingFlags.NonPublic)!;
 
     private readonly UnitCompiler compiler;
@@ -78,6 +80,7 @@ internal sealed class SimdEmitter
             return true;
         }
         if (IsMove(ins.Mnemonic)) return TryEmitMove(in ins);
+        if (ins.Mnemonic is Mnemonic.Shufps or Mnemonic.Pshufd) return TryEmitShuffle(in ins);
         if (ShiftImmediate.TryGetValue(ins.Mnemonic, out var shift))
         {
             if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM() || ins.Op1Kind != OpKind.Immediate8) return false;
@@ -107,6 +110,29 @@ internal sealed class SimdEmitter
         else LoadXmm(ins.Op1Register, op.Operand);
         il.Emit(OpCodes.Call, op.Method);
         il.Emit(OpCodes.Stobj, op.Method.ReturnType);
+        return true;
+    }
+
+    /// <summary>SHUFPS (low half from the destination, high half from the source) and PSHUFD: pure bit moves.</summary>
+    private bool TryEmitShuffle(in Instruction ins)
+    {
+        if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM() || ins.Op2Kind != OpKind.Immediate8) return false;
+        bool pshufd = ins.Mnemonic == Mnemonic.Pshufd;
+        Type type = pshufd ? typeof(Vector128<uint>) : typeof(Vector128<float>);
+        if (ins.Op1Kind == OpKind.Memory) EmitReadOperand(in ins, aligned: true);
+        else if (!ins.Op1Register.IsXMM()) return false;
+        XmmPointer(ins.Op0Register);
+        if (!pshufd) LoadXmm(ins.Op0Register, type);
+        if (ins.Op1Kind == OpKind.Memory)
+        {
+            il.Emit(OpCodes.Ldloca, vector!);
+            il.Emit(OpCodes.Ldobj, type);
+        }
+        else LoadXmm(ins.Op1Register, type);
+        il.Emit(OpCodes.Ldc_I4, (int)ins.Immediate8);
+        il.Emit(OpCodes.Conv_U1);
+        il.Emit(OpCodes.Call, pshufd ? PshufdMethod : ShufpsMethod);
+        il.Emit(OpCodes.Stobj, type);
         return true;
     }
 

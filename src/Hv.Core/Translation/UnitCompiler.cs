@@ -74,6 +74,8 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ArrayDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
         .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
         .MakeGenericMethod(typeof(byte));
+    private static readonly MethodInfo Log2Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.Log2), [typeof(ulong)])!;
+    private static readonly MethodInfo TrailingZeroMethod = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.TrailingZeroCount), [typeof(ulong)])!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
@@ -771,6 +773,10 @@ internal sealed unsafe class UnitCompiler
                 fused = null;
                 return true;
             }
+            case Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt when IsGpr3264(ins.Op0Register)
+                && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
+                EmitBitScan(in ins, flagsLive);
+                return true;
             case Mnemonic.Xchg when ins.Op0Kind == OpKind.Register && ins.Op1Kind == OpKind.Register
                 && IsGpr3264(ins.Op0Register) && IsGpr3264(ins.Op1Register):
                 fused = null;
@@ -798,7 +804,7 @@ internal sealed unsafe class UnitCompiler
                 EmitSignExtendAccumulator(ins.Mnemonic);
                 return true;
             case var _ when SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic)
-                || SimdEmitter.IsShiftImmediate(ins.Mnemonic) || ins.Mnemonic == Mnemonic.Pmovmskb:
+                || SimdEmitter.IsShiftImmediate(ins.Mnemonic) || ins.Mnemonic is Mnemonic.Pmovmskb or Mnemonic.Shufps or Mnemonic.Pshufd:
                 if (!simd.TryEmit(in ins)) return false;
                 fused = null;
                 return true;
@@ -927,6 +933,59 @@ internal sealed unsafe class UnitCompiler
         StoreReg(dst); // a 32-bit destination is still zero-extended
         il.MarkLabel(done);
         return true;
+    }
+
+    /// <summary>
+    /// BSF/BSR (a zero source sets ZF and leaves the destination alone; only ZF changes) and TZCNT (zero gives
+    /// the width; CF and ZF change) — the interpreter's rules.
+    /// </summary>
+    private void EmitBitScan(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        int size = Operands.GprSize(ins.Op0Register);
+        bool tzcnt = ins.Mnemonic == Mnemonic.Tzcnt;
+        Label zero = il.DefineLabel(), done = il.DefineLabel();
+        if (ins.Op1Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op1Register);
+        il.Emit(OpCodes.Stloc, tmpB);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        il.Emit(OpCodes.Brfalse, zero);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        il.Emit(OpCodes.Call, ins.Mnemonic == Mnemonic.Bsr ? Log2Method : TrailingZeroMethod);
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Dup);
+        il.Emit(OpCodes.Stloc, tmpR);
+        StoreReg(ins.Op0Register);
+        // Nonzero source: BSF/BSR clear ZF; TZCNT clears CF and sets ZF when the count is 0.
+        if (flagsLive) EmitUpdateFlags(tzcnt ? CarryZero : (long)RFlags.ZF, () =>
+        {
+            if (!tzcnt) { il.Emit(OpCodes.Ldc_I8, 0L); return; }
+            il.Emit(OpCodes.Ldloc, tmpR);
+            il.Emit(OpCodes.Ldc_I8, 0L);
+            il.Emit(OpCodes.Ceq);
+            il.Emit(OpCodes.Ldc_I4_6); // ZF is bit 6
+            il.Emit(OpCodes.Shl);
+            il.Emit(OpCodes.Conv_U8);
+        });
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(zero);
+        if (tzcnt)
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)size * 8);
+            StoreReg(ins.Op0Register);
+        }
+        if (flagsLive) EmitUpdateFlags(tzcnt ? CarryZero : (long)RFlags.ZF, () => il.Emit(OpCodes.Ldc_I8, tzcnt ? (long)RFlags.CF : (long)RFlags.ZF));
+        il.MarkLabel(done);
+    }
+
+    private const long CarryZero = (long)(RFlags.CF | RFlags.ZF);
+
+    /// <summary>Flags.Update(state, mask, bits) with the bits pushed by <paramref name="pushBits"/>.</summary>
+    private void EmitUpdateFlags(long mask, Action pushBits)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldc_I8, mask);
+        pushBits();
+        il.Emit(OpCodes.Call, UpdateFlagsMethod);
     }
 
     /// <summary>Publishes the eager flags in flagBits: all six status flags, or only a rotate's CF and OF.</summary>

@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 63;
+    private const int KindCount = 67;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -106,7 +106,11 @@ public sealed class TranslatorDifferentialTests
             case 59: asm.imul(a, b); asm.jo(skip); break;
             case 60: asm.imul(a32, m32, imm32); asm.setb(Regs8[op.B]); break;
             case 61: asm.shl(a32, (byte)(op.Imm & 31)); asm.mov(m64, b); asm.jz(skip); break;
-            default: asm.rol(a, 1); asm.cmovo(b, a); asm.shl(b, cl); asm.setp(Regs8[op.A]); break;
+            case 62: asm.rol(a, 1); asm.cmovo(b, a); asm.shl(b, cl); asm.setp(Regs8[op.A]); break;
+            case 63: asm.and(b, (int)op.Imm); asm.bsf(a, b); asm.setz(Regs8[op.B]); asm.bsr(b32, m32); asm.jz(skip); break;
+            case 64: asm.and(b32, (int)op.Imm); asm.tzcnt(a32, b32); asm.setb(Regs8[op.B]); asm.tzcnt(b, m64); asm.jz(skip); break;
+            case 65: asm.shufps(Xmms[op.A], Xmms[op.B], (byte)op.Imm); asm.pshufd(Xmms[op.B], Xmms[op.A], (byte)(op.Imm >> 8)); break;
+            default: asm.shufps(Xmms[op.A], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)op.Imm); asm.pshufd(Xmms[op.B], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)(op.Imm >> 8)); break;
         }
     }
 
