@@ -1471,11 +1471,16 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Conservatively: can this instruction store to guest memory (and so hit code)?</summary>
     internal static bool MayWriteMemory(in Instruction ins)
     {
-        if (ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Push or Mnemonic.Pushfq or Mnemonic.Call or Mnemonic.Enter) return true;
+        if (ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Push or Mnemonic.Pushfq or Mnemonic.Call or Mnemonic.Enter
+            or Mnemonic.Maskmovq or Mnemonic.Maskmovdqu) return true;
+        // An explicit memory destination is always operand 0 (Intel operand order); a memory source elsewhere
+        // (loads, compares, LEA) writes nothing.
+        if (ins.OpCount > 0 && ins.Op0Kind == OpKind.Memory && ins.Mnemonic is not (Mnemonic.Lea or Mnemonic.Nop or Mnemonic.Cmp or Mnemonic.Test))
+            return true;
         for (int i = 0; i < ins.OpCount; i++)
         {
             OpKind k = ins.GetOpKind(i);
-            if (k is OpKind.Memory or OpKind.MemoryESRDI or OpKind.MemoryESEDI or OpKind.MemoryESDI) return true;
+            if (k is OpKind.MemoryESRDI or OpKind.MemoryESEDI or OpKind.MemoryESDI) return true;
         }
         // x87/SSE stores with implicit memory and FXSAVE are covered by OpKind.Memory.
         return !InstructionTable.IsImplemented(in ins);
