@@ -13,7 +13,7 @@ namespace Hv.Core.Translation;
 /// <summary>
 /// Inline IL for the integer and bitwise SSE2 instructions that compiled C code runs in its hot loops (string
 /// scans, vectorized integer arithmetic, moves). They do not depend on MXCSR, so the host's SSE2 through
-/// System.Runtime.Intrinsics is exact; floating-point SSE stays with the interpreter's host thunks.
+/// System.Runtime.Intrinsics is exact; floating-point SSE goes through <see cref="FloatEmitter"/>.
 /// XMM registers are read and written in place in the guest's FXSAVE image.
 /// </summary>
 internal sealed class SimdEmitter

@@ -252,7 +252,7 @@ internal sealed unsafe class UnitCompiler
             Use(ins.MemoryBase);
             Use(ins.MemoryIndex);
             if (ins.Mnemonic is Mnemonic.Push or Mnemonic.Pop or Mnemonic.Call or Mnemonic.Ret) Use(Register.RSP);
-            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo)
+            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo or Mnemonic.Div or Mnemonic.Idiv)
             {
                 Use(Register.RAX);
                 Use(Register.RDX);
@@ -773,6 +773,10 @@ internal sealed unsafe class UnitCompiler
                 fused = null;
                 return true;
             }
+            case Mnemonic.Div or Mnemonic.Idiv when ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8
+                || ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+                EmitDivide(in ins);
+                return true;
             case Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt when IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
                 EmitBitScan(in ins, flagsLive);
@@ -978,6 +982,67 @@ internal sealed unsafe class UnitCompiler
     }
 
     private const long CarryZero = (long)(RFlags.CF | RFlags.ZF);
+
+    /// <summary>
+    /// 32/64-bit DIV/IDIV when the dividend fits the low half (RDX/EDX zero, or the sign of RAX/EAX) and the
+    /// quotient cannot overflow: one host division. Anything else — a zero divisor, a wide dividend,
+    /// MIN / -1 — runs the handler, which divides wide or raises #DE. Flags stay unchanged (Hv's choice).
+    /// </summary>
+    private void EmitDivide(in Instruction ins)
+    {
+        fused = null;
+        bool signed = ins.Mnemonic == Mnemonic.Idiv;
+        int size = ins.Op0Kind == OpKind.Memory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
+        bool wide = size == 8;
+        LocalBuilder rax = regs[(int)Gpr.Rax]!, rdx = regs[(int)Gpr.Rdx]!;
+        Label slow = il.DefineLabel(), done = il.DefineLabel();
+        if (ins.Op0Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpB);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        il.Emit(OpCodes.Brfalse, slow);
+        // [v] pushes a register or the divisor at the operand width (signed or not) for the host division.
+        void Push(LocalBuilder v)
+        {
+            il.Emit(OpCodes.Ldloc, v);
+            if (!wide) il.Emit(signed ? OpCodes.Conv_I4 : OpCodes.Conv_U4);
+        }
+        // The high half must be the extension of the low half.
+        Push(rdx);
+        if (signed)
+        {
+            Push(rax);
+            il.Emit(OpCodes.Ldc_I4, wide ? 63 : 31);
+            il.Emit(OpCodes.Shr);
+            il.Emit(OpCodes.Bne_Un, slow);
+            // MIN / -1 overflows.
+            Label ok = il.DefineLabel();
+            Push(tmpB);
+            if (wide) il.Emit(OpCodes.Ldc_I8, -1L); else il.Emit(OpCodes.Ldc_I4_M1);
+            il.Emit(OpCodes.Bne_Un, ok);
+            Push(rax);
+            if (wide) il.Emit(OpCodes.Ldc_I8, long.MinValue); else il.Emit(OpCodes.Ldc_I4, int.MinValue);
+            il.Emit(OpCodes.Beq, slow);
+            il.MarkLabel(ok);
+        }
+        else il.Emit(OpCodes.Brtrue, slow);
+        foreach (bool remainder in new[] { false, true })
+        {
+            Push(rax);
+            Push(tmpB);
+            il.Emit(remainder ? signed ? OpCodes.Rem : OpCodes.Rem_Un : signed ? OpCodes.Div : OpCodes.Div_Un);
+            if (!wide) il.Emit(OpCodes.Conv_U4);
+            il.Emit(OpCodes.Conv_U8);
+            il.Emit(OpCodes.Stloc, remainder ? tmpA : tmpR);
+        }
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Stloc, rax);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Stloc, rdx);
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(slow);
+        EmitHandlerCall(in ins);
+        il.MarkLabel(done);
+    }
 
     /// <summary>Flags.Update(state, mask, bits) with the bits pushed by <paramref name="pushBits"/>.</summary>
     private void EmitUpdateFlags(long mask, Action pushBits)

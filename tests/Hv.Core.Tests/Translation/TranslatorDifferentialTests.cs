@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 67;
+    private const int KindCount = 72;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -110,9 +110,20 @@ public sealed class TranslatorDifferentialTests
             case 63: asm.and(b, (int)op.Imm); asm.bsf(a, b); asm.setz(Regs8[op.B]); asm.bsr(b32, m32); asm.jz(skip); break;
             case 64: asm.and(b32, (int)op.Imm); asm.tzcnt(a32, b32); asm.setb(Regs8[op.B]); asm.tzcnt(b, m64); asm.jz(skip); break;
             case 65: asm.shufps(Xmms[op.A], Xmms[op.B], (byte)op.Imm); asm.pshufd(Xmms[op.B], Xmms[op.A], (byte)(op.Imm >> 8)); break;
-            default: asm.shufps(Xmms[op.A], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)op.Imm); asm.pshufd(Xmms[op.B], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)(op.Imm >> 8)); break;
+            case 66: asm.shufps(Xmms[op.A], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)op.Imm); asm.pshufd(Xmms[op.B], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)(op.Imm >> 8)); break;
+            // DIV/IDIV: divisors never zero and quotients never overflow (no #DE), dividends narrow and wide.
+            case 67: asm.xor(edx, edx); asm.or(Divisor(op), 1); asm.div(Divisor(op)); break;
+            case 68: asm.cdq(); asm.and(Regs32[DivisorIndex(op)], 0x7FFF); asm.or(Regs32[DivisorIndex(op)], 1); asm.idiv(Regs32[DivisorIndex(op)]); break;
+            case 69: asm.mov(edx, 1); asm.mov(r11, 1L << 40); asm.or(Divisor(op), r11); asm.div(Divisor(op)); break;
+            case 70: asm.cqo(); asm.or(Divisor(op), 3); asm.idiv(Divisor(op)); asm.mov(edx, 1); asm.div(Regs32[DivisorIndex(op)]); break;
+            default: asm.or(m64, 1); asm.xor(edx, edx); asm.div(m64); asm.cdq(); asm.or(m32, 1); asm.idiv(m32); break;
         }
     }
+
+    /// <summary>A divisor register other than RAX/RDX.</summary>
+    private static int DivisorIndex(GenOp op) => op.B is 0 or 3 ? 1 : op.B;
+
+    private static AssemblerRegister64 Divisor(GenOp op) => Regs64[DivisorIndex(op)];
 
     /// <summary>Builds "r15 = 3; loop: ops (branches skip one op forward); dec r15; jnz loop".</summary>
     private static Action<Assembler> Program(GenOp[] ops, Action<Assembler, GenOp, Label> emit) => asm =>
