@@ -45,6 +45,8 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
     private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
+    private static readonly MethodInfo SetAdcMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdc))!;
+    private static readonly MethodInfo SetSbbMethod = typeof(Flags).GetMethod(nameof(Flags.SetSbb))!;
     private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
     private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
     private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
@@ -655,25 +657,44 @@ internal sealed unsafe class UnitCompiler
                 return true;
             case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test:
                 return TryEmitAlu(in ins, flagsLive);
-            case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
+            case Mnemonic.Inc or Mnemonic.Dec when InlineSize(in ins, 0) != 0 && !ins.HasLockPrefix:
             {
-                int size = Operands.GprSize(ins.Op0Register);
+                int size = InlineSize(in ins, 0);
+                bool inMemory = ins.Op0Kind == OpKind.Memory;
                 // INC/DEC keep CF: take it from the previous inline compare if there is one.
                 bool carryKnown = fused is { Op: FlagOp.Add or FlagOp.Sub or FlagOp.Logic };
-                if (carryKnown && flagsLive) EmitFusedCarry(fused!.Value.Op);
-                LoadReg(ins.Op0Register);
+                if (carryKnown && flagsLive)
+                {
+                    EmitFusedCarry(fused!.Value.Op);
+                    il.Emit(OpCodes.Stloc, carry);
+                }
+                if (inMemory)
+                {
+                    EmitAddress(in ins, withSegment: true);
+                    il.Emit(OpCodes.Stloc, address);
+                    il.Emit(OpCodes.Ldloc, address);
+                    EmitTryRead(size);
+                }
+                else LoadReg(ins.Op0Register);
                 il.Emit(OpCodes.Stloc, tmpA);
                 il.Emit(OpCodes.Ldloc, tmpA);
                 il.Emit(OpCodes.Ldc_I8, 1L);
                 il.Emit(ins.Mnemonic == Mnemonic.Inc ? OpCodes.Add : OpCodes.Sub);
                 ZeroExtend(size);
                 il.Emit(OpCodes.Stloc, tmpR);
-                il.Emit(OpCodes.Ldloc, tmpR);
-                StoreReg(ins.Op0Register);
+                if (inMemory)
+                {
+                    il.Emit(OpCodes.Ldloc, address);
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    EmitTryWrite(size);
+                }
+                else
+                {
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    StoreReg(ins.Op0Register);
+                }
                 if (flagsLive)
                 {
-                    // stack (when carryKnown): carry
-                    if (carryKnown) il.Emit(OpCodes.Stloc, carry);
                     il.Emit(OpCodes.Ldloc, state);
                     il.Emit(ins.Mnemonic == Mnemonic.Dec ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
                     il.Emit(OpCodes.Ldloc, tmpA);
@@ -689,6 +710,13 @@ internal sealed unsafe class UnitCompiler
                 fused = (ins.Mnemonic == Mnemonic.Inc ? FlagOp.Inc : FlagOp.Dec, size);
                 return true;
             }
+            case Mnemonic.Adc or Mnemonic.Sbb when !ins.HasLockPrefix && InlineSize(in ins, 0) != 0
+                && (ins.Op1Kind == OpKind.Register ? IsInlineGpr(ins.Op1Register) : IsImmediate(ins.Op1Kind) || ins.Op1Kind == OpKind.Memory && ins.Op0Kind == OpKind.Register):
+                // The carry in first (a fused one reads the previous instruction's operands).
+                EmitCondition(ConditionCode.b);
+                il.Emit(OpCodes.Stloc, carry);
+                fused = null;
+                return TryEmitAlu(in ins, flagsLive);
             case Mnemonic.Not when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
                 fused = null;
                 LoadReg(ins.Op0Register);
@@ -714,9 +742,10 @@ internal sealed unsafe class UnitCompiler
                 return true;
             }
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                when ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
+                when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && ins.Op1Register == Register.CL):
-                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 ? EmitShiftImmediate(in ins) : EmitShift(in ins, flagsLive);
+                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 && IsGpr3264(ins.Op0Register)
+                    ? EmitShiftImmediate(in ins) : EmitShift(in ins, flagsLive);
             case Mnemonic.Imul when ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
             {
@@ -1106,7 +1135,14 @@ internal sealed unsafe class UnitCompiler
         }
         il.Emit(OpCodes.Ldloc, tmpR);
         il.Emit(OpCodes.Ldc_I4, size);
-        il.Emit(OpCodes.Call, op switch { FlagOp.Add => SetAddMethod, FlagOp.Sub => SetSubMethod, _ => SetLogicMethod });
+        il.Emit(OpCodes.Call, op switch
+        {
+            FlagOp.Add => SetAddMethod,
+            FlagOp.Sub => SetSubMethod,
+            FlagOp.Adc => SetAdcMethod,
+            FlagOp.Sbb => SetSbbMethod,
+            _ => SetLogicMethod,
+        });
     }
 
     private void EmitPush(Action pushValue)
@@ -1185,7 +1221,8 @@ internal sealed unsafe class UnitCompiler
 
     private bool TryEmitAlu(in Instruction ins, bool flagsLive)
     {
-        if (!IsInlineFlagProducer(in ins)) return false;
+        bool withCarry = ins.Mnemonic is Mnemonic.Adc or Mnemonic.Sbb; // the caller put CF in the carry local
+        if (!withCarry && !IsInlineFlagProducer(in ins)) return false;
         OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
         int size = InlineSize(in ins, 0);
 
@@ -1213,6 +1250,13 @@ internal sealed unsafe class UnitCompiler
         {
             case Mnemonic.Add: il.Emit(OpCodes.Add); op = FlagOp.Add; break;
             case Mnemonic.Sub or Mnemonic.Cmp: il.Emit(OpCodes.Sub); op = FlagOp.Sub; break;
+            case Mnemonic.Adc or Mnemonic.Sbb:
+                il.Emit(ins.Mnemonic == Mnemonic.Adc ? OpCodes.Add : OpCodes.Sub);
+                il.Emit(OpCodes.Ldloc, carry);
+                il.Emit(OpCodes.Conv_U8);
+                il.Emit(ins.Mnemonic == Mnemonic.Adc ? OpCodes.Add : OpCodes.Sub);
+                op = ins.Mnemonic == Mnemonic.Adc ? FlagOp.Adc : FlagOp.Sbb;
+                break;
             case Mnemonic.And or Mnemonic.Test: il.Emit(OpCodes.And); op = FlagOp.Logic; break;
             case Mnemonic.Or: il.Emit(OpCodes.Or); op = FlagOp.Logic; break;
             default: il.Emit(OpCodes.Xor); op = FlagOp.Logic; break;
@@ -1234,7 +1278,7 @@ internal sealed unsafe class UnitCompiler
             }
         }
         if (flagsLive) EmitSetFlags(op, size);
-        fused = (op, size);
+        fused = withCarry ? null : (op, size);
         return true;
     }
 

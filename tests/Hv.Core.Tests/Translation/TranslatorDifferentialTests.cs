@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 72;
+    private const int KindCount = 77;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -116,7 +116,13 @@ public sealed class TranslatorDifferentialTests
             case 68: asm.cdq(); asm.and(Regs32[DivisorIndex(op)], 0x7FFF); asm.or(Regs32[DivisorIndex(op)], 1); asm.idiv(Regs32[DivisorIndex(op)]); break;
             case 69: asm.mov(edx, 1); asm.mov(r11, 1L << 40); asm.or(Divisor(op), r11); asm.div(Divisor(op)); break;
             case 70: asm.cqo(); asm.or(Divisor(op), 3); asm.idiv(Divisor(op)); asm.mov(edx, 1); asm.div(Regs32[DivisorIndex(op)]); break;
-            default: asm.or(m64, 1); asm.xor(edx, edx); asm.div(m64); asm.cdq(); asm.or(m32, 1); asm.idiv(m32); break;
+            case 71: asm.or(m64, 1); asm.xor(edx, edx); asm.div(m64); asm.cdq(); asm.or(m32, 1); asm.idiv(m32); break;
+            // Memory INC/DEC, ADC/SBB (carry from a fused compare, from INC/DEC, or from the state), 8/16-bit shifts.
+            case 72: asm.inc(m32); asm.setz(Regs8[op.A]); asm.add(a, b); asm.dec(__qword_ptr[rdi + op.Slot * 8]); asm.adc(b, a); break;
+            case 73: asm.add(a, b); asm.adc(b32, a32); asm.sbb(a, imm32); asm.setb(Regs8[op.B]); break;
+            case 74: asm.cmp(a, b); asm.sbb(m64, b); asm.adc(a, m64); asm.jo(skip); break;
+            case 75: asm.shl(Regs8[op.A], 1); asm.setb(Regs8[op.B]); asm.rol(Regs16[op.B], cl); asm.adc(a, 0); break;
+            default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
 
