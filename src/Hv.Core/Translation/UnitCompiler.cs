@@ -78,6 +78,8 @@ internal sealed unsafe class UnitCompiler
         .MakeGenericMethod(typeof(byte));
     private static readonly MethodInfo Log2Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.Log2), [typeof(ulong)])!;
     private static readonly MethodInfo TrailingZeroMethod = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.TrailingZeroCount), [typeof(ulong)])!;
+    private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(ulong), typeof(ulong), typeof(ulong).MakeByRefType()])!;
+    private static readonly MethodInfo SzpFlagsMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SzpFlags), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
@@ -254,7 +256,7 @@ internal sealed unsafe class UnitCompiler
             Use(ins.MemoryBase);
             Use(ins.MemoryIndex);
             if (ins.Mnemonic is Mnemonic.Push or Mnemonic.Pop or Mnemonic.Call or Mnemonic.Ret) Use(Register.RSP);
-            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo or Mnemonic.Div or Mnemonic.Idiv)
+            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo or Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Mul)
             {
                 Use(Register.RAX);
                 Use(Register.RDX);
@@ -806,6 +808,16 @@ internal sealed unsafe class UnitCompiler
                 || ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
                 EmitDivide(in ins);
                 return true;
+            case Mnemonic.Mul when ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8
+                || ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+                EmitMultiplyWide(in ins, flagsLive);
+                return true;
+            case Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc when !ins.HasLockPrefix
+                && (ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+                    && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && IsInlineGpr(ins.Op1Register))
+                || ins.Op0Kind == OpKind.Memory && ins.Op1Kind == OpKind.Immediate8 && ins.MemorySize.GetSize() is 2 or 4 or 8):
+                EmitBitTest(in ins, flagsLive);
+                return true;
             case Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt when IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
                 EmitBitScan(in ins, flagsLive);
@@ -1011,6 +1023,113 @@ internal sealed unsafe class UnitCompiler
     }
 
     private const long CarryZero = (long)(RFlags.CF | RFlags.ZF);
+
+    /// <summary>32/64-bit MUL: RDX:RAX = RAX * source; CF = OF = (high half != 0), ZF/SF/PF from the low half.</summary>
+    private void EmitMultiplyWide(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        int size = ins.Op0Kind == OpKind.Memory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
+        LocalBuilder rax = regs[(int)Gpr.Rax]!, rdx = regs[(int)Gpr.Rdx]!;
+        if (ins.Op0Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpB);
+        if (size == 8)
+        {
+            il.Emit(OpCodes.Ldloc, rax);
+            il.Emit(OpCodes.Ldloc, tmpB);
+            il.Emit(OpCodes.Ldloca, tmpR);
+            il.Emit(OpCodes.Call, BigMulMethod);
+            il.Emit(OpCodes.Stloc, tmpA);
+        }
+        else
+        {
+            LoadReg(Register.EAX);
+            il.Emit(OpCodes.Ldloc, tmpB);
+            il.Emit(OpCodes.Mul);
+            il.Emit(OpCodes.Dup);
+            ZeroExtend(4);
+            il.Emit(OpCodes.Stloc, tmpR);
+            il.Emit(OpCodes.Ldc_I4, 32);
+            il.Emit(OpCodes.Shr_Un);
+            il.Emit(OpCodes.Stloc, tmpA);
+        }
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Stloc, rax);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Stloc, rdx);
+        if (!flagsLive) return;
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Ldc_I8, 0L);
+        il.Emit(OpCodes.Cgt_Un);
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Ldc_I8, (long)(RFlags.CF | RFlags.OF));
+        il.Emit(OpCodes.Mul);
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Ldc_I4, size);
+        il.Emit(OpCodes.Call, SzpFlagsMethod);
+        il.Emit(OpCodes.Or);
+        il.Emit(OpCodes.Call, SetStatusMethod);
+    }
+
+    /// <summary>
+    /// BT/BTS/BTR/BTC on a register (immediate or register offset, modulo the width) or memory with an immediate
+    /// offset: only CF changes, so BT whose CF nobody reads is just its memory access.
+    /// </summary>
+    private void EmitBitTest(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        bool inMemory = ins.Op0Kind == OpKind.Memory;
+        int size = inMemory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
+        int bits = size * 8;
+        if (inMemory)
+        {
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, address);
+            EmitTryRead(size);
+        }
+        else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpA);
+        if (ins.Op1Kind == OpKind.Immediate8) il.Emit(OpCodes.Ldc_I4, ins.Immediate8 & (bits - 1));
+        else
+        {
+            LoadReg(ins.Op1Register);
+            il.Emit(OpCodes.Conv_I4);
+            il.Emit(OpCodes.Ldc_I4, bits - 1);
+            il.Emit(OpCodes.And);
+        }
+        il.Emit(OpCodes.Stloc, shiftCount);
+        if (ins.Mnemonic != Mnemonic.Bt)
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldc_I8, 1L);
+            il.Emit(OpCodes.Ldloc, shiftCount);
+            il.Emit(OpCodes.Shl);
+            if (ins.Mnemonic == Mnemonic.Btr) il.Emit(OpCodes.Not);
+            il.Emit(ins.Mnemonic switch { Mnemonic.Bts => OpCodes.Or, Mnemonic.Btr => OpCodes.And, _ => OpCodes.Xor });
+            il.Emit(OpCodes.Stloc, tmpR);
+            if (inMemory)
+            {
+                il.Emit(OpCodes.Ldloc, address);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                EmitTryWrite(size);
+            }
+            else
+            {
+                il.Emit(OpCodes.Ldloc, tmpR);
+                StoreReg(ins.Op0Register);
+            }
+        }
+        if (!flagsLive) return;
+        EmitUpdateFlags((long)RFlags.CF, () =>
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldloc, shiftCount);
+            il.Emit(OpCodes.Shr_Un);
+            il.Emit(OpCodes.Ldc_I8, 1L);
+            il.Emit(OpCodes.And);
+        });
+    }
 
     /// <summary>
     /// 32/64-bit DIV/IDIV when the dividend fits the low half (RDX/EDX zero, or the sign of RAX/EAX) and the

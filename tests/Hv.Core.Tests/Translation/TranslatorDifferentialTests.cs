@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 77;
+    private const int KindCount = 81;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -122,6 +122,10 @@ public sealed class TranslatorDifferentialTests
             case 73: asm.add(a, b); asm.adc(b32, a32); asm.sbb(a, imm32); asm.setb(Regs8[op.B]); break;
             case 74: asm.cmp(a, b); asm.sbb(m64, b); asm.adc(a, m64); asm.jo(skip); break;
             case 75: asm.shl(Regs8[op.A], 1); asm.setb(Regs8[op.B]); asm.rol(Regs16[op.B], cl); asm.adc(a, 0); break;
+            case 77: asm.mul(b); asm.jc(skip); asm.mul(Regs32[op.A]); asm.seto(Regs8[op.B]); break;
+            case 78: asm.mul(m64); asm.mul(m32); asm.sets(Regs8[op.A]); break;
+            case 79: asm.bt(a, (byte)op.Imm); asm.setb(Regs8[op.B]); asm.bts(b32, a32); asm.btr(Regs16[op.A], (byte)(op.Imm >> 4)); asm.jc(skip); break;
+            case 80: asm.bt(m32, (byte)op.Imm); asm.btc(m64, (byte)(op.Imm >> 3)); asm.adc(a, b); asm.bts(__word_ptr[rdi + op.Slot * 8], (byte)op.Imm); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
