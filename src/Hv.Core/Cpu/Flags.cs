@@ -48,6 +48,7 @@ internal static class Flags
     }
 
     /// <summary>Sets the six status flags to exactly <paramref name="statusBits"/> (other bits ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SetStatus(CpuState s, ulong statusBits)
     {
         s.FlagsBase = (s.FlagsBase & ~StatusMask) | (statusBits & StatusMask);
@@ -55,6 +56,7 @@ internal static class Flags
     }
 
     /// <summary>Changes only the flags in <paramref name="mask"/>, keeping the others (materializing them first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Update(CpuState s, ulong mask, ulong bits)
     {
         ulong current = Materialize(s);
@@ -73,6 +75,8 @@ internal static class Flags
     }
 
     /// <summary>Full RFLAGS; afterwards the state holds flags eagerly.</summary>
+    // Translated code calls this (and Condition) from its first run: optimize at once instead of tier 0.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong Materialize(CpuState s)
     {
         FlagOp op = s.FlagOp;
@@ -157,6 +161,7 @@ internal static class Flags
     }
 
     /// <summary>Evaluates a condition code (Jcc, SETcc, CMOVcc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Condition(CpuState s, ConditionCode cc) => cc switch
     {
         ConditionCode.o => GetOF(s),

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Hv.Core.Cpu;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
@@ -92,6 +93,7 @@ internal static unsafe partial class IntegerInstructions
     }
 
     /// <summary>Two- and three-operand IMUL: the truncated product and the status flags (translated code calls this too).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong ImulCore(ulong a, ulong b, int size, out ulong flags)
     {
         ulong low;

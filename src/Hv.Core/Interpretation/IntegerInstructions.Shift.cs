@@ -84,6 +84,7 @@ internal static unsafe partial class IntegerInstructions
     }
 
     /// <summary>SHL by a nonzero masked count: the result and the status flags (translated code calls this too).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong ShlCore(ulong a, int c, int size, out ulong flags)
     {
         int n = size * 8;
@@ -104,6 +105,7 @@ internal static unsafe partial class IntegerInstructions
     }
 
     /// <summary>SHR by a nonzero masked count (<paramref name="a"/> zero-extended from <paramref name="size"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong ShrCore(ulong a, int c, int size, out ulong flags)
     {
         int n = size * 8;
@@ -124,6 +126,7 @@ internal static unsafe partial class IntegerInstructions
     }
 
     /// <summary>SAR by a nonzero masked count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong SarCore(ulong a, int c, int size, out ulong flags)
     {
         long sa = (long)Operands.SignExtend(a, size);
@@ -151,6 +154,7 @@ internal static unsafe partial class IntegerInstructions
     internal const ulong RotateFlags = CF | OF;
 
     /// <summary>ROL/ROR by a nonzero masked count: the result and its CF/OF bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static ulong RotateCore(ulong a, int c, int size, bool left, out ulong flags)
     {
         int n = size * 8, rc = c & (n - 1);

@@ -54,40 +54,58 @@ internal static class FloatOps
     [MethodImpl(MethodImplOptions.AggressiveInlining)] private static bool DivOk(float a, float b, float r) => In(a) && In(b) && b != 0 && (Out(r) || a == 0);
 
 #pragma warning disable CS1591 // One entry point per guest instruction, called from generated IL; the name says which.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Addsd(double a, double b, out double r) { r = a + b; return AddOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Subsd(double a, double b, out double r) { r = a - b; return AddOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Mulsd(double a, double b, out double r) { r = a * b; return MulOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Divsd(double a, double b, out double r) { r = a / b; return DivOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Sqrtsd(double b, out double r) { r = Math.Sqrt(b); return In(b) && b >= 0; }
     // MINSD/MAXSD return the second operand unless the first is strictly smaller (larger); no rounding at all.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Minsd(double a, double b, out double r) { r = a < b ? a : b; return In(a) && In(b); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Maxsd(double a, double b, out double r) { r = a > b ? a : b; return In(a) && In(b); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Addss(float a, float b, out float r) { r = a + b; return AddOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Subss(float a, float b, out float r) { r = a - b; return AddOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Mulss(float a, float b, out float r) { r = a * b; return MulOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Divss(float a, float b, out float r) { r = a / b; return DivOk(a, b, r); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Sqrtss(float b, out float r) { r = MathF.Sqrt(b); return In(b) && b >= 0; }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Minss(float a, float b, out float r) { r = a < b ? a : b; return In(a) && In(b); }
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Maxss(float a, float b, out float r) { r = a > b ? a : b; return In(a) && In(b); }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Addpd(Vector128<double> a, Vector128<double> b, out Vector128<double> r)
     {
         r = Sse2.Add(a, b);
         return AddOk(a.ToScalar(), b.ToScalar(), r.ToScalar()) && AddOk(a.GetElement(1), b.GetElement(1), r.GetElement(1));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Subpd(Vector128<double> a, Vector128<double> b, out Vector128<double> r)
     {
         r = Sse2.Subtract(a, b);
         return AddOk(a.ToScalar(), b.ToScalar(), r.ToScalar()) && AddOk(a.GetElement(1), b.GetElement(1), r.GetElement(1));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Mulpd(Vector128<double> a, Vector128<double> b, out Vector128<double> r)
     {
         r = Sse2.Multiply(a, b);
         return MulOk(a.ToScalar(), b.ToScalar(), r.ToScalar()) && MulOk(a.GetElement(1), b.GetElement(1), r.GetElement(1));
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Divpd(Vector128<double> a, Vector128<double> b, out Vector128<double> r)
     {
         r = Sse2.Divide(a, b);
@@ -95,31 +113,41 @@ internal static class FloatOps
     }
 
     /// <summary>CVTSS2SD: widening a zero or normal single is exact.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvtss2sd(float b, out double r) { r = b; return In(b); }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvtsd2ss(double b, out float r) { r = (float)b; return In(b) && (Out(r) || b == 0); }
 
     /// <summary>CVTSI2SD/CVTSI2SS: any integer converts to a normal number or zero; rounding raises PE only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvtsi2sd(long b, out double r) { r = b; return true; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvtsi2ss(long b, out float r) { r = b; return true; }
 
     /// <summary>CVTTSD2SI r32: truncation of an in-range value (out of range gives the integer indefinite: slow path).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvttsd2si32(double b, out long r) { r = (int)b; return In(b) && b > -2147483649.0 && b < 2147483648.0; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvttsd2si64(double b, out long r) { r = (long)b; return In(b) && b >= -9223372036854775808.0 && b < 9223372036854775808.0; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvttss2si32(float b, out long r) { r = (int)b; return In(b) && b >= -2147483648.0f && b < 2147483648.0f; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Cvttss2si64(float b, out long r) { r = (long)b; return In(b) && b >= -9223372036854775808.0f && b < 9223372036854775808.0f; }
 
     /// <summary>UCOMISD/COMISD of zero-or-normal operands: ZF, CF (PF only for unordered, which goes slow).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Comisd(double a, double b, out ulong flags)
     {
         flags = (a == b ? (ulong)RFlags.ZF : 0) | (a < b ? (ulong)RFlags.CF : 0);
         return In(a) && In(b);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static bool Comiss(float a, float b, out ulong flags)
     {
         flags = (a == b ? (ulong)RFlags.ZF : 0) | (a < b ? (ulong)RFlags.CF : 0);

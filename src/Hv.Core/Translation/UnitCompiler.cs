@@ -461,17 +461,18 @@ internal sealed unsafe class UnitCompiler
         return (spill, reload);
     }
 
-    // TLB misses, out of line: compiled once, not inlined into every access site of every unit.
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead8(GuestMemory m, ulong a, out byte v) => m.TryRead8(a, out v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead16(GuestMemory m, ulong a, out ushort v) => m.TryRead16(a, out v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead32(GuestMemory m, ulong a, out uint v) => m.TryRead32(a, out v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissRead64(GuestMemory m, ulong a, out ulong v) => m.TryRead64(a, out v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite8(GuestMemory m, ulong a, byte v) => m.TryWrite8(a, v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite16(GuestMemory m, ulong a, ushort v) => m.TryWrite16(a, v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite32(GuestMemory m, ulong a, uint v) => m.TryWrite32(a, v);
-    [MethodImpl(MethodImplOptions.NoInlining)] private static bool MissWrite64(GuestMemory m, ulong a, ulong v) => m.TryWrite64(a, v);
+    // TLB misses, out of line: compiled once (optimized at once), not inlined into every access site of every unit.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead8(GuestMemory m, ulong a, out byte v) => m.TryRead8(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead16(GuestMemory m, ulong a, out ushort v) => m.TryRead16(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead32(GuestMemory m, ulong a, out uint v) => m.TryRead32(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead64(GuestMemory m, ulong a, out ulong v) => m.TryRead64(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite8(GuestMemory m, ulong a, byte v) => m.TryWrite8(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite16(GuestMemory m, ulong a, ushort v) => m.TryWrite16(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite32(GuestMemory m, ulong a, uint v) => m.TryWrite32(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite64(GuestMemory m, ulong a, ulong v) => m.TryWrite64(a, v);
 
     /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called from units from their first run: skip tier 0
     internal static bool RunHandler(Vcpu cpu, ref Instruction ins, delegate*<Vcpu, ref Instruction, void> handler)
     {
         try
