@@ -78,7 +78,7 @@ public static class Program
             Description = "Wait for gdb on [HOST:]PORT (default host 127.0.0.1; port 0 picks a free port) before the first instruction",
             HelpName = "[HOST:]PORT",
         };
-        var breakOnSmc = new Option<bool>("--break-on-smc") { Description = "With --gdb: stop at every self-modifying-code write, as a watchpoint hit" };
+        var breakOnSmc = new Option<bool>("--break-on-smc") { Description = "With --gdb: stop right after every write that changes decoded code (SIGTRAP, or a hit of a gdb watchpoint covering it)" };
         var smcLog = new Option<string?>("--smc-log")
         {
             Description = "Write every self-modifying-code event to FILE as one JSON object per line",
