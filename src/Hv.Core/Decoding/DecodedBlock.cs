@@ -36,6 +36,9 @@ public sealed unsafe class DecodedBlock : IChained<DecodedBlock>
     /// <summary>Set when a write hit the block's bytes; the block must not run again.</summary>
     public bool Invalidated { get; internal set; }
 
+    /// <summary>Bumped whenever an instruction of the block is re-decoded in place (a patched operand).</summary>
+    internal int Revision;
+
     /// <summary>How many times the block was entered (drives tiering).</summary>
     public int Executions;
 

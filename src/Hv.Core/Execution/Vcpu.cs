@@ -188,7 +188,7 @@ public sealed unsafe partial class Vcpu
     {
         DecodedBlock[] region = translator!.SelectRegion(block);
         foreach (DecodedBlock b in region) inFlight.Add(b);
-        background!.Request(region);
+        background!.Request(Translator.CreateUnit(region));
     }
 
     /// <summary>
@@ -208,9 +208,8 @@ public sealed unsafe partial class Vcpu
                 inFlight.Remove(b);
                 if (i > 0 && b.Executions >= hotThreshold) b.Executions = Math.Max(1, hotThreshold / 4);
             }
-            bool valid = done.Unit is not null;
-            foreach (DecodedBlock b in done.Region) valid &= !b.Invalidated;
-            if (!valid)
+            // Stale: a source block died, or an operand in it was re-decoded in place, while it compiled.
+            if (done.Unit is null || done.Unit.IsStale)
             {
                 Stats.UnitsDiscarded++;
                 DecodedBlock entry = done.Region[0];

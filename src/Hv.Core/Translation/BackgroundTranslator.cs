@@ -5,6 +5,10 @@ using Hv.Core.Decoding;
 namespace Hv.Core.Translation;
 
 /// <summary>A unit compiled off the vCPU thread, waiting to be installed (or the error compiling it raised).</summary>
+/// <param name="Region">The blocks the unit was made from (entry first).</param>
+/// <param name="Unit">The compiled unit, or null if it was stale before compiling or compiling failed.</param>
+/// <param name="Ticks">Compile time.</param>
+/// <param name="Error">What compiling threw, if it did.</param>
 internal readonly record struct CompletedTranslation(DecodedBlock[] Region, TranslatedUnit? Unit, long Ticks, ExceptionDispatchInfo? Error);
 
 /// <summary>
@@ -16,7 +20,7 @@ internal readonly record struct CompletedTranslation(DecodedBlock[] Region, Tran
 /// </summary>
 internal sealed class BackgroundTranslator : IThreadPoolWorkItem
 {
-    private readonly ConcurrentQueue<DecodedBlock[]> requests = new();
+    private readonly ConcurrentQueue<TranslatedUnit> requests = new();
     private readonly ConcurrentQueue<CompletedTranslation> completed = new();
     private int workerActive; // 1 while a worker is queued or draining
     private int ready;        // completed but not yet taken
@@ -28,11 +32,14 @@ internal sealed class BackgroundTranslator : IThreadPoolWorkItem
     /// <summary>Regions requested and not yet taken back.</summary>
     public int Outstanding => outstanding;
 
-    /// <summary>Queues <paramref name="region"/> (entry block first) for compilation. vCPU thread only.</summary>
-    public void Request(DecodedBlock[] region)
+    /// <summary>
+    /// Queues <paramref name="unit"/> (made by <see cref="Translator.CreateUnit"/> on the vCPU thread, so it holds
+    /// its own copy of the instructions) for compilation. vCPU thread only.
+    /// </summary>
+    public void Request(TranslatedUnit unit)
     {
         outstanding++;
-        requests.Enqueue(region);
+        requests.Enqueue(unit);
         if (Interlocked.CompareExchange(ref workerActive, 1, 0) == 0) ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
     }
 
@@ -56,9 +63,9 @@ internal sealed class BackgroundTranslator : IThreadPoolWorkItem
     {
         while (true)
         {
-            while (requests.TryDequeue(out DecodedBlock[]? region))
+            while (requests.TryDequeue(out TranslatedUnit? unit))
             {
-                completed.Enqueue(Compile(region));
+                completed.Enqueue(Compile(unit));
                 Interlocked.Increment(ref ready);
             }
             Volatile.Write(ref workerActive, 0);
@@ -67,14 +74,14 @@ internal sealed class BackgroundTranslator : IThreadPoolWorkItem
         }
     }
 
-    private static CompletedTranslation Compile(DecodedBlock[] region)
+    private static CompletedTranslation Compile(TranslatedUnit unit)
     {
-        // Already dead: the vCPU would only discard it. (A racy read is fine: the vCPU checks again at install.)
-        foreach (DecodedBlock b in region)
-            if (b.Invalidated) return new CompletedTranslation(region, null, 0, null);
+        DecodedBlock[] region = unit.Blocks;
+        // Already stale: the vCPU would only discard it. (A racy read is fine: the vCPU checks again at install.)
+        if (unit.IsStale) return new CompletedTranslation(region, null, 0, null);
         try
         {
-            TranslatedUnit unit = Translator.Compile(region, out long ticks);
+            Translator.Compile(unit, out long ticks);
             return new CompletedTranslation(region, unit, ticks, null);
         }
         catch (Exception e)

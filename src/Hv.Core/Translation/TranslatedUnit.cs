@@ -19,6 +19,36 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         Start = start;
         Blocks = blocks;
         Instructions = instructions;
+        blockOffsets = new int[blocks.Length];
+        sourceRevisions = new int[blocks.Length];
+        for (int k = 0, at = 0; k < blocks.Length; at += blocks[k].Count, k++)
+        {
+            blockOffsets[k] = at;
+            sourceRevisions[k] = blocks[k].Revision;
+        }
+    }
+
+    private readonly int[] blockOffsets;
+    private readonly int[] sourceRevisions;
+
+    /// <summary>
+    /// The unit's own copy of block <paramref name="k"/>'s instructions. Compilation reads only this copy (it may
+    /// run on another thread while the SMC engine re-decodes a patched operand inside the block).
+    /// </summary>
+    internal ReadOnlySpan<Instruction> BlockCode(int k) => Instructions.AsSpan(blockOffsets[k], Blocks[k].Count);
+
+    /// <summary>
+    /// True when a source block died or had an operand re-decoded in place since the unit copied it (a unit
+    /// compiled in the background must then be thrown away, not installed).
+    /// </summary>
+    internal bool IsStale
+    {
+        get
+        {
+            for (int k = 0; k < Blocks.Length; k++)
+                if (Blocks[k].Invalidated || Blocks[k].Revision != sourceRevisions[k]) return true;
+            return false;
+        }
     }
 
     /// <summary>Guest address of the entry block.</summary>

@@ -40,7 +40,8 @@ internal sealed unsafe class Translator
     /// <summary>Translates the region that starts with <paramref name="entry"/>, on this thread.</summary>
     public TranslatedUnit Translate(DecodedBlock entry)
     {
-        TranslatedUnit unit = Compile(SelectRegion(entry), out long ticks);
+        TranslatedUnit unit = CreateUnit(SelectRegion(entry));
+        Compile(unit, out long ticks);
         Account(unit, ticks);
         return unit;
     }
@@ -49,17 +50,15 @@ internal sealed unsafe class Translator
     public DecodedBlock[] SelectRegion(DecodedBlock entry) => [.. GrowRegion(entry)];
 
     /// <summary>
-    /// Emits IL for <paramref name="region"/> and has the .NET JIT compile it now. Touches no engine state, so
+    /// Emits IL for <paramref name="unit"/> (from its own copy of the instructions) and has the .NET JIT compile it now. Touches no engine state, so
     /// it may run on any thread; <paramref name="ticks"/> is the time it took.
     /// </summary>
-    public static TranslatedUnit Compile(DecodedBlock[] region, out long ticks)
+    public static void Compile(TranslatedUnit unit, out long ticks)
     {
         long t0 = Stopwatch.GetTimestamp();
-        TranslatedUnit unit = CreateUnit(region);
         unit.Body = UnitCompiler.Compile(unit);
         JitNow(unit.Body);
         ticks = Stopwatch.GetTimestamp() - t0;
-        return unit;
     }
 
     /// <summary>Counts and logs a unit about to be installed. vCPU thread only.</summary>
@@ -120,9 +119,11 @@ internal sealed unsafe class Translator
     }
 
     /// <summary>Where control can go after a block without consulting registers or memory.</summary>
-    internal static int StaticSuccessors(DecodedBlock block, Span<ulong> successors)
+    internal static int StaticSuccessors(DecodedBlock block, Span<ulong> successors) => StaticSuccessors(in block.Code[^1], successors);
+
+    /// <summary>Where control can go after a block ending with <paramref name="last"/>.</summary>
+    internal static int StaticSuccessors(in Instruction last, Span<ulong> successors)
     {
-        ref readonly Instruction last = ref block.Code[^1];
         switch (last.FlowControl)
         {
             case FlowControl.Next:
@@ -141,7 +142,11 @@ internal sealed unsafe class Translator
         }
     }
 
-    private static TranslatedUnit CreateUnit(DecodedBlock[] region)
+    /// <summary>
+    /// A unit holding its own copy of <paramref name="region"/>'s instructions, not yet compiled. vCPU thread
+    /// only (the copy must not race with in-place operand patches).
+    /// </summary>
+    public static TranslatedUnit CreateUnit(DecodedBlock[] region)
     {
         int total = 0;
         foreach (DecodedBlock b in region) total += b.Count;

@@ -180,7 +180,7 @@ internal sealed unsafe class UnitCompiler
             il.MarkLabel(blockLabels[k]);
             fused = null;
             pending = 0;
-            ReadOnlySpan<Instruction> code = unit.Blocks[k].Code;
+            ReadOnlySpan<Instruction> code = unit.BlockCode(k);
             for (int i = 0; i < code.Length; i++, g++)
             {
                 ref readonly Instruction ins = ref code[i];
@@ -503,7 +503,7 @@ internal sealed unsafe class UnitCompiler
         }
         // A fallback branch (or syscall) left RIP in the state: dispatch on it.
         Span<ulong> successors = stackalloc ulong[2];
-        int n = Translator.StaticSuccessors(unit.Blocks[k], successors);
+        int n = Translator.StaticSuccessors(in unit.BlockCode(k)[^1], successors);
         for (int s = 0; s < n; s++)
         {
             if (IndexOfBlock(successors[s]) < 0) continue;

@@ -65,4 +65,42 @@ public sealed class BackgroundTranslationTests
         Assert.True(m.Machine.Stats.RegionsTranslated >= 1);
         Assert.Equal(0, m.Machine.Stats.UnitsDiscarded);
     }
+
+    private static void AddImmediateLoop(Assembler a)
+    {
+        Label loop = a.CreateLabel();
+        a.mov(rcx, 1000);
+        a.xor(eax, eax);
+        a.Label(ref loop);
+        a.add(rax, 7);
+        a.dec(rcx);
+        a.jnz(loop);
+    }
+
+    /// <summary>Runs 30 instructions, patches the loop's immediate 7 → 9 (re-decoded in place), runs to the end.</summary>
+    private static TestMachine RunPatchedAfterWarmUp(ExecutionMode mode, bool waitForCompile)
+    {
+        var m = new TestMachine(mode).Load(AddImmediateLoop);
+        Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 30).Kind);
+        if (waitForCompile) m.Machine.Cpu.WaitForBackgroundTranslations();
+        Span<byte> code = stackalloc byte[32];
+        Assert.True(m.Memory.TryRead(TestMachine.CodeBase, code, checkPermissions: false));
+        int add = code.IndexOf((ReadOnlySpan<byte>)[0x48, 0x05, 0x07, 0x00]); // add rax, imm32
+        Assert.True(add >= 0, Convert.ToHexString(code));
+        Assert.True(m.Machine.WriteMemoryAsDebugger(TestMachine.CodeBase + (ulong)add + 2, [9]));
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        return m;
+    }
+
+    [Fact]
+    public void Run_OperandPatchedInPlaceWhileCompiling_DiscardsUnitAndRunsNewCode()
+    {
+        TestMachine expected = RunPatchedAfterWarmUp(ExecutionMode.Interpret, waitForCompile: false);
+
+        TestMachine m = RunPatchedAfterWarmUp(ExecutionMode.Tiered, waitForCompile: true);
+
+        Assert.Equal(expected.State[Gpr.Rax], m.State[Gpr.Rax]);
+        Assert.True(m.Machine.Stats.SmcInPlacePatches >= 1);
+        Assert.True(m.Machine.Stats.UnitsDiscarded >= 1);
+    }
 }
