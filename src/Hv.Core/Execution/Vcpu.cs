@@ -24,6 +24,8 @@ public sealed unsafe class Vcpu
     /// <summary>Blocks inside regions being compiled in the background: they do not start regions of their own.</summary>
     private readonly HashSet<DecodedBlock> inFlight = new(ReferenceEqualityComparer.Instance);
     private readonly int hotThreshold;
+    /// <summary>Entries after which translate mode compiles a unit again over the blocks decoded since (-1: never).</summary>
+    private readonly long retranslateEntries = -1;
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
@@ -45,6 +47,7 @@ public sealed unsafe class Vcpu
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
+            if (machine.Options.Mode == ExecutionMode.Translate) retranslateEntries = RetranslateEntries;
             // Translate mode stays translate-on-first-use, synchronous and deterministic.
             if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
@@ -125,6 +128,7 @@ public sealed unsafe class Vcpu
                 }
                 if (unit is not null)
                 {
+                    if (unit.Entries == retranslateEntries) unit = Regrow(unit);
                     previousUnit = unit;
                     previous = null;
                     EnterUnit(unit);
@@ -172,6 +176,27 @@ public sealed unsafe class Vcpu
         DecodedBlock[] region = translator!.SelectRegion(block);
         foreach (DecodedBlock b in region) inFlight.Add(b);
         background!.Request(region);
+    }
+
+    /// <summary>Entries of a translate-mode unit after which it is regrown (deterministic: a count, not a clock).</summary>
+    internal const long RetranslateEntries = 256;
+
+    /// <summary>
+    /// Translate mode compiles each block the first time it runs, when its successors are not decoded yet, so
+    /// its units are single blocks and a hot loop crosses the dispatcher on every iteration. A unit that turns
+    /// out hot is compiled once more from the same entry, now over every block decoded since; the old unit dies.
+    /// </summary>
+    private TranslatedUnit Regrow(TranslatedUnit unit)
+    {
+        DecodedBlock entry = unit.Blocks[0];
+        if (entry.Invalidated) return unit;
+        DecodedBlock[] region = translator!.SelectRegion(entry);
+        if (region.Length <= unit.Blocks.Length) return unit; // nothing new: compiling it again would be wasted
+        TranslatedUnit grown = Translator.Compile(region, out long ticks);
+        translator.Account(grown, ticks);
+        translationCache!.Add(grown);
+        Stats.UnitsRegrown++;
+        return grown;
     }
 
     /// <summary>
