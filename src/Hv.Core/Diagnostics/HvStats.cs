@@ -42,6 +42,8 @@ public sealed class HvStats
     public long TranslationCacheFlushes;
     /// <summary>Background-compiled units thrown away because a block they came from was invalidated meanwhile.</summary>
     public long UnitsDiscarded;
+    /// <summary>Translate-mode units compiled again over a larger region once hot (the old unit is replaced, not invalidated).</summary>
+    public long UnitsRegrown;
 
     /// <summary>Writes that changed bytes Hv had decoded or translated.</summary>
     public long SmcEvents;
@@ -94,6 +96,7 @@ public sealed class HvStats
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
             ["units_discarded"] = UnitsDiscarded,
+            ["units_regrown"] = UnitsRegrown,
             ["smc_events"] = SmcEvents,
             ["smc_false_hits"] = SmcFalseHits,
             ["smc_unchanged_writes"] = SmcUnchangedWrites,

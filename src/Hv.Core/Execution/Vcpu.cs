@@ -24,6 +24,8 @@ public sealed unsafe partial class Vcpu
     /// <summary>Blocks inside regions being compiled in the background: they do not start regions of their own.</summary>
     private readonly HashSet<DecodedBlock> inFlight = new(ReferenceEqualityComparer.Instance);
     private readonly int hotThreshold;
+    /// <summary>Entries after which translate mode compiles a unit again over the blocks decoded since (-1: never).</summary>
+    private readonly long retranslateEntries = -1;
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
@@ -51,6 +53,7 @@ public sealed unsafe partial class Vcpu
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
+            if (machine.Options.Mode == ExecutionMode.Translate) retranslateEntries = RetranslateEntries;
             // Translate mode stays translate-on-first-use, synchronous and deterministic.
             if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
@@ -142,6 +145,7 @@ public sealed unsafe partial class Vcpu
                 }
                 if (unit is not null)
                 {
+                    if (unit.Entries == retranslateEntries) unit = Regrow(unit);
                     previousUnit = unit;
                     previous = null;
                     EnterUnit(unit);
@@ -189,6 +193,28 @@ public sealed unsafe partial class Vcpu
         DecodedBlock[] region = translator!.SelectRegion(block);
         foreach (DecodedBlock b in region) inFlight.Add(b);
         background!.Request(Translator.CreateUnit(region));
+    }
+
+    /// <summary>Entries of a translate-mode unit after which it is regrown (deterministic: a count, not a clock).</summary>
+    internal const long RetranslateEntries = 256;
+
+    /// <summary>
+    /// Translate mode compiles each block the first time it runs, when its successors are not decoded yet, so
+    /// its units are single blocks and a hot loop crosses the dispatcher on every iteration. A unit that turns
+    /// out hot is compiled once more from the same entry, now over every block decoded since; the old unit dies.
+    /// </summary>
+    private TranslatedUnit Regrow(TranslatedUnit unit)
+    {
+        DecodedBlock entry = unit.Blocks[0];
+        if (entry.Invalidated) return unit;
+        DecodedBlock[] region = translator!.SelectRegion(entry);
+        if (region.Length <= unit.Blocks.Length) return unit; // nothing new: compiling it again would be wasted
+        TranslatedUnit grown = Translator.CreateUnit(region);
+        Translator.Compile(grown, out long ticks);
+        translator.Account(grown, ticks);
+        translationCache!.Add(grown);
+        Stats.UnitsRegrown++;
+        return grown;
     }
 
     /// <summary>

@@ -58,7 +58,7 @@ internal sealed class TranslationCache
     public void Add(TranslatedUnit unit)
     {
         if (units.Count >= Capacity) Flush();
-        if (units.TryGetValue(unit.Start, out TranslatedUnit? old)) Kill(old);
+        if (units.TryGetValue(unit.Start, out TranslatedUnit? old)) Kill(old, replaced: true);
         units[unit.Start] = unit;
         foreach (DecodedBlock b in unit.Blocks)
         {
@@ -86,12 +86,14 @@ internal sealed class TranslationCache
         }
     }
 
-    private void Kill(TranslatedUnit unit)
+    /// <param name="unit">The unit that dies.</param>
+    /// <param name="replaced">A newer unit for the same entry replaces it: not an invalidation of its code.</param>
+    private void Kill(TranslatedUnit unit, bool replaced = false)
     {
         if (unit.Invalidated) return;
         unit.Invalidated = true;
         unit.Unlink();
-        stats.UnitsInvalidated++;
+        if (!replaced) stats.UnitsInvalidated++;
         if (units.TryGetValue(unit.Start, out TranslatedUnit? current) && ReferenceEquals(current, unit)) units.Remove(unit.Start);
         ref TranslatedUnit? slot = ref fast[Slot(unit.Start)];
         if (ReferenceEquals(slot, unit)) slot = null;

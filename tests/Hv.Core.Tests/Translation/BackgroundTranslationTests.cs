@@ -103,4 +103,38 @@ public sealed class BackgroundTranslationTests
         Assert.True(m.Machine.Stats.SmcInPlacePatches >= 1);
         Assert.True(m.Machine.Stats.UnitsDiscarded >= 1);
     }
+
+    [Fact]
+    public void Run_TranslateModeHotUnitWithLaterDecodedSuccessors_RegrowsIt()
+    {
+        // f's entry block is compiled on the first call, before either of its successors was decoded; the
+        // 1000 calls enter it through the dispatcher, so it becomes hot and is compiled again over all three.
+        var m = new TestMachine(ExecutionMode.Translate).Load(a =>
+        {
+            Label loop = a.CreateLabel(), f = a.CreateLabel(), odd = a.CreateLabel(), done = a.CreateLabel();
+            a.mov(ecx, 1000);
+            a.xor(eax, eax);
+            a.Label(ref loop);
+            a.mov(edi, ecx);
+            a.call(f);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.jmp(done);
+            a.Label(ref f);
+            a.test(edi, 1);
+            a.jnz(odd);
+            a.add(rax, rdi);
+            a.ret();
+            a.Label(ref odd);
+            a.sub(rax, 1);
+            a.ret();
+            a.Label(ref done);
+        });
+
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+
+        Assert.Equal(250500UL - 500UL, m.State[Gpr.Rax]); // evens 2..1000 summed, minus one per odd
+        Assert.True(m.Machine.Stats.UnitsRegrown >= 1);
+        Assert.Equal(0, m.Machine.Stats.UnitsInvalidated);
+    }
 }
