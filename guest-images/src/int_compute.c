@@ -201,12 +201,4 @@ static int run_once(void)
     return 0;
 }
 
-/* Optional repeat count (benchmarks/side-by-side.sh runs long enough to measure steady state); tests run once. */
-int main(int argc, char **argv)
-{
-    int reps = argc > 1 ? atoi(argv[1]) : 1;
-    int rc = 0;
-    for (int i = 0; i < reps; i++)
-        rc |= run_once();
-    return rc;
-}
+#include "repeat_main.h"
