@@ -1,3 +1,4 @@
+using Hv.Tests.Shared;
 using System.Diagnostics;
 using System.Text.Json;
 using Hv.Cli;
@@ -15,24 +16,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    internal static (int Status, string Stdout, string Stderr) Hv(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hv.dll"));
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using Process p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        string stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "hv did not finish");
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    internal static (int Status, string Stdout, string Stderr) Hv(params string[] args) => HvCommandLine.Run(args);
 
     private string WriteImage(string name, Action<Assembler> code)
     {

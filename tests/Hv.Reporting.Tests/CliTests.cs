@@ -1,3 +1,4 @@
+using Hv.Tests.Shared;
 using System.Diagnostics;
 using Hv.Reporting.Tests.Support;
 
@@ -6,24 +7,7 @@ namespace Hv.Reporting.Tests;
 /// <summary>Runs the real <c>hv smc-report</c> (hv.dll next to the tests).</summary>
 public sealed class CliTests : TempDirTest
 {
-    private static (int Status, string Stdout, string Stderr) Hv(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hv.dll"));
-        foreach (string a in args) psi.ArgumentList.Add(a);
-        using Process p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        string stderr = p.StandardError.ReadToEnd();
-        Assert.True(p.WaitForExit(60_000), "hv did not finish");
-        return (p.ExitCode, stdout.Result, stderr);
-    }
+    private static (int Status, string Stdout, string Stderr) Hv(params string[] args) => HvCommandLine.Run(args);
 
     [Fact]
     public void SmcReport_FixtureLogWithDotAndPlot_ReportAndFiles()
