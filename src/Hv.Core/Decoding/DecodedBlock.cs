@@ -56,6 +56,9 @@ public sealed unsafe class DecodedBlock : IChained<DecodedBlock>
 
     ChainLink<DecodedBlock> IChained<DecodedBlock>.Link => link;
 
+    /// <summary>Instructions re-decoded in place so far (a unit made from an older version is stale).</summary>
+    internal int Patches;
+
     /// <summary>Set while the SMC policy keeps the block interpreted (its code is rewritten again and again).</summary>
     internal bool Demoted;
 

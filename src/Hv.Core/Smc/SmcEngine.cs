@@ -294,6 +294,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         patchDecoder.Decode(out Instruction fresh);
         if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return false;
         ins = fresh;
+        block.Patches++;
         return true;
     }
 

@@ -19,6 +19,8 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         Start = start;
         Blocks = blocks;
         Instructions = instructions;
+        BlockPatches = new int[blocks.Length];
+        for (int i = 0; i < blocks.Length; i++) BlockPatches[i] = blocks[i].Patches;
     }
 
     /// <summary>Guest address of the entry block.</summary>
@@ -37,6 +39,9 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     public long Entries;
 
     internal readonly DecodedBlock[] Blocks;
+
+    /// <summary>Each block's <see cref="DecodedBlock.Patches"/> when the unit was made from it.</summary>
+    internal readonly int[] BlockPatches;
 
     /// <summary>All instructions of all blocks, in block order (handlers take a reference into this array).</summary>
     internal readonly Instruction[] Instructions;

@@ -38,8 +38,18 @@ internal sealed class TranslationCache
         return false;
     }
 
-    public void Add(TranslatedUnit unit)
+    /// <summary>
+    /// Adds a unit, unless its code changed since it was compiled (a block died, or an instruction was re-decoded
+    /// in place by the SMC engine: possible when compilation runs apart from the vCPU); such a unit is marked
+    /// invalidated and false is returned.
+    /// </summary>
+    public bool Add(TranslatedUnit unit)
     {
+        if (!IsCurrent(unit))
+        {
+            unit.Invalidated = true;
+            return false;
+        }
         if (units.Count >= Capacity) Flush();
         if (units.TryGetValue(unit.Start, out TranslatedUnit? old)) Kill(old);
         units[unit.Start] = unit;
@@ -49,6 +59,15 @@ internal sealed class TranslationCache
             list.Add(unit);
         }
         UnitAdded?.Invoke(unit);
+        return true;
+    }
+
+    /// <summary>True if every block of the unit is alive and unpatched since the unit was made from it.</summary>
+    private static bool IsCurrent(TranslatedUnit unit)
+    {
+        for (int i = 0; i < unit.Blocks.Length; i++)
+            if (unit.Blocks[i].Invalidated || unit.Blocks[i].Patches != unit.BlockPatches[i]) return false;
+        return true;
     }
 
     /// <summary>True if some live unit was made from <paramref name="block"/>.</summary>
