@@ -2,17 +2,27 @@
 # Runs guest workloads natively, under qemu-x86_64 and under hv (each execution mode) in one run, prints a
 # table of wall times as ratios to native, and appends it (with date and commit) to benchmarks/RESULTS.md.
 #
-#   benchmarks/side-by-side.sh                 # compute images + busybox on 16 MiB inputs
-#   SIZE_MB=4 MODES="tiered" RUNS=3 benchmarks/side-by-side.sh
+#   benchmarks/side-by-side.sh                 # compute images (repeated to ~0.3-1 s natively) + busybox on 32 MiB
+#   SIZE_MB=4 SCALE=1 MODES="tiered" RUNS=3 benchmarks/side-by-side.sh
+#   SET=smc MODES=tiered benchmarks/side-by-side.sh   # SET=compute (default) | smc | all
+#
+# SCALE multiplies each compute image's repeat count (its optional first argument; SCALE=1 keeps the repeat
+# counts below, SCALE=0 runs every image once, as the tests do). HV_ARGS adds options to every hv run.
+# SET=smc runs the manifest's smc rows with their benchmark round counts (smc_bench_args below, as in
+# guest-images/README.md); a run that fails (e.g. qemu-user on smc_memfd_dual) shows "fail".
 #
 # Needs qemu-user and busybox-static (apt-get install -y qemu-user busybox-static). Times are the best of
 # RUNS runs; machines here are shared and noisy, so read the ratios, not the absolute times.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-SIZE_MB="${SIZE_MB:-16}"
+SIZE_MB="${SIZE_MB:-32}"
+SCALE="${SCALE:-1}"
+HV_ARGS="${HV_ARGS:-}"
 RUNS="${RUNS:-1}"
 MODES="${MODES:-interpret translate tiered}"
 TIMEOUT="${TIMEOUT:-900}"
+SET="${SET:-compute}"
+case "$SET" in compute|smc|all) ;; *) echo "SET must be compute, smc or all" >&2; exit 2 ;; esac
 out="$root/benchmarks/RESULTS.md"
 
 command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 missing: apt-get install -y qemu-user" >&2; exit 1; }
@@ -21,6 +31,11 @@ command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 missing: apt-get instal
 build="$root/benchmarks/.build/hv"
 dotnet build "$root/src/Hv.Cli" -c Release -o "$build" -v q -nologo >/dev/null
 hv=(dotnet "$build/hv.dll" run)
+# shellcheck disable=SC2206
+if [ -n "$HV_ARGS" ]; then hv+=($HV_ARGS); fi
+
+# Repeat counts that make each compute image run ~0.3-1 s natively (steady state, not start-up and JIT).
+declare -A repeats=([int_compute]=5 [float_compute]=4 [strings_sort]=8 [sha_bench]=5 [recursion]=12)
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -40,17 +55,47 @@ with open(f"{d}/lines.txt", "w") as f:
         f.write(line); size += len(line)
 PY
 
+# Benchmark arguments of an smc manifest row ("" = skip the row: not a benchmark).
+smc_bench_args() {
+  case "$1 $2" in
+    "smc_jit_mprotect ") echo 200000 ;;
+    "smc_patch_rwx ") echo 1000000 ;;
+    "smc_next_insn ") echo 100000 ;;
+    "smc_page_straddle ") echo 300000 ;;
+    "smc_code_counters ") echo 1000000 ;;
+    "smc_rx_write ") echo 20000 ;;
+    "smc_many_functions ") echo 2000 ;;
+    "smc_patch_text ") echo 50000 ;;
+    "smc_memfd_dual ") echo 200000 ;;
+    "smc_read_into_code ") echo 50000 ;;
+    "smc_data_on_code_page code 5000") echo "code 2000000" ;;
+    "smc_data_on_code_page ordinary 5000") echo "ordinary 2000000" ;;
+    *) echo "" ;;
+  esac
+}
+
 # name|command (relative to the work dir; IMAGE-style commands get the runner prefixed)
 workloads=()
 while IFS= read -r line; do
   # Tabs are whitespace to `read`, so empty fields would collapse: split on a non-whitespace separator.
   IFS=$'\x1f' read -r name args stdin kind <<<"${line//$'\t'/$'\x1f'}"
-  [ "$kind" = compute ] || continue
-  workloads+=("$name|$root/guest-images/bin/$name $args")
+  if [ "$kind" = compute ] && [ "$SET" != smc ]; then
+    n=$(( ${repeats[$name]:-1} * SCALE ))
+    if [ "$n" -gt 1 ] && [ -z "$args" ]; then
+      workloads+=("$name x$n|$root/guest-images/bin/$name $n")
+    else
+      workloads+=("$name|$root/guest-images/bin/$name $args")
+    fi
+  elif [ "$kind" = smc ] && [ "$SET" != compute ]; then
+    bench="$(smc_bench_args "$name" "$args")"
+    if [ -n "$bench" ]; then workloads+=("$name $bench|$root/guest-images/bin/$name $bench"); fi
+  fi
 done < "$root/guest-images/manifest.tsv"
-workloads+=("busybox sha256sum ${SIZE_MB}MiB|/bin/busybox sha256sum data.bin")
-workloads+=("busybox sort ${SIZE_MB}MiB|/bin/busybox sort lines.txt")
-workloads+=("busybox gzip ${SIZE_MB}MiB|/bin/busybox gzip -c data.bin")
+if [ "$SET" != smc ]; then
+  workloads+=("busybox sha256sum ${SIZE_MB}MiB|/bin/busybox sha256sum data.bin")
+  workloads+=("busybox sort ${SIZE_MB}MiB|/bin/busybox sort lines.txt")
+  workloads+=("busybox gzip ${SIZE_MB}MiB|/bin/busybox gzip -c data.bin")
+fi
 
 now_ns() { date +%s%N; }
 # best wall time in ms of RUNS runs; prints "fail" if the command fails or times out
@@ -65,7 +110,7 @@ measure() {
   done
   echo "$best"
 }
-ratio() { if [[ "$1" =~ ^[0-9]+$ && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; else echo "-"; fi; }
+ratio() { if [ "$1" = fail ]; then echo fail; elif [[ "$1" =~ ^[0-9]+$ && "$2" =~ ^[0-9]+$ && "$2" -gt 0 ]]; then awk -v a="$1" -v b="$2" 'BEGIN{printf "%.2f", a/b}'; else echo "-"; fi; }
 
 header="| workload | native ms | qemu/native |"
 sep="|---|---|---|"
@@ -88,7 +133,7 @@ done
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 {
   echo
-  echo "## $(date -u +%Y-%m-%d) commit $commit (SIZE_MB=$SIZE_MB, best of $RUNS)"
+  echo "## $(date -u +%Y-%m-%d) commit $commit (SET=$SET, SIZE_MB=$SIZE_MB, SCALE=$SCALE, best of $RUNS${HV_ARGS:+, hv $HV_ARGS})"
   echo
   echo "$table"
 } | tee -a "$out"

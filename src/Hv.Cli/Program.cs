@@ -1,6 +1,10 @@
 using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
 using System.Text;
 using Hv.Core;
+using Hv.Core.Debugging;
+using Hv.Core.Debugging.Gdb;
 using Hv.Core.Execution;
 using Hv.Core.Smc;
 using Hv.Linux;
@@ -48,6 +52,10 @@ public static class Program
             Description = "Block executions before tiered mode translates a block",
             DefaultValueFactory = _ => HvOptions.Default.HotThreshold,
         };
+        var syncTranslation = new Option<bool>("--sync-translation")
+        {
+            Description = "Tiered mode: compile hot code on the vCPU thread instead of a background worker",
+        };
         var setEnv = new Option<string[]>("--env", "-E")
         {
             Description = "Set VAR=VALUE in the guest environment (repeatable)",
@@ -65,10 +73,21 @@ public static class Program
         };
         var trace = new Option<bool>("--trace") { Description = "Log every guest instruction at trace level (very slow)" };
         var stats = new Option<string?>("--stats") { Description = "Write counters as JSON to FILE after the run", HelpName = "FILE" };
+        var gdb = new Option<string?>("--gdb")
+        {
+            Description = "Wait for gdb on [HOST:]PORT (default host 127.0.0.1; port 0 picks a free port) before the first instruction",
+            HelpName = "[HOST:]PORT",
+        };
+        var breakOnSmc = new Option<bool>("--break-on-smc") { Description = "With --gdb: stop right after every write that changes decoded code (SIGTRAP, or a hit of a gdb watchpoint covering it)" };
         var smcLog = new Option<string?>("--smc-log")
         {
             Description = "Write every self-modifying-code event to FILE as one JSON object per line",
             HelpName = "FILE",
+        };
+        var icache = new Option<string?>("--icache")
+        {
+            Description = "Simulated instruction cache SIZE,LINE,WAYS (sizes like 32768, 32K, 32KiB; powers of two) or off (default 32K,64,8)",
+            HelpName = "SIZE,LINE,WAYS|off",
         };
         var imageAndArgs = new Argument<string[]>("IMAGE and GUEST-ARGS")
         {
@@ -82,14 +101,20 @@ public static class Program
             $"executable; {StatusUsage} for bad options; {StatusInternalError} for an internal error. " +
             "Use -- before guest arguments that look like options.")
         {
-            mode, hotThreshold, setEnv, unsetEnv, logLevel, trace, stats, smcLog, imageAndArgs,
+            mode, hotThreshold, syncTranslation, setEnv, unsetEnv, logLevel, trace, stats, smcLog, icache, gdb, breakOnSmc, imageAndArgs,
         };
         run.SetAction(parse =>
         {
             var options = new RunOptions(
                 parse.GetValue(mode), parse.GetValue(hotThreshold), parse.GetValue(setEnv) ?? [], parse.GetValue(unsetEnv) ?? [],
                 parse.GetValue(logLevel), parse.GetValue(trace), parse.GetValue(stats), parse.GetValue(imageAndArgs) ?? [],
-                parse.GetValue(smcLog));
+                parse.GetValue(smcLog))
+            {
+                InstructionCache = parse.GetValue(icache),
+                SyncTranslation = parse.GetValue(syncTranslation),
+                Gdb = parse.GetValue(gdb),
+                BreakOnSmc = parse.GetValue(breakOnSmc),
+            };
             return Execute(options);
         });
         var root = new RootCommand("hv: an x86-64 Linux user-mode emulator") { run, SmcReportCommand.Create() };
@@ -105,7 +130,20 @@ public static class Program
 
     /// <summary>Options of <c>hv run</c>.</summary>
     private readonly record struct RunOptions(ExecutionMode Mode, int HotThreshold, string[] SetEnv, string[] UnsetEnv,
-        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, string? SmcLogFile = null);
+        LogLevel LogLevel, bool Trace, string? StatsFile, string[] ImageAndArgs, string? SmcLogFile = null)
+    {
+        /// <summary>The raw <c>--icache</c> value, or null when not given.</summary>
+        public string? InstructionCache { get; init; }
+
+        /// <summary>--gdb [HOST:]PORT, or null.</summary>
+        public string? Gdb { get; init; }
+
+        /// <summary>--break-on-smc.</summary>
+        public bool BreakOnSmc { get; init; }
+
+        /// <summary>--sync-translation: compile hot code on the vCPU thread (no background compilation).</summary>
+        public bool SyncTranslation { get; init; }
+    }
 
     /// <summary>
     /// Everything from the first non-option word after <c>run</c> (the image) on belongs to the guest, so
@@ -120,7 +158,7 @@ public static class Program
             if (a == "--") return args;
             if (a.StartsWith('-'))
             {
-                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log";
+                bool takesValue = a is "--mode" or "--hot-threshold" or "--env" or "-E" or "--unset" or "-U" or "--log-level" or "--stats" or "--smc-log" or "--icache" or "--gdb";
                 if (takesValue) i++;
                 continue;
             }
@@ -139,16 +177,34 @@ public static class Program
             .SetMinimumLevel(o.Trace && o.LogLevel > LogLevel.Trace ? LogLevel.Trace : o.LogLevel)
             .AddSimpleConsole(c => c.SingleLine = true)
             .AddConsole(c => c.LogToStandardErrorThreshold = LogLevel.Trace));
+        if (!TryParseInstructionCache(o.InstructionCache, out InstructionCacheGeometry? icache, out string? icacheError))
+        {
+            Console.Error.WriteLine($"hv: {icacheError}");
+            return StatusUsage;
+        }
         var hvOptions = HvOptions.Default with
         {
+            InstructionCache = icache,
             Mode = o.Mode,
             HotThreshold = o.HotThreshold,
+            BackgroundTranslation = !o.SyncTranslation,
             LoggerFactory = loggerFactory,
             TraceInstructions = o.Trace,
         };
         if (hvOptions.Validate() is { } optionError)
         {
             Console.Error.WriteLine($"hv: {optionError}");
+            return StatusUsage;
+        }
+        IPEndPoint? gdbEndPoint = null;
+        if (o.Gdb is not null && !TryParseEndPoint(o.Gdb, out gdbEndPoint))
+        {
+            Console.Error.WriteLine($"hv: --gdb {o.Gdb}: expected [HOST:]PORT with a numeric IP address and a port 0-65535");
+            return StatusUsage;
+        }
+        if (o.BreakOnSmc && gdbEndPoint is null)
+        {
+            Console.Error.WriteLine("hv: --break-on-smc needs --gdb");
             return StatusUsage;
         }
         List<KeyValuePair<string, string>>? env = BuildEnvironment(o.SetEnv, o.UnsetEnv, out string? envError);
@@ -204,7 +260,11 @@ public static class Program
         }
         StopReason stop;
         using (smcLog)
-            stop = process.Run();
+        {
+            if (gdbEndPoint is null) stop = process.Run();
+            else if (RunUnderGdb(process, gdbEndPoint, o.BreakOnSmc) is { } debugged) stop = debugged;
+            else return StatusUsage;
+        }
         if (o.StatsFile is not null) WriteStats(o.StatsFile, process);
         switch (stop.Kind)
         {
@@ -217,6 +277,53 @@ public static class Program
                 Console.Error.WriteLine($"hv: internal error: guest stopped unexpectedly ({stop.Kind}{(stop.Message is null ? "" : ": " + stop.Message)})");
                 return StatusInternalError;
         }
+    }
+
+    /// <summary>The <c>--icache</c> value as a geometry (null = off); an absent option keeps the default.</summary>
+    internal static bool TryParseInstructionCache(string? text, out InstructionCacheGeometry? geometry, out string? error)
+    {
+        if (text is null)
+        {
+            geometry = HvOptions.Default.InstructionCache;
+            error = null;
+            return true;
+        }
+        return InstructionCacheGeometry.TryParse(text, out geometry, out error);
+    }
+
+    /// <summary>Listens, prints where, waits for gdb and lets it drive the guest; null if the address cannot be bound.</summary>
+    private static StopReason? RunUnderGdb(GuestProcess process, IPEndPoint endPoint, bool breakOnSmc)
+    {
+        GdbServer server;
+        try
+        {
+            server = GdbServer.Listen(endPoint);
+        }
+        catch (SocketException e)
+        {
+            Console.Error.WriteLine($"hv: --gdb {endPoint}: cannot listen: {e.Message}");
+            return null;
+        }
+        using (server)
+        {
+            Console.Error.WriteLine($"hv: waiting for gdb on {endPoint.Address}:{server.EndPoint.Port}");
+            var debugger = new DebugController(process.Machine, limit => process.Run(limit)) { BreakOnSmc = breakOnSmc };
+            return server.Serve(debugger, new GdbStub(debugger, process.Loaded.LoadBias));
+        }
+    }
+
+    /// <summary>Parses <c>[HOST:]PORT</c> (HOST a numeric IPv4/IPv6 address or localhost; default 127.0.0.1).</summary>
+    internal static bool TryParseEndPoint(string text, out IPEndPoint? endPoint)
+    {
+        endPoint = null;
+        int colon = text.LastIndexOf(':');
+        string host = colon < 0 ? "127.0.0.1" : text[..colon].Trim('[', ']');
+        if (host is "" or "localhost") host = "127.0.0.1";
+        if (!int.TryParse(text[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port)
+            || port > IPEndPoint.MaxPort || !IPAddress.TryParse(host, out IPAddress? address))
+            return false;
+        endPoint = new IPEndPoint(address, port);
+        return true;
     }
 
     private static void WriteStats(string path, GuestProcess process)

@@ -29,6 +29,13 @@ public sealed record HvOptions
     /// <summary>Executions of a block after which tiered mode translates it.</summary>
     public int HotThreshold { get; init; } = 64;
 
+    /// <summary>
+    /// In tiered mode, hot regions are compiled on a worker thread while the vCPU keeps interpreting; finished
+    /// units are installed at the next dispatch. Guest-visible results are the same either way; only when code
+    /// switches from interpreted to translated varies. Translate mode always compiles synchronously.
+    /// </summary>
+    public bool BackgroundTranslation { get; init; } = true;
+
     /// <summary>Where log messages go. Nothing is logged per guest instruction unless <see cref="TraceInstructions"/> is set.</summary>
     public ILoggerFactory LoggerFactory { get; init; } = NullLoggerFactory.Instance;
 
@@ -38,11 +45,18 @@ public sealed record HvOptions
     /// <summary>Maximum number of guest instructions in one decoded block.</summary>
     public int MaxBlockInstructions { get; init; } = 64;
 
+    /// <summary>
+    /// Geometry of the simulated instruction cache fed by guest fetches (see <see cref="Smc.InstructionCacheModel"/>),
+    /// or null to run without it. Default: 32 KiB, 64-byte lines, 8-way.
+    /// </summary>
+    public Smc.InstructionCacheGeometry? InstructionCache { get; init; } = Smc.InstructionCacheGeometry.Default;
+
     /// <summary>Checks the options and returns an error message, or null when they are valid.</summary>
     public string? Validate()
     {
         if (HotThreshold < 1) return "hot threshold must be at least 1";
         if (MaxBlockInstructions is < 1 or > 4096) return "max block instructions must be between 1 and 4096";
+        if (InstructionCache?.Validate() is { } icache) return "instruction cache: " + icache;
         return null;
     }
 }

@@ -15,7 +15,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    private static (int Status, string Stdout, string Stderr) Hv(params string[] args)
+    internal static (int Status, string Stdout, string Stderr) Hv(params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {

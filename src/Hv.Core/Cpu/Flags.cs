@@ -48,6 +48,7 @@ internal static class Flags
     }
 
     /// <summary>Sets the six status flags to exactly <paramref name="statusBits"/> (other bits ignored).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SetStatus(CpuState s, ulong statusBits)
     {
         s.FlagsBase = (s.FlagsBase & ~StatusMask) | (statusBits & StatusMask);
@@ -55,6 +56,7 @@ internal static class Flags
     }
 
     /// <summary>Changes only the flags in <paramref name="mask"/>, keeping the others (materializing them first).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Update(CpuState s, ulong mask, ulong bits)
     {
         ulong current = Materialize(s);
@@ -73,16 +75,32 @@ internal static class Flags
     }
 
     /// <summary>Full RFLAGS; afterwards the state holds flags eagerly.</summary>
+    // Translated code calls this (and Condition) from its first run: optimize at once instead of tier 0.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static ulong Materialize(CpuState s)
     {
-        if (s.FlagOp == FlagOp.None) return s.FlagsBase;
+        FlagOp op = s.FlagOp;
+        if (op == FlagOp.None) return s.FlagsBase;
+        // One dispatch on the operation for all six flags (the Get* methods each dispatch again).
+        int sh = SignShift(s.FlagSize);
+        ulong m = Mask(s.FlagSize);
+        ulong a = s.FlagSrc1, b = s.FlagSrc2, r = s.FlagResult;
+        ulong am = a & m, bm = b & m, rm = r & m;
         ulong f = s.FlagsBase & ~StatusMask;
-        if (GetCF(s)) f |= (ulong)RFlags.CF;
-        if (GetPF(s)) f |= (ulong)RFlags.PF;
-        if (GetAF(s)) f |= (ulong)RFlags.AF;
-        if (GetZF(s)) f |= (ulong)RFlags.ZF;
-        if (GetSF(s)) f |= (ulong)RFlags.SF;
-        if (GetOF(s)) f |= (ulong)RFlags.OF;
+        ulong cf = s.FlagsBase & (ulong)RFlags.CF, of, af = (a ^ b ^ r) & (ulong)RFlags.AF;
+        ulong addOf = (((a ^ r) & (b ^ r)) >> sh) & 1, subOf = (((a ^ b) & (a ^ r)) >> sh) & 1;
+        switch (op)
+        {
+            case FlagOp.Add: cf = rm < am ? 1UL : 0; of = addOf; break;
+            case FlagOp.Adc: cf = (((rm - am - bm) & m) != 0 ? rm <= am : rm < am) ? 1UL : 0; of = addOf; break;
+            case FlagOp.Sub: cf = am < bm ? 1UL : 0; of = subOf; break;
+            case FlagOp.Sbb: cf = (((am - bm - rm) & m) != 0 ? am <= bm : am < bm) ? 1UL : 0; of = subOf; break;
+            case FlagOp.Inc: of = addOf; break;
+            case FlagOp.Dec: of = subOf; break;
+            default: cf = 0; of = 0; af = 0; break; // Logic
+        }
+        f |= cf | af | (of << 11) | (((r >> sh) & 1) << 7) | (rm == 0 ? (ulong)RFlags.ZF : 0)
+            | ((ulong)(~BitOperations.PopCount(r & 0xFF) & 1) << 2);
         s.FlagsBase = f;
         s.FlagOp = FlagOp.None;
         return f;
@@ -143,6 +161,7 @@ internal static class Flags
     }
 
     /// <summary>Evaluates a condition code (Jcc, SETcc, CMOVcc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static bool Condition(CpuState s, ConditionCode cc) => cc switch
     {
         ConditionCode.o => GetOF(s),

@@ -33,6 +33,9 @@ internal sealed unsafe class BlockDecoder
     private readonly int maxInstructions;
     private readonly List<Instruction> buffer = new(64);
 
+    /// <summary>Debugger breakpoints, or null: a block ends before one, so every breakpoint starts a block.</summary>
+    internal HashSet<ulong>? BreakBefore;
+
     public BlockDecoder(GuestMemory memory, int maxInstructions)
     {
         this.memory = memory;
@@ -74,7 +77,8 @@ internal sealed unsafe class BlockDecoder
             }
             buffer.Add(ins);
             ip = ins.NextIP;
-            if (EndsBlock(in ins) || buffer.Count >= maxInstructions || (ip & ~PhysicalPage.OffsetMask) != pageOfStart)
+            if (EndsBlock(in ins) || buffer.Count >= maxInstructions || (ip & ~PhysicalPage.OffsetMask) != pageOfStart
+                || BreakBefore?.Contains(ip) == true)
                 break;
         }
 

@@ -40,6 +40,8 @@ public sealed class HvStats
     public long UnitsInvalidated;
     /// <summary>Wholesale translation-cache flushes (capacity reached).</summary>
     public long TranslationCacheFlushes;
+    /// <summary>Background-compiled units thrown away because a block they came from was invalidated meanwhile.</summary>
+    public long UnitsDiscarded;
 
     /// <summary>Writes that changed bytes Hv had decoded or translated.</summary>
     public long SmcEvents;
@@ -62,6 +64,9 @@ public sealed class HvStats
 
     /// <summary>Guest instructions in every mode.</summary>
     public long GuestInstructions => InterpretedInstructions + TranslatedInstructions;
+
+    /// <summary>The vCPU's simulated instruction cache (its counters are part of <see cref="Snapshot"/>), or null when off.</summary>
+    internal Smc.InstructionCacheModel? InstructionCache { get; set; }
 
     /// <summary>Extra counters contributed by other layers (e.g. the OS personality), by name.</summary>
     public Dictionary<string, long> Extra { get; } = [];
@@ -88,6 +93,7 @@ public sealed class HvStats
             ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
+            ["units_discarded"] = UnitsDiscarded,
             ["smc_events"] = SmcEvents,
             ["smc_false_hits"] = SmcFalseHits,
             ["smc_unchanged_writes"] = SmcUnchangedWrites,
@@ -98,6 +104,7 @@ public sealed class HvStats
             ["smc_time_ms"] = (long)(SmcTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["tlb_flushes"] = TlbFlushes,
         };
+        Smc.InstructionCacheModel.AddCounters(d, InstructionCache);
         foreach (var (k, v) in Extra) d[k] = v;
         return d;
     }

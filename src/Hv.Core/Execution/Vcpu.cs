@@ -12,7 +12,7 @@ namespace Hv.Core.Execution;
 /// One virtual CPU: architectural state, its view of memory (with its own soft TLB) and the execution loop.
 /// The loop runs decoded blocks; each instruction is one indirect call to its handler.
 /// </summary>
-public sealed unsafe class Vcpu
+public sealed unsafe partial class Vcpu
 {
     private readonly BlockDecoder decoder;
     private readonly CodeCache codeCache;
@@ -20,10 +20,14 @@ public sealed unsafe class Vcpu
     private readonly bool trace;
     private readonly TranslationCache? translationCache;
     private readonly Translator? translator;
+    private readonly BackgroundTranslator? background;
+    /// <summary>Blocks inside regions being compiled in the background: they do not start regions of their own.</summary>
+    private readonly HashSet<DecodedBlock> inFlight = new(ReferenceEqualityComparer.Instance);
     private readonly int hotThreshold;
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
+    private readonly Smc.InstructionCacheModel? icache;
 
     /// <summary>Address of the instruction being executed; written by the interpreter loop and translated code.</summary>
     internal ulong instructionStart;
@@ -36,12 +40,19 @@ public sealed unsafe class Vcpu
         Memory = new GuestMemory(machine.AddressSpace);
         decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
         trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
+        if (machine.Options.InstructionCache is { } geometry)
+        {
+            icache = Smc.InstructionCacheModel.Create(geometry);
+            machine.Stats.InstructionCache = icache;
+        }
         if (machine.Options.Mode != ExecutionMode.Interpret)
         {
             translationCache = new TranslationCache(machine.Stats);
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
+            // Translate mode stays translate-on-first-use, synchronous and deterministic.
+            if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
     }
 
@@ -56,6 +67,14 @@ public sealed unsafe class Vcpu
 
     /// <summary>Counters.</summary>
     public HvStats Stats => Machine.Stats;
+
+    /// <summary>
+    /// The simulated instruction cache, or null when <see cref="HvOptions.InstructionCache"/> is off. The
+    /// interpreter fetches the lines of each block it runs; translated code fetches, on each unit entry, every
+    /// distinct line of the unit's blocks once (loops inside a unit are not re-counted).
+    /// The SMC path calls <see cref="Smc.InstructionCacheModel.InvalidateWrite"/> for writes that change code.
+    /// </summary>
+    public Smc.InstructionCacheModel? InstructionCache => icache;
 
     /// <summary>Host thunks for SIMD/x87 instructions, created on first use.</summary>
     internal Interpretation.Simd.SimdUnit Simd => simd ??= new Interpretation.Simd.SimdUnit();
@@ -108,6 +127,8 @@ public sealed unsafe class Vcpu
                 return;
             }
             ulong rip = state.Rip;
+            // Null unless a debugger set breakpoints (see Vcpu.Debug.cs): blocks are split at them and never translated.
+            if (breakpoints is not null && breakpoints.Contains(rip) && StopAtBreakpoint(rip)) return;
             if (translationCache is not null)
             {
                 TranslatedUnit? unit = previousUnit?.Successor;
@@ -136,7 +157,18 @@ public sealed unsafe class Vcpu
                 block = Lookup(rip);
                 if (previous is not null) previous.Successor = block;
             }
-            if (++block.Executions >= hotThreshold && translator is not null)
+            if (background is not null)
+            {
+                // Finished units are installed here, between two interpreted blocks: never while code runs.
+                if (background.HasCompleted)
+                {
+                    InstallCompleted();
+                    previous = null;
+                    continue;
+                }
+                if (++block.Executions == hotThreshold && !inFlight.Contains(block)) RequestTranslation(block);
+            }
+            else if (++block.Executions >= hotThreshold && translator is not null)
             {
                 TranslatedUnit unit = translator.Translate(block);
                 translationCache!.Add(unit);
@@ -152,8 +184,50 @@ public sealed unsafe class Vcpu
         }
     }
 
+    private void RequestTranslation(DecodedBlock block)
+    {
+        DecodedBlock[] region = translator!.SelectRegion(block);
+        foreach (DecodedBlock b in region) inFlight.Add(b);
+        background!.Request(region);
+    }
+
+    /// <summary>
+    /// Installs every unit the background translator finished. A unit made from a block that was invalidated
+    /// meanwhile is discarded, and its entry block (if still valid) may become hot and be requested again.
+    /// </summary>
+    private void InstallCompleted()
+    {
+        while (background!.TryTake(out CompletedTranslation done))
+        {
+            done.Error?.Throw(); // a translator bug must not be hidden by running interpreted forever
+            // Blocks that got hot while they were in flight may start a region of their own if the dispatcher
+            // still reaches them (not only through this unit): back to warm, so they count up again.
+            for (int i = 0; i < done.Region.Length; i++)
+            {
+                DecodedBlock b = done.Region[i];
+                inFlight.Remove(b);
+                if (i > 0 && b.Executions >= hotThreshold) b.Executions = Math.Max(1, hotThreshold / 4);
+            }
+            bool valid = done.Unit is not null;
+            foreach (DecodedBlock b in done.Region) valid &= !b.Invalidated;
+            if (!valid)
+            {
+                Stats.UnitsDiscarded++;
+                DecodedBlock entry = done.Region[0];
+                if (!entry.Invalidated) entry.Executions = 0;
+                continue;
+            }
+            translator!.Account(done.Unit!, done.Ticks);
+            if (!translationCache!.Add(done.Unit!)) Stats.UnitsDiscarded++; // patched in place while compiling
+        }
+    }
+
+    /// <summary>Waits until the background translator has compiled everything requested (tests, benchmarks).</summary>
+    internal void WaitForBackgroundTranslations() => background?.WaitForAll();
+
     private void Interpret(DecodedBlock block, CpuState state, HvStats stats)
     {
+        icache?.Fetch(block.Start, (int)(block.End - block.Start));
         Instruction[] instructions = block.Instructions;
         delegate*<Vcpu, ref Instruction, void>[] handlers = block.Handlers;
         for (int i = 0; i < instructions.Length; i++)
@@ -185,6 +259,7 @@ public sealed unsafe class Vcpu
         long remaining = budgetEnd - stats.GuestInstructions;
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit.Entries++;
+        if (icache is not null) FetchUnit(icache, unit);
         RunningUnit = unit;
         unit.Body(this, unit);
         RunningUnit = null;
@@ -195,13 +270,16 @@ public sealed unsafe class Vcpu
 
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;
+    private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
+        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks));
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold
     /// times). Cold paths stay out of regions: they would only add JIT time.
     /// </summary>
     private DecodedBlock? TryGetBlock(ulong address) =>
-        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4) ? block : null;
+        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4)
+        && breakpoints?.Contains(address) != true ? block : null;
 
     private DecodedBlock Lookup(ulong rip)
     {
@@ -215,6 +293,7 @@ public sealed unsafe class Vcpu
 
     private void HandleFault(in GuestFault fault)
     {
+        if (debugger is not null && debugger.OnFault(this, fault)) return;
         if (fault.Kind is FaultKind.PageNotMapped or FaultKind.PageProtection) Stats.PageFaults++;
         EngineLog.GuestFault(logger, fault.Kind, State.Rip, fault.Address, fault.Access);
         if (Kernel is { } kernel) kernel.Fault(this, fault);
@@ -249,5 +328,9 @@ public sealed unsafe class Vcpu
     }
 
     /// <summary>Forgets cached decoded code for a range that was unmapped or remapped.</summary>
-    public void InvalidateCode() => codeCache.Clear();
+    public void InvalidateCode()
+    {
+        codeCache.Clear();
+        icache?.Flush();
+    }
 }

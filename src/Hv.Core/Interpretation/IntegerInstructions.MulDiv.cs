@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Hv.Core.Cpu;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
@@ -86,6 +87,15 @@ internal static unsafe partial class IntegerInstructions
             a = ReadSource(cpu, ref ins, size);
             b = ins.GetImmediate(2);
         }
+        ulong low = ImulCore(a, b, size, out ulong flags);
+        Operands.WriteGpr(s, dst, low);
+        Flags.SetStatus(s, flags);
+    }
+
+    /// <summary>Two- and three-operand IMUL: the truncated product and the status flags (translated code calls this too).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong ImulCore(ulong a, ulong b, int size, out ulong flags)
+    {
         ulong low;
         bool overflow;
         if (size == 8)
@@ -100,8 +110,8 @@ internal static unsafe partial class IntegerInstructions
             low = (ulong)p & Operands.SizeMask(size);
             overflow = (long)Operands.SignExtend(low, size) != p;
         }
-        Operands.WriteGpr(s, dst, low);
-        Flags.SetStatus(s, (overflow ? CF | OF : 0) | SzpFlags(low, size));
+        flags = (overflow ? CF | OF : 0) | SzpFlags(low, size);
+        return low;
     }
 
     private static void Imul1(Vcpu cpu, ref Instruction ins)

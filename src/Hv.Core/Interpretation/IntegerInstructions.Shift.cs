@@ -78,35 +78,62 @@ internal static unsafe partial class IntegerInstructions
     {
         CpuState s = cpu.State;
         if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
+        ulong r = ShlCore(a, c, size, out ulong flags);
+        WriteDest(cpu, ref ins, address, size, r);
+        Flags.SetStatus(s, flags);
+    }
+
+    /// <summary>SHL by a nonzero masked count: the result and the status flags (translated code calls this too).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong ShlCore(ulong a, int c, int size, out ulong flags)
+    {
         int n = size * 8;
         ulong r = (a << c) & Operands.SizeMask(size);
         ulong cf = c <= n ? (a >> (n - c)) & 1 : 0;
-        WriteDest(cpu, ref ins, address, size, r);
         ulong of = ((r >> (n - 1)) & 1) ^ cf;
-        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
+        flags = cf | (of << 11) | SzpFlags(r, size);
+        return r;
     }
 
     private static void Shr(Vcpu cpu, ref Instruction ins)
     {
         CpuState s = cpu.State;
         if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
+        ulong r = ShrCore(a, c, size, out ulong flags);
+        WriteDest(cpu, ref ins, address, size, r);
+        Flags.SetStatus(s, flags);
+    }
+
+    /// <summary>SHR by a nonzero masked count (<paramref name="a"/> zero-extended from <paramref name="size"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong ShrCore(ulong a, int c, int size, out ulong flags)
+    {
         int n = size * 8;
         ulong r = a >> c;
         ulong cf = (a >> (c - 1)) & 1;
-        WriteDest(cpu, ref ins, address, size, r);
         ulong of = c == 1 ? (a >> (n - 1)) & 1 : 0;
-        Flags.SetStatus(s, cf | (of << 11) | SzpFlags(r, size));
+        flags = cf | (of << 11) | SzpFlags(r, size);
+        return r;
     }
 
     private static void Sar(Vcpu cpu, ref Instruction ins)
     {
         CpuState s = cpu.State;
         if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
+        ulong r = SarCore(a, c, size, out ulong flags);
+        WriteDest(cpu, ref ins, address, size, r);
+        Flags.SetStatus(s, flags);
+    }
+
+    /// <summary>SAR by a nonzero masked count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong SarCore(ulong a, int c, int size, out ulong flags)
+    {
         long sa = (long)Operands.SignExtend(a, size);
         ulong r = (ulong)(sa >> c) & Operands.SizeMask(size);
         ulong cf = (ulong)(sa >> (c - 1)) & 1;
-        WriteDest(cpu, ref ins, address, size, r);
-        Flags.SetStatus(s, cf | SzpFlags(r, size));
+        flags = cf | SzpFlags(r, size);
+        return r;
     }
 
     private static void Rol(Vcpu cpu, ref Instruction ins) => Rotate(cpu, ref ins, left: true);
@@ -118,15 +145,27 @@ internal static unsafe partial class IntegerInstructions
     {
         CpuState s = cpu.State;
         if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
+        ulong r = RotateCore(a, c, size, left, out ulong flags);
+        WriteDest(cpu, ref ins, address, size, r);
+        Flags.Update(s, RotateFlags, flags);
+    }
+
+    /// <summary>The flags ROL/ROR change (the others keep their values).</summary>
+    internal const ulong RotateFlags = CF | OF;
+
+    /// <summary>ROL/ROR by a nonzero masked count: the result and its CF/OF bits.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static ulong RotateCore(ulong a, int c, int size, bool left, out ulong flags)
+    {
         int n = size * 8, rc = c & (n - 1);
         ulong m = Operands.SizeMask(size);
         ulong r = rc == 0 ? a
             : left ? ((a << rc) | (a >> (n - rc))) & m
             : ((a >> rc) | (a << (n - rc))) & m;
-        WriteDest(cpu, ref ins, address, size, r);
         ulong cf = left ? r & 1 : (r >> (n - 1)) & 1;
         ulong of = left ? ((r >> (n - 1)) & 1) ^ cf : cf ^ ((r >> (n - 2)) & 1);
-        Flags.Update(s, CF | OF, cf | (of << 11));
+        flags = cf | (of << 11);
+        return r;
     }
 
     private static void Rcl(Vcpu cpu, ref Instruction ins) => RotateThroughCarry(cpu, ref ins, left: true);

@@ -51,6 +51,12 @@ public sealed class AddressSpace
     /// <summary>Receives writes into code frames; set by the engine's code tracker.</summary>
     public ICodeWriteObserver? CodeWriteObserver { get; set; }
 
+    /// <summary>
+    /// The debugger's watch and break-on-SMC checks, or null (no debugger: the slow paths skip them). Watched
+    /// pages never get a TLB entry, so every access to them reaches the slow path.
+    /// </summary>
+    internal Debugging.DebugMemoryHooks? DebugHooks;
+
     /// <summary>Number of TLB flushes caused by mapping changes (per TLB).</summary>
     public long TlbFlushes { get; private set; }
 

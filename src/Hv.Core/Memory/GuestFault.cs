@@ -21,6 +21,11 @@ public enum FaultKind : byte
     FloatingPoint,
     /// <summary>An access to a file mapping's pages past the end of the file (SIGBUS on Linux).</summary>
     BusError,
+    /// <summary>
+    /// Not architectural: an access hit a debugger watchpoint (or a watched code write). The access did not
+    /// happen; the vCPU re-runs the instruction for the debugger, which then reports the stop. Never reaches the guest.
+    /// </summary>
+    DebuggerWatch,
 }
 
 /// <summary>A guest fault: what happened, where, and which instruction did it.</summary>

@@ -167,7 +167,7 @@ public sealed class GuestMemory
         ulong vpn = address >> PhysicalPage.Shift;
         ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
         byte[]? data = e.Vpn == vpn ? e.Data
-            : TryResolve(address, AccessKind.Read, out PageTableEntry? pte, out _) ? pte.Page.Data : null;
+            : TryResolve(address, AccessKind.Read, out PageTableEntry? pte, out _) && !IsWatched(vpn) ? pte.Page.Data : null;
         return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
     }
 
@@ -182,9 +182,12 @@ public sealed class GuestMemory
         ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
         byte[]? data = e.Vpn == vpn ? e.Data
             : TryResolve(address, AccessKind.Write, out PageTableEntry? pte, out _)
-              && (pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0 ? pte.Page.Data : null;
+              && (pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0 && !IsWatched(vpn) ? pte.Page.Data : null;
         return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
     }
+
+    /// <summary>Watched pages take the per-element path so every access is checked.</summary>
+    private bool IsWatched(ulong vpn) => space.DebugHooks is { } hooks && hooks.IsWatchedPage(vpn);
 
     // ---- non-throwing accesses for translated code ----
 
@@ -244,6 +247,7 @@ public sealed class GuestMemory
         int size = Unsafe.SizeOf<T>();
         value = default;
         if (!TryResolveOrRecord(address, AccessKind.Read, out PageTableEntry? first)) return false;
+        if (space.DebugHooks is { } hooks && hooks.TrapAccess(address, size, AccessKind.Read, first.Page.EngineFlags)) return RecordWatchTrap(address, AccessKind.Read);
         int offset = (int)(address & PhysicalPage.OffsetMask);
         if (offset + size <= PhysicalPage.Size)
         {
@@ -294,6 +298,9 @@ public sealed class GuestMemory
         int offset = (int)(address & PhysicalPage.OffsetMask);
         PageTableEntry? second = null;
         if (offset + size > PhysicalPage.Size && !TryResolveOrRecord((address | PhysicalPage.OffsetMask) + 1, AccessKind.Write, out second)) return false;
+        if (space.DebugHooks is { } hooks
+            && hooks.TrapAccess(address, size, AccessKind.Write, first.Page.EngineFlags | (second?.Page.EngineFlags ?? 0)))
+            return RecordWatchTrap(address, AccessKind.Write);
         Span<byte> bytes = stackalloc byte[size];
         MemoryMarshal.Write(bytes, in value);
         if (second is null)
@@ -305,6 +312,13 @@ public sealed class GuestMemory
         space.StoreToFrame(first.Page, offset, bytes[..head], address);
         space.StoreToFrame(second.Page, 0, bytes[head..], address + (ulong)head);
         return true;
+    }
+
+    /// <summary>A debugger watch stops the access before it happens (see <see cref="FaultKind.DebuggerWatch"/>).</summary>
+    private bool RecordWatchTrap(ulong address, AccessKind access)
+    {
+        PendingFault = new GuestFault(FaultKind.DebuggerWatch, address, access);
+        return false;
     }
 
     private bool TryResolveOrRecord(ulong address, AccessKind access, [NotNullWhen(true)] out PageTableEntry? pte)
@@ -373,9 +387,12 @@ public sealed class GuestMemory
         switch (access)
         {
             case AccessKind.Read:
+                if (space.DebugHooks is { } readHooks && readHooks.IsWatchedPage(vpn)) break; // keep it on the slow path
                 tlb.Read[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };
                 break;
             case AccessKind.Write:
+                // Watched pages (and code frames while the debugger breaks on SMC) get no entry: stores take the slow path.
+                if (space.DebugHooks is { } writeHooks && writeHooks.KeepOffWriteTlb(vpn, pte.Page.EngineFlags)) break;
                 // Code frames get a tagged entry: the inline path misses, TryWriteBesideCode sorts it out.
                 if ((pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0)
                     tlb.Write[i] = new TlbEntry { Vpn = vpn, Data = pte.Page.Data };

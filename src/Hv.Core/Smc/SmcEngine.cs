@@ -104,7 +104,6 @@ internal sealed class SmcEngine : ICodeWriteObserver
     {
         if (!pending) return;
         pending = false;
-        // TODO(icache): cpu.InstructionCache?.InvalidateWrite(address, length) — the I-cache engineer wires this call.
         if (record is { } r)
         {
             record = null;
@@ -119,6 +118,8 @@ internal sealed class SmcEngine : ICodeWriteObserver
         if (page.CodeTracking is not CodeFrame frame) return;
         hits.Clear();
         ulong pageAddress = guestAddress & ~PhysicalPage.OffsetMask;
+        // Writes there are no longer watched, so a stale line must not give a later hit.
+        machine.Cpu.InstructionCache?.Forget(pageAddress, PhysicalPage.Size);
         CodeCache.CollectMappedAt(frame, pageAddress, hits);
         int start = PhysicalPage.Size, end = 0;
         foreach (DecodedBlock b in hits)
@@ -159,6 +160,23 @@ internal sealed class SmcEngine : ICodeWriteObserver
         }
     }
 
+    /// <summary>
+    /// The changed bytes leave the I-cache at every virtual address their code was fetched from: through an
+    /// alias (a second mapping of the frame) or a syscall, that is not the writer's address.
+    /// </summary>
+    private void InvalidateICacheLines(InstructionCacheModel icache, PhysicalPage page, int start, int end)
+    {
+        ulong lastBase = ulong.MaxValue;
+        foreach (DecodedBlock b in hits)
+            for (int part = 0; part < b.PartCount; part++)
+            {
+                ulong pageBase = b.PartBase(part);
+                if (!ReferenceEquals(b.PageOf(part), page) || pageBase == lastBase) continue;
+                lastBase = pageBase;
+                icache.InvalidateWrite(pageBase + (ulong)start, end - start);
+            }
+    }
+
     private void HandleChange(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
     {
         pendingStart = Stopwatch.GetTimestamp();
@@ -167,6 +185,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         hits.Clear();
         killedUnits.Clear();
         CodeCache.CollectOverlapping(frame, changedStart, changedEnd, hits);
+        if (machine.Cpu.InstructionCache is { } icache) InvalidateICacheLines(icache, frame.Page, changedStart, changedEnd);
         if (machine.WantsSmcEvents)
             record = PendingEvent.Begin(++sequence, clock, stats, machine.Cpu, writerOverride, frame, offset, newBytes, guestAddress, changedStart, changedEnd, hits);
 

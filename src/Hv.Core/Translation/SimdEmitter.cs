@@ -13,7 +13,7 @@ namespace Hv.Core.Translation;
 /// <summary>
 /// Inline IL for the integer and bitwise SSE2 instructions that compiled C code runs in its hot loops (string
 /// scans, vectorized integer arithmetic, moves). They do not depend on MXCSR, so the host's SSE2 through
-/// System.Runtime.Intrinsics is exact; floating-point SSE stays with the interpreter's host thunks.
+/// System.Runtime.Intrinsics is exact; floating-point SSE goes through <see cref="FloatEmitter"/>.
 /// XMM registers are read and written in place in the guest's FXSAVE image.
 /// </summary>
 internal sealed class SimdEmitter
@@ -28,6 +28,8 @@ internal sealed class SimdEmitter
     private static readonly MethodInfo FpuGetter = typeof(CpuState).GetField(nameof(CpuState.Fpu))!.FieldType.GetProperty(nameof(FpuState.Pointer))!.GetMethod!;
     private static readonly FieldInfo FpuField = typeof(CpuState).GetField(nameof(CpuState.Fpu))!;
     private static readonly MethodInfo MoveMask = typeof(Sse2).GetMethod(nameof(Sse2.MoveMask), [typeof(Vector128<byte>)])!;
+    private static readonly MethodInfo ShufpsMethod = typeof(Sse).GetMethod(nameof(Sse.Shuffle), [typeof(Vector128<float>), typeof(Vector128<float>), typeof(byte)])!;
+    private static readonly MethodInfo PshufdMethod = typeof(Sse2).GetMethod(nameof(Sse2.Shuffle), [typeof(Vector128<uint>), typeof(byte)])!;
     private static readonly MethodInfo MisalignedMethod = typeof(SimdEmitter).GetMethod(nameof(SetMisaligned), BindingFlags.Static | BindingFlags.NonPublic)!;
 
     private readonly UnitCompiler compiler;
@@ -78,6 +80,7 @@ internal sealed class SimdEmitter
             return true;
         }
         if (IsMove(ins.Mnemonic)) return TryEmitMove(in ins);
+        if (ins.Mnemonic is Mnemonic.Shufps or Mnemonic.Pshufd) return TryEmitShuffle(in ins);
         if (ShiftImmediate.TryGetValue(ins.Mnemonic, out var shift))
         {
             if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM() || ins.Op1Kind != OpKind.Immediate8) return false;
@@ -107,6 +110,29 @@ internal sealed class SimdEmitter
         else LoadXmm(ins.Op1Register, op.Operand);
         il.Emit(OpCodes.Call, op.Method);
         il.Emit(OpCodes.Stobj, op.Method.ReturnType);
+        return true;
+    }
+
+    /// <summary>SHUFPS (low half from the destination, high half from the source) and PSHUFD: pure bit moves.</summary>
+    private bool TryEmitShuffle(in Instruction ins)
+    {
+        if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM() || ins.Op2Kind != OpKind.Immediate8) return false;
+        bool pshufd = ins.Mnemonic == Mnemonic.Pshufd;
+        Type type = pshufd ? typeof(Vector128<uint>) : typeof(Vector128<float>);
+        if (ins.Op1Kind == OpKind.Memory) EmitReadOperand(in ins, aligned: true);
+        else if (!ins.Op1Register.IsXMM()) return false;
+        XmmPointer(ins.Op0Register);
+        if (!pshufd) LoadXmm(ins.Op0Register, type);
+        if (ins.Op1Kind == OpKind.Memory)
+        {
+            il.Emit(OpCodes.Ldloca, vector!);
+            il.Emit(OpCodes.Ldobj, type);
+        }
+        else LoadXmm(ins.Op1Register, type);
+        il.Emit(OpCodes.Ldc_I4, (int)ins.Immediate8);
+        il.Emit(OpCodes.Conv_U1);
+        il.Emit(OpCodes.Call, pshufd ? PshufdMethod : ShufpsMethod);
+        il.Emit(OpCodes.Stobj, type);
         return true;
     }
 
@@ -162,8 +188,11 @@ internal sealed class SimdEmitter
         il.MarkLabel(ok);
     }
 
+    /// <summary>The local <see cref="EmitReadOperand"/> reads into.</summary>
+    internal LocalBuilder VectorLocal => vector!;
+
     /// <summary>Reads the 16-byte memory operand into the vector local (IL stack empty before and after).</summary>
-    private void EmitReadOperand(in Instruction ins, bool aligned)
+    internal void EmitReadOperand(in Instruction ins, bool aligned)
     {
         vector ??= il.DeclareLocal(V8);
         EmitOperandAddress(in ins, aligned);
@@ -175,10 +204,13 @@ internal sealed class SimdEmitter
     }
 
     /// <summary>Pushes the address of XMM register <paramref name="r"/> in the FXSAVE image.</summary>
-    private void XmmPointer(Register r)
+    internal void XmmPointer(Register r) => FpuPointer(FpuState.XmmOffset + 16 * (r - Register.XMM0));
+
+    /// <summary>Pushes the address of byte <paramref name="offset"/> of the FXSAVE image.</summary>
+    internal void FpuPointer(int offset)
     {
         il.Emit(OpCodes.Ldloc, fpu!);
-        il.Emit(OpCodes.Ldc_I4, FpuState.XmmOffset + 16 * (r - Register.XMM0));
+        il.Emit(OpCodes.Ldc_I4, offset);
         il.Emit(OpCodes.Add);
     }
 
@@ -254,6 +286,11 @@ internal sealed class SimdEmitter
         Add<ushort>(Mnemonic.Punpckhwd, nameof(Sse2.UnpackHigh), typeof(Sse2));
         Add<uint>(Mnemonic.Punpckhdq, nameof(Sse2.UnpackHigh), typeof(Sse2));
         Add<ulong>(Mnemonic.Punpckhqdq, nameof(Sse2.UnpackHigh), typeof(Sse2));
+        // Floating-point unpacks only move bits: the integer forms give the same result.
+        Add<ulong>(Mnemonic.Unpcklpd, nameof(Sse2.UnpackLow), typeof(Sse2));
+        Add<ulong>(Mnemonic.Unpckhpd, nameof(Sse2.UnpackHigh), typeof(Sse2));
+        Add<uint>(Mnemonic.Unpcklps, nameof(Sse2.UnpackLow), typeof(Sse2));
+        Add<uint>(Mnemonic.Unpckhps, nameof(Sse2.UnpackHigh), typeof(Sse2));
         Add<short>(Mnemonic.Packuswb, nameof(Sse2.PackUnsignedSaturate), typeof(Sse2));
         Add<short>(Mnemonic.Packsswb, nameof(Sse2.PackSignedSaturate), typeof(Sse2));
         Add<int>(Mnemonic.Packssdw, nameof(Sse2.PackSignedSaturate), typeof(Sse2));

@@ -64,4 +64,6 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
 
     /// <summary>Cuts every chain into and out of this node (it was invalidated).</summary>
     internal void Unlink() => link.Unlink(this);
+    /// <summary>The I-cache lines of the unit's blocks, fetched on each entry (built on first entry).</summary>
+    internal ulong[]? ICacheLines;
 }

@@ -1,5 +1,6 @@
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
+using Iced.Intel;
 
 namespace Hv.Core.Translation;
 
@@ -16,7 +17,14 @@ internal sealed class TranslationCache
 {
     public const int Capacity = 1 << 16;
 
+    private const int FastSlots = 1 << 12;
+
     private readonly Dictionary<ulong, TranslatedUnit> units = [];
+    /// <summary>
+    /// Direct-mapped front of <see cref="units"/>: returns and indirect branches miss the one-entry successor
+    /// chain, and an array probe is several times cheaper than a dictionary probe. Dead units leave it at once.
+    /// </summary>
+    private readonly TranslatedUnit?[] fast = new TranslatedUnit?[FastSlots];
     private readonly Dictionary<DecodedBlock, List<TranslatedUnit>> unitsByBlock = new(ReferenceEqualityComparer.Instance);
     private readonly HvStats stats;
 
@@ -30,13 +38,23 @@ internal sealed class TranslationCache
     public bool TryGet(ulong address, out TranslatedUnit? unit)
     {
         stats.TranslationCacheLookups++;
+        ref TranslatedUnit? slot = ref fast[Slot(address)];
+        unit = slot;
+        if (unit is not null && unit.Start == address)
+        {
+            stats.TranslationCacheHits++;
+            return true;
+        }
         if (units.TryGetValue(address, out unit))
         {
+            slot = unit;
             stats.TranslationCacheHits++;
             return true;
         }
         return false;
     }
+
+    private static int Slot(ulong address) => (int)((address ^ (address >> 12)) & (FastSlots - 1));
 
     /// <summary>
     /// Adds a unit, unless its code changed since it was compiled (a block died, or an instruction was re-decoded
@@ -62,11 +80,24 @@ internal sealed class TranslationCache
         return true;
     }
 
-    /// <summary>True if every block of the unit is alive and unpatched since the unit was made from it.</summary>
+    /// <summary>
+    /// True if every block of the unit is alive and still holds the instructions the unit was compiled from
+    /// (compared exactly when the unit's instructions are its blocks' in order, else by patch counts).
+    /// </summary>
     private static bool IsCurrent(TranslatedUnit unit)
     {
+        int total = 0;
         for (int i = 0; i < unit.Blocks.Length; i++)
-            if (unit.Blocks[i].Invalidated || unit.Blocks[i].Patches != unit.BlockPatches[i]) return false;
+        {
+            DecodedBlock b = unit.Blocks[i];
+            if (b.Invalidated || b.Patches != unit.BlockPatches[i]) return false;
+            total += b.Count;
+        }
+        if (total != unit.Instructions.Length) return true;
+        int at = 0;
+        foreach (DecodedBlock b in unit.Blocks)
+            foreach (ref readonly Instruction ins in b.Code)
+                if (!Instruction.EqualsAllBits(in ins, in unit.Instructions[at++])) return false;
         return true;
     }
 
@@ -95,6 +126,8 @@ internal sealed class TranslationCache
         unit.Unlink();
         stats.UnitsInvalidated++;
         if (units.TryGetValue(unit.Start, out TranslatedUnit? current) && ReferenceEquals(current, unit)) units.Remove(unit.Start);
+        ref TranslatedUnit? slot = ref fast[Slot(unit.Start)];
+        if (ReferenceEquals(slot, unit)) slot = null;
         foreach (DecodedBlock b in unit.Blocks)
             if (unitsByBlock.TryGetValue(b, out List<TranslatedUnit>? list))
             {
@@ -112,6 +145,7 @@ internal sealed class TranslationCache
         }
         units.Clear();
         unitsByBlock.Clear();
+        Array.Clear(fast);
         stats.TranslationCacheFlushes++;
     }
 }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Reflection.Emit;
+using System.Runtime.CompilerServices;
 using Hv.Core.Cpu;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
@@ -44,27 +45,49 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
     private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
+    private static readonly MethodInfo SetAdcMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdc))!;
+    private static readonly MethodInfo SetSbbMethod = typeof(Flags).GetMethod(nameof(Flags.SetSbb))!;
     private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
     private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
     private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
-    private static readonly MethodInfo TryRead8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead8))!;
-    private static readonly MethodInfo TryRead16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead16))!;
-    private static readonly MethodInfo TryRead32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead32))!;
-    private static readonly MethodInfo TryRead64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead64))!;
-    private static readonly MethodInfo TryWrite8 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite8))!;
-    private static readonly MethodInfo TryWrite16 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite16))!;
-    private static readonly MethodInfo TryWrite32 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite32))!;
-    private static readonly MethodInfo TryWrite64 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite64))!;
+    private static readonly MethodInfo TryRead8 = typeof(UnitCompiler).GetMethod(nameof(MissRead8), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead16 = typeof(UnitCompiler).GetMethod(nameof(MissRead16), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead32 = typeof(UnitCompiler).GetMethod(nameof(MissRead32), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead64 = typeof(UnitCompiler).GetMethod(nameof(MissRead64), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite8 = typeof(UnitCompiler).GetMethod(nameof(MissWrite8), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite16 = typeof(UnitCompiler).GetMethod(nameof(MissWrite16), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite32 = typeof(UnitCompiler).GetMethod(nameof(MissWrite32), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryWrite64 = typeof(UnitCompiler).GetMethod(nameof(MissWrite64), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
     private static readonly MethodInfo CheckBranchTargetMethod = typeof(ControlInstructions).GetMethod(nameof(ControlInstructions.CheckBranchTarget), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo SetStatusMethod = typeof(Flags).GetMethod(nameof(Flags.SetStatus))!;
+    private static readonly MethodInfo UpdateFlagsMethod = typeof(Flags).GetMethod(nameof(Flags.Update))!;
+    private static readonly MethodInfo ImulCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ImulCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo ShlCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ShlCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo ShrCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.ShrCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo SarCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SarCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo RotateCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.RotateCore), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TlbVpnField = typeof(TlbEntry).GetField(nameof(TlbEntry.Vpn))!;
+    private static readonly FieldInfo TlbDataField = typeof(TlbEntry).GetField(nameof(TlbEntry.Data))!;
+    private static readonly FieldInfo TlbReadField = typeof(SoftTlb).GetField(nameof(SoftTlb.Read), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo TlbWriteField = typeof(SoftTlb).GetField(nameof(SoftTlb.Write), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TlbGetter = typeof(GuestMemory).GetProperty(nameof(GuestMemory.Tlb))!.GetMethod!;
+    private static readonly MethodInfo ArrayDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
+        .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
+        .MakeGenericMethod(typeof(byte));
+    private static readonly MethodInfo Log2Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.Log2), [typeof(ulong)])!;
+    private static readonly MethodInfo TrailingZeroMethod = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.TrailingZeroCount), [typeof(ulong)])!;
+    private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(ulong), typeof(ulong), typeof(ulong).MakeByRefType()])!;
+    private static readonly MethodInfo SzpFlagsMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SzpFlags), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
-    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64;
+    private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
+    private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
     private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
     private ulong currentIp;
 
@@ -74,6 +97,10 @@ internal sealed unsafe class UnitCompiler
     private readonly Label exit;
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
+    private readonly FloatEmitter fp;
+
+    /// <summary>Index of the current instruction in <see cref="TranslatedUnit.Instructions"/>.</summary>
+    private int currentIndex;
     private readonly Label[] blockLabels;
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
@@ -101,8 +128,16 @@ internal sealed unsafe class UnitCompiler
         tmpA = il.DeclareLocal(typeof(ulong));
         tmpB = il.DeclareLocal(typeof(ulong));
         tmpR = il.DeclareLocal(typeof(ulong));
+        flagBits = il.DeclareLocal(typeof(ulong));
+        tlbRead = il.DeclareLocal(typeof(TlbEntry[]));
+        tlbWrite = il.DeclareLocal(typeof(TlbEntry[]));
+        tlbEntry = il.DeclareLocal(typeof(TlbEntry).MakeByRefType());
+        tlbAddress = il.DeclareLocal(typeof(ulong));
+        tlbValue = il.DeclareLocal(typeof(ulong));
+        shiftCount = il.DeclareLocal(typeof(int));
         exit = il.DefineLabel();
         simd = new SimdEmitter(this);
+        fp = new FloatEmitter(this, simd);
         blockLabels = new Label[unit.Blocks.Length];
         for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
     }
@@ -128,6 +163,14 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Call, MemoryGetter);
         il.Emit(OpCodes.Stloc, memory);
+        // The TLB arrays never change for a GuestMemory: hits need no call.
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Call, TlbGetter);
+        il.Emit(OpCodes.Dup);
+        il.Emit(OpCodes.Ldfld, TlbReadField);
+        il.Emit(OpCodes.Stloc, tlbRead);
+        il.Emit(OpCodes.Ldfld, TlbWriteField);
+        il.Emit(OpCodes.Stloc, tlbWrite);
         simd.EmitPrologue();
         LoadRegisters();
 
@@ -142,11 +185,12 @@ internal sealed unsafe class UnitCompiler
             {
                 ref readonly Instruction ins = ref code[i];
                 currentIp = ins.IP;
+                currentIndex = g;
                 bool last = i == code.Length - 1;
                 bool flagsLive = FlagsLiveAfter(code, i);
                 if (last && TryEmitTerminator(in ins, k)) continue;
                 bool inlined = TryEmitInline(in ins, flagsLive);
-                if (!inlined) EmitFallback(in ins, g);
+                if (!inlined) EmitFallback(in ins);
                 pending++;
                 if (MayWriteMemory(in ins)) EmitInvalidationCheck(in ins);
                 if (last) EmitBlockEnd(k, in ins, inlined);
@@ -212,7 +256,7 @@ internal sealed unsafe class UnitCompiler
             Use(ins.MemoryBase);
             Use(ins.MemoryIndex);
             if (ins.Mnemonic is Mnemonic.Push or Mnemonic.Pop or Mnemonic.Call or Mnemonic.Ret) Use(Register.RSP);
-            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo)
+            if (ins.Mnemonic is Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo or Mnemonic.Div or Mnemonic.Idiv or Mnemonic.Mul)
             {
                 Use(Register.RAX);
                 Use(Register.RDX);
@@ -373,10 +417,19 @@ internal sealed unsafe class UnitCompiler
     /// around instructions that hand control to the OS). A fault in the handler comes back as false and
     /// goes to a stub, which writes every register back before raising it.
     /// </summary>
-    private void EmitFallback(in Instruction ins, int index)
+    private void EmitFallback(in Instruction ins)
     {
         fused = null;
         FlushPending();
+        EmitHandlerCall(in ins);
+    }
+
+    /// <summary>
+    /// The call itself, also the slow path of inline code: leaves the instruction count and the flag fusion
+    /// alone (a fault stub publishes the pending count).
+    /// </summary>
+    internal void EmitHandlerCall(in Instruction ins)
+    {
         (uint spill, uint reload) = BlockDecoder.ExitsToDispatcher(in ins) ? (0xFFFFu, 0xFFFFu) : RegisterUse(in ins);
         StoreRegisters(spill);
         SetInstructionStart(in ins);
@@ -384,7 +437,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Ldarg_1);
         il.Emit(OpCodes.Ldfld, InstructionsField);
-        il.Emit(OpCodes.Ldc_I4, index);
+        il.Emit(OpCodes.Ldc_I4, currentIndex);
         il.Emit(OpCodes.Ldelema, typeof(Instruction));
         il.Emit(OpCodes.Ldc_I8, (long)InstructionTable.HandlerFor(in ins));
         il.Emit(OpCodes.Conv_I);
@@ -408,7 +461,18 @@ internal sealed unsafe class UnitCompiler
         return (spill, reload);
     }
 
+    // TLB misses, out of line: compiled once (optimized at once), not inlined into every access site of every unit.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead8(GuestMemory m, ulong a, out byte v) => m.TryRead8(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead16(GuestMemory m, ulong a, out ushort v) => m.TryRead16(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead32(GuestMemory m, ulong a, out uint v) => m.TryRead32(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead64(GuestMemory m, ulong a, out ulong v) => m.TryRead64(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite8(GuestMemory m, ulong a, byte v) => m.TryWrite8(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite16(GuestMemory m, ulong a, ushort v) => m.TryWrite16(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite32(GuestMemory m, ulong a, uint v) => m.TryWrite32(a, v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite64(GuestMemory m, ulong a, ulong v) => m.TryWrite64(a, v);
+
     /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called from units from their first run: skip tier 0
     internal static bool RunHandler(Vcpu cpu, ref Instruction ins, delegate*<Vcpu, ref Instruction, void> handler)
     {
         try
@@ -556,7 +620,6 @@ internal sealed unsafe class UnitCompiler
             {
                 fused = null;
                 LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
-                il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, rsp);
                 EmitTryRead(8);
                 il.Emit(OpCodes.Stloc, tmpR);
@@ -597,25 +660,44 @@ internal sealed unsafe class UnitCompiler
                 return true;
             case Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp or Mnemonic.Test:
                 return TryEmitAlu(in ins, flagsLive);
-            case Mnemonic.Inc or Mnemonic.Dec when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
+            case Mnemonic.Inc or Mnemonic.Dec when InlineSize(in ins, 0) != 0 && !ins.HasLockPrefix:
             {
-                int size = Operands.GprSize(ins.Op0Register);
+                int size = InlineSize(in ins, 0);
+                bool inMemory = ins.Op0Kind == OpKind.Memory;
                 // INC/DEC keep CF: take it from the previous inline compare if there is one.
                 bool carryKnown = fused is { Op: FlagOp.Add or FlagOp.Sub or FlagOp.Logic };
-                if (carryKnown && flagsLive) EmitFusedCarry(fused!.Value.Op);
-                LoadReg(ins.Op0Register);
+                if (carryKnown && flagsLive)
+                {
+                    EmitFusedCarry(fused!.Value.Op);
+                    il.Emit(OpCodes.Stloc, carry);
+                }
+                if (inMemory)
+                {
+                    EmitAddress(in ins, withSegment: true);
+                    il.Emit(OpCodes.Stloc, address);
+                    il.Emit(OpCodes.Ldloc, address);
+                    EmitTryRead(size);
+                }
+                else LoadReg(ins.Op0Register);
                 il.Emit(OpCodes.Stloc, tmpA);
                 il.Emit(OpCodes.Ldloc, tmpA);
                 il.Emit(OpCodes.Ldc_I8, 1L);
                 il.Emit(ins.Mnemonic == Mnemonic.Inc ? OpCodes.Add : OpCodes.Sub);
                 ZeroExtend(size);
                 il.Emit(OpCodes.Stloc, tmpR);
-                il.Emit(OpCodes.Ldloc, tmpR);
-                StoreReg(ins.Op0Register);
+                if (inMemory)
+                {
+                    il.Emit(OpCodes.Ldloc, address);
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    EmitTryWrite(size);
+                }
+                else
+                {
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    StoreReg(ins.Op0Register);
+                }
                 if (flagsLive)
                 {
-                    // stack (when carryKnown): carry
-                    if (carryKnown) il.Emit(OpCodes.Stloc, carry);
                     il.Emit(OpCodes.Ldloc, state);
                     il.Emit(ins.Mnemonic == Mnemonic.Dec ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
                     il.Emit(OpCodes.Ldloc, tmpA);
@@ -631,6 +713,13 @@ internal sealed unsafe class UnitCompiler
                 fused = (ins.Mnemonic == Mnemonic.Inc ? FlagOp.Inc : FlagOp.Dec, size);
                 return true;
             }
+            case Mnemonic.Adc or Mnemonic.Sbb when !ins.HasLockPrefix && InlineSize(in ins, 0) != 0
+                && (ins.Op1Kind == OpKind.Register ? IsInlineGpr(ins.Op1Register) : IsImmediate(ins.Op1Kind) || ins.Op1Kind == OpKind.Memory && ins.Op0Kind == OpKind.Register):
+                // The carry in first (a fused one reads the previous instruction's operands).
+                EmitCondition(ConditionCode.b);
+                il.Emit(OpCodes.Stloc, carry);
+                fused = null;
+                return TryEmitAlu(in ins, flagsLive);
             case Mnemonic.Not when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register):
                 fused = null;
                 LoadReg(ins.Op0Register);
@@ -656,9 +745,11 @@ internal sealed unsafe class UnitCompiler
                 return true;
             }
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                when !flagsLive && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register) && ins.Op1Kind == OpKind.Immediate8:
-                return EmitShiftImmediate(in ins);
-            case Mnemonic.Imul when !flagsLive && ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
+                when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+                && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && ins.Op1Register == Register.CL):
+                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 && IsGpr3264(ins.Op0Register)
+                    ? EmitShiftImmediate(in ins) : EmitShift(in ins, flagsLive);
+            case Mnemonic.Imul when ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
             {
                 fused = null;
@@ -669,6 +760,16 @@ internal sealed unsafe class UnitCompiler
                 if (ins.OpCount == 2) LoadReg(ins.Op0Register);
                 il.Emit(OpCodes.Ldloc, tmpB);
                 if (ins.OpCount == 3) il.Emit(OpCodes.Ldc_I8, (long)ins.GetImmediate(2));
+                if (flagsLive)
+                {
+                    // The interpreter's own product-and-flags function.
+                    il.Emit(OpCodes.Ldc_I4, size);
+                    il.Emit(OpCodes.Ldloca, flagBits);
+                    il.Emit(OpCodes.Call, ImulCoreMethod);
+                    StoreReg(ins.Op0Register);
+                    EmitSetStatus(all: true);
+                    return true;
+                }
                 il.Emit(OpCodes.Mul); // the low half of a product is the same signed or unsigned
                 StoreReg(ins.Op0Register);
                 return true;
@@ -704,6 +805,24 @@ internal sealed unsafe class UnitCompiler
                 fused = null;
                 return true;
             }
+            case Mnemonic.Div or Mnemonic.Idiv when ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8
+                || ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+                EmitDivide(in ins);
+                return true;
+            case Mnemonic.Mul when ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() is 4 or 8
+                || ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register):
+                EmitMultiplyWide(in ins, flagsLive);
+                return true;
+            case Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr or Mnemonic.Btc when !ins.HasLockPrefix
+                && (ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+                    && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && IsInlineGpr(ins.Op1Register))
+                || ins.Op0Kind == OpKind.Memory && ins.Op1Kind == OpKind.Immediate8 && ins.MemorySize.GetSize() is 2 or 4 or 8):
+                EmitBitTest(in ins, flagsLive);
+                return true;
+            case Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt when IsGpr3264(ins.Op0Register)
+                && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
+                EmitBitScan(in ins, flagsLive);
+                return true;
             case Mnemonic.Xchg when ins.Op0Kind == OpKind.Register && ins.Op1Kind == OpKind.Register
                 && IsGpr3264(ins.Op0Register) && IsGpr3264(ins.Op1Register):
                 fused = null;
@@ -731,8 +850,12 @@ internal sealed unsafe class UnitCompiler
                 EmitSignExtendAccumulator(ins.Mnemonic);
                 return true;
             case var _ when SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic)
-                || SimdEmitter.IsShiftImmediate(ins.Mnemonic) || ins.Mnemonic == Mnemonic.Pmovmskb:
+                || SimdEmitter.IsShiftImmediate(ins.Mnemonic) || ins.Mnemonic is Mnemonic.Pmovmskb or Mnemonic.Shufps or Mnemonic.Pshufd:
                 if (!simd.TryEmit(in ins)) return false;
+                fused = null;
+                return true;
+            case var _ when FloatEmitter.Handles(ins.Mnemonic):
+                if (!fp.TryEmit(in ins)) return false;
                 fused = null;
                 return true;
             case Mnemonic.Push when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64():
@@ -746,7 +869,6 @@ internal sealed unsafe class UnitCompiler
             {
                 fused = null;
                 LocalBuilder rsp = regs[(int)Gpr.Rsp]!;
-                il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, rsp);
                 EmitTryRead(8);
                 il.Emit(OpCodes.Stloc, Reg(ins.Op0Register));
@@ -807,6 +929,288 @@ internal sealed unsafe class UnitCompiler
         return true;
     }
 
+    /// <summary>
+    /// Shifts and rotates of a 32/64-bit register whose flags someone may read, or by CL: the interpreter's
+    /// result-and-flags function; a zero count (known here, or tested at run time for CL) changes no flags.
+    /// </summary>
+    private bool EmitShift(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        Register dst = ins.Op0Register;
+        int size = Operands.GprSize(dst);
+        int mask = size == 8 ? 63 : 31;
+        bool rotate = ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror;
+        Label zero = il.DefineLabel(), done = il.DefineLabel();
+        LoadReg(dst);
+        il.Emit(OpCodes.Stloc, tmpA);
+        if (ins.Op1Kind == OpKind.Immediate8)
+        {
+            int c = ins.Immediate8 & mask;
+            if (c == 0) return EmitShiftImmediate(in ins); // writes the register back (zero-extended)
+            il.Emit(OpCodes.Ldc_I4, c);
+        }
+        else
+        {
+            LoadReg(Register.CL);
+            il.Emit(OpCodes.Conv_I4);
+            il.Emit(OpCodes.Ldc_I4, mask);
+            il.Emit(OpCodes.And);
+        }
+        il.Emit(OpCodes.Stloc, shiftCount);
+        il.Emit(OpCodes.Ldloc, shiftCount);
+        il.Emit(OpCodes.Brfalse, zero);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Ldloc, shiftCount);
+        il.Emit(OpCodes.Ldc_I4, size);
+        if (rotate) il.Emit(ins.Mnemonic == Mnemonic.Rol ? OpCodes.Ldc_I4_1 : OpCodes.Ldc_I4_0);
+        il.Emit(OpCodes.Ldloca, flagBits);
+        il.Emit(OpCodes.Call, ins.Mnemonic switch
+        {
+            Mnemonic.Shl or Mnemonic.Sal => ShlCoreMethod,
+            Mnemonic.Shr => ShrCoreMethod,
+            Mnemonic.Sar => SarCoreMethod,
+            _ => RotateCoreMethod,
+        });
+        StoreReg(dst);
+        if (flagsLive) EmitSetStatus(all: !rotate);
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(zero);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        StoreReg(dst); // a 32-bit destination is still zero-extended
+        il.MarkLabel(done);
+        return true;
+    }
+
+    /// <summary>
+    /// BSF/BSR (a zero source sets ZF and leaves the destination alone; only ZF changes) and TZCNT (zero gives
+    /// the width; CF and ZF change) — the interpreter's rules.
+    /// </summary>
+    private void EmitBitScan(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        int size = Operands.GprSize(ins.Op0Register);
+        bool tzcnt = ins.Mnemonic == Mnemonic.Tzcnt;
+        Label zero = il.DefineLabel(), done = il.DefineLabel();
+        if (ins.Op1Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op1Register);
+        il.Emit(OpCodes.Stloc, tmpB);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        il.Emit(OpCodes.Brfalse, zero);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        il.Emit(OpCodes.Call, ins.Mnemonic == Mnemonic.Bsr ? Log2Method : TrailingZeroMethod);
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Dup);
+        il.Emit(OpCodes.Stloc, tmpR);
+        StoreReg(ins.Op0Register);
+        // Nonzero source: BSF/BSR clear ZF; TZCNT clears CF and sets ZF when the count is 0.
+        if (flagsLive) EmitUpdateFlags(tzcnt ? CarryZero : (long)RFlags.ZF, () =>
+        {
+            if (!tzcnt) { il.Emit(OpCodes.Ldc_I8, 0L); return; }
+            il.Emit(OpCodes.Ldloc, tmpR);
+            il.Emit(OpCodes.Ldc_I8, 0L);
+            il.Emit(OpCodes.Ceq);
+            il.Emit(OpCodes.Ldc_I4_6); // ZF is bit 6
+            il.Emit(OpCodes.Shl);
+            il.Emit(OpCodes.Conv_U8);
+        });
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(zero);
+        if (tzcnt)
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)size * 8);
+            StoreReg(ins.Op0Register);
+        }
+        if (flagsLive) EmitUpdateFlags(tzcnt ? CarryZero : (long)RFlags.ZF, () => il.Emit(OpCodes.Ldc_I8, tzcnt ? (long)RFlags.CF : (long)RFlags.ZF));
+        il.MarkLabel(done);
+    }
+
+    private const long CarryZero = (long)(RFlags.CF | RFlags.ZF);
+
+    /// <summary>32/64-bit MUL: RDX:RAX = RAX * source; CF = OF = (high half != 0), ZF/SF/PF from the low half.</summary>
+    private void EmitMultiplyWide(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        int size = ins.Op0Kind == OpKind.Memory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
+        LocalBuilder rax = regs[(int)Gpr.Rax]!, rdx = regs[(int)Gpr.Rdx]!;
+        if (ins.Op0Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpB);
+        if (size == 8)
+        {
+            il.Emit(OpCodes.Ldloc, rax);
+            il.Emit(OpCodes.Ldloc, tmpB);
+            il.Emit(OpCodes.Ldloca, tmpR);
+            il.Emit(OpCodes.Call, BigMulMethod);
+            il.Emit(OpCodes.Stloc, tmpA);
+        }
+        else
+        {
+            LoadReg(Register.EAX);
+            il.Emit(OpCodes.Ldloc, tmpB);
+            il.Emit(OpCodes.Mul);
+            il.Emit(OpCodes.Dup);
+            ZeroExtend(4);
+            il.Emit(OpCodes.Stloc, tmpR);
+            il.Emit(OpCodes.Ldc_I4, 32);
+            il.Emit(OpCodes.Shr_Un);
+            il.Emit(OpCodes.Stloc, tmpA);
+        }
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Stloc, rax);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Stloc, rdx);
+        if (!flagsLive) return;
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Ldc_I8, 0L);
+        il.Emit(OpCodes.Cgt_Un);
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Ldc_I8, (long)(RFlags.CF | RFlags.OF));
+        il.Emit(OpCodes.Mul);
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Ldc_I4, size);
+        il.Emit(OpCodes.Call, SzpFlagsMethod);
+        il.Emit(OpCodes.Or);
+        il.Emit(OpCodes.Call, SetStatusMethod);
+    }
+
+    /// <summary>
+    /// BT/BTS/BTR/BTC on a register (immediate or register offset, modulo the width) or memory with an immediate
+    /// offset: only CF changes, so BT whose CF nobody reads is just its memory access.
+    /// </summary>
+    private void EmitBitTest(in Instruction ins, bool flagsLive)
+    {
+        fused = null;
+        bool inMemory = ins.Op0Kind == OpKind.Memory;
+        int size = inMemory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
+        int bits = size * 8;
+        if (inMemory)
+        {
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, address);
+            EmitTryRead(size);
+        }
+        else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpA);
+        if (ins.Op1Kind == OpKind.Immediate8) il.Emit(OpCodes.Ldc_I4, ins.Immediate8 & (bits - 1));
+        else
+        {
+            LoadReg(ins.Op1Register);
+            il.Emit(OpCodes.Conv_I4);
+            il.Emit(OpCodes.Ldc_I4, bits - 1);
+            il.Emit(OpCodes.And);
+        }
+        il.Emit(OpCodes.Stloc, shiftCount);
+        if (ins.Mnemonic != Mnemonic.Bt)
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldc_I8, 1L);
+            il.Emit(OpCodes.Ldloc, shiftCount);
+            il.Emit(OpCodes.Shl);
+            if (ins.Mnemonic == Mnemonic.Btr) il.Emit(OpCodes.Not);
+            il.Emit(ins.Mnemonic switch { Mnemonic.Bts => OpCodes.Or, Mnemonic.Btr => OpCodes.And, _ => OpCodes.Xor });
+            il.Emit(OpCodes.Stloc, tmpR);
+            if (inMemory)
+            {
+                il.Emit(OpCodes.Ldloc, address);
+                il.Emit(OpCodes.Ldloc, tmpR);
+                EmitTryWrite(size);
+            }
+            else
+            {
+                il.Emit(OpCodes.Ldloc, tmpR);
+                StoreReg(ins.Op0Register);
+            }
+        }
+        if (!flagsLive) return;
+        EmitUpdateFlags((long)RFlags.CF, () =>
+        {
+            il.Emit(OpCodes.Ldloc, tmpA);
+            il.Emit(OpCodes.Ldloc, shiftCount);
+            il.Emit(OpCodes.Shr_Un);
+            il.Emit(OpCodes.Ldc_I8, 1L);
+            il.Emit(OpCodes.And);
+        });
+    }
+
+    /// <summary>
+    /// 32/64-bit DIV/IDIV when the dividend fits the low half (RDX/EDX zero, or the sign of RAX/EAX) and the
+    /// quotient cannot overflow: one host division. Anything else — a zero divisor, a wide dividend,
+    /// MIN / -1 — runs the handler, which divides wide or raises #DE. Flags stay unchanged (Hv's choice).
+    /// </summary>
+    private void EmitDivide(in Instruction ins)
+    {
+        fused = null;
+        bool signed = ins.Mnemonic == Mnemonic.Idiv;
+        int size = ins.Op0Kind == OpKind.Memory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
+        bool wide = size == 8;
+        LocalBuilder rax = regs[(int)Gpr.Rax]!, rdx = regs[(int)Gpr.Rdx]!;
+        Label slow = il.DefineLabel(), done = il.DefineLabel();
+        if (ins.Op0Kind == OpKind.Memory) EmitLoad(in ins, size); else LoadReg(ins.Op0Register);
+        il.Emit(OpCodes.Stloc, tmpB);
+        il.Emit(OpCodes.Ldloc, tmpB);
+        il.Emit(OpCodes.Brfalse, slow);
+        // [v] pushes a register or the divisor at the operand width (signed or not) for the host division.
+        void Push(LocalBuilder v)
+        {
+            il.Emit(OpCodes.Ldloc, v);
+            if (!wide) il.Emit(signed ? OpCodes.Conv_I4 : OpCodes.Conv_U4);
+        }
+        // The high half must be the extension of the low half.
+        Push(rdx);
+        if (signed)
+        {
+            Push(rax);
+            il.Emit(OpCodes.Ldc_I4, wide ? 63 : 31);
+            il.Emit(OpCodes.Shr);
+            il.Emit(OpCodes.Bne_Un, slow);
+            // MIN / -1 overflows.
+            Label ok = il.DefineLabel();
+            Push(tmpB);
+            if (wide) il.Emit(OpCodes.Ldc_I8, -1L); else il.Emit(OpCodes.Ldc_I4_M1);
+            il.Emit(OpCodes.Bne_Un, ok);
+            Push(rax);
+            if (wide) il.Emit(OpCodes.Ldc_I8, long.MinValue); else il.Emit(OpCodes.Ldc_I4, int.MinValue);
+            il.Emit(OpCodes.Beq, slow);
+            il.MarkLabel(ok);
+        }
+        else il.Emit(OpCodes.Brtrue, slow);
+        foreach (bool remainder in new[] { false, true })
+        {
+            Push(rax);
+            Push(tmpB);
+            il.Emit(remainder ? signed ? OpCodes.Rem : OpCodes.Rem_Un : signed ? OpCodes.Div : OpCodes.Div_Un);
+            if (!wide) il.Emit(OpCodes.Conv_U4);
+            il.Emit(OpCodes.Conv_U8);
+            il.Emit(OpCodes.Stloc, remainder ? tmpA : tmpR);
+        }
+        il.Emit(OpCodes.Ldloc, tmpR);
+        il.Emit(OpCodes.Stloc, rax);
+        il.Emit(OpCodes.Ldloc, tmpA);
+        il.Emit(OpCodes.Stloc, rdx);
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(slow);
+        EmitHandlerCall(in ins);
+        il.MarkLabel(done);
+    }
+
+    /// <summary>Flags.Update(state, mask, bits) with the bits pushed by <paramref name="pushBits"/>.</summary>
+    private void EmitUpdateFlags(long mask, Action pushBits)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldc_I8, mask);
+        pushBits();
+        il.Emit(OpCodes.Call, UpdateFlagsMethod);
+    }
+
+    /// <summary>Publishes the eager flags in flagBits: all six status flags, or only a rotate's CF and OF.</summary>
+    private void EmitSetStatus(bool all)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        if (!all) il.Emit(OpCodes.Ldc_I8, (long)IntegerInstructions.RotateFlags);
+        il.Emit(OpCodes.Ldloc, flagBits);
+        il.Emit(OpCodes.Call, all ? SetStatusMethod : UpdateFlagsMethod);
+    }
+
     /// <summary>CWDE/CDQE (sign-extend into RAX) and CDQ/CQO (sign of RAX into RDX).</summary>
     private void EmitSignExtendAccumulator(Mnemonic mnemonic)
     {
@@ -851,7 +1255,14 @@ internal sealed unsafe class UnitCompiler
         }
         il.Emit(OpCodes.Ldloc, tmpR);
         il.Emit(OpCodes.Ldc_I4, size);
-        il.Emit(OpCodes.Call, op switch { FlagOp.Add => SetAddMethod, FlagOp.Sub => SetSubMethod, _ => SetLogicMethod });
+        il.Emit(OpCodes.Call, op switch
+        {
+            FlagOp.Add => SetAddMethod,
+            FlagOp.Sub => SetSubMethod,
+            FlagOp.Adc => SetAdcMethod,
+            FlagOp.Sbb => SetSbbMethod,
+            _ => SetLogicMethod,
+        });
     }
 
     private void EmitPush(Action pushValue)
@@ -862,7 +1273,6 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldc_I8, 8L);
         il.Emit(OpCodes.Sub);
         il.Emit(OpCodes.Stloc, address);
-        il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, address);
         pushValue();
         EmitTryWrite(8);
@@ -887,7 +1297,6 @@ internal sealed unsafe class UnitCompiler
         {
             EmitAddress(in ins, withSegment: true);
             il.Emit(OpCodes.Stloc, address);
-            il.Emit(OpCodes.Ldloc, memory);
             il.Emit(OpCodes.Ldloc, address);
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
             else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
@@ -932,7 +1341,8 @@ internal sealed unsafe class UnitCompiler
 
     private bool TryEmitAlu(in Instruction ins, bool flagsLive)
     {
-        if (!IsInlineFlagProducer(in ins)) return false;
+        bool withCarry = ins.Mnemonic is Mnemonic.Adc or Mnemonic.Sbb; // the caller put CF in the carry local
+        if (!withCarry && !IsInlineFlagProducer(in ins)) return false;
         OpKind k0 = ins.Op0Kind, k1 = ins.Op1Kind;
         int size = InlineSize(in ins, 0);
 
@@ -942,7 +1352,6 @@ internal sealed unsafe class UnitCompiler
         {
             EmitAddress(in ins, withSegment: true);
             il.Emit(OpCodes.Stloc, address);
-            il.Emit(OpCodes.Ldloc, memory);
             il.Emit(OpCodes.Ldloc, address);
             EmitTryRead(size);
         }
@@ -961,6 +1370,13 @@ internal sealed unsafe class UnitCompiler
         {
             case Mnemonic.Add: il.Emit(OpCodes.Add); op = FlagOp.Add; break;
             case Mnemonic.Sub or Mnemonic.Cmp: il.Emit(OpCodes.Sub); op = FlagOp.Sub; break;
+            case Mnemonic.Adc or Mnemonic.Sbb:
+                il.Emit(ins.Mnemonic == Mnemonic.Adc ? OpCodes.Add : OpCodes.Sub);
+                il.Emit(OpCodes.Ldloc, carry);
+                il.Emit(OpCodes.Conv_U8);
+                il.Emit(ins.Mnemonic == Mnemonic.Adc ? OpCodes.Add : OpCodes.Sub);
+                op = ins.Mnemonic == Mnemonic.Adc ? FlagOp.Adc : FlagOp.Sbb;
+                break;
             case Mnemonic.And or Mnemonic.Test: il.Emit(OpCodes.And); op = FlagOp.Logic; break;
             case Mnemonic.Or: il.Emit(OpCodes.Or); op = FlagOp.Logic; break;
             default: il.Emit(OpCodes.Xor); op = FlagOp.Logic; break;
@@ -971,7 +1387,6 @@ internal sealed unsafe class UnitCompiler
         {
             if (k0 == OpKind.Memory)
             {
-                il.Emit(OpCodes.Ldloc, memory);
                 il.Emit(OpCodes.Ldloc, address);
                 il.Emit(OpCodes.Ldloc, tmpR);
                 EmitTryWrite(size);
@@ -983,13 +1398,24 @@ internal sealed unsafe class UnitCompiler
             }
         }
         if (flagsLive) EmitSetFlags(op, size);
-        fused = (op, size);
+        fused = withCarry ? null : (op, size);
         return true;
     }
 
-    /// <summary>[memory, address] on the stack → the loaded value (zero-extended to 64 bits); a fault goes to a stub.</summary>
+    /// <summary>
+    /// [address] on the stack → the loaded value (zero-extended to 64 bits). The soft-TLB hit path is plain IL
+    /// (nothing for the JIT to inline); a miss calls the out-of-line slow path, and a fault goes to a stub.
+    /// </summary>
     private void EmitTryRead(int size)
     {
+        Label miss = il.DefineLabel(), done = il.DefineLabel();
+        il.Emit(OpCodes.Stloc, tlbAddress);
+        EmitTlbProbe(tlbRead, size, miss);
+        il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Stloc, tlbValue);
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(miss);
         (LocalBuilder local, MethodInfo method) = size switch
         {
             1 => (load8, TryRead8),
@@ -997,21 +1423,37 @@ internal sealed unsafe class UnitCompiler
             4 => (load32, TryRead32),
             _ => (load64, TryRead64),
         };
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
         il.Emit(OpCodes.Ldloca, local);
         il.Emit(OpCodes.Call, method);
         il.Emit(OpCodes.Brfalse, FaultStub());
         il.Emit(OpCodes.Ldloc, local);
-        if (size != 8) il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Stloc, tlbValue);
+        il.MarkLabel(done);
+        il.Emit(OpCodes.Ldloc, tlbValue);
     }
 
-    /// <summary>[memory, address, value] on the stack → stored; a fault goes to a stub.</summary>
+    /// <summary>[address, value] on the stack → stored; a fault goes to a stub. Pages holding code have no write entry, so their stores take the slow path (SMC).</summary>
     private void EmitTryWrite(int size)
     {
-        // Publish the storing instruction (stack-neutral): an SMC event names its writer and the SMC engine
-        // knows which instruction is running.
+        Label miss = il.DefineLabel(), done = il.DefineLabel();
+        il.Emit(OpCodes.Stloc, tlbValue);
+        il.Emit(OpCodes.Stloc, tlbAddress);
+        EmitTlbProbe(tlbWrite, size, miss);
+        il.Emit(OpCodes.Ldloc, tlbValue);
+        il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
+        il.Emit(OpCodes.Br, done);
+        il.MarkLabel(miss);
+        // Publish the storing instruction (only the slow path can reach the SMC engine, since code frames have
+        // no plain write entry): an SMC event names its writer and the engine knows which instruction runs.
         il.Emit(OpCodes.Ldarg_0);
         il.Emit(OpCodes.Ldc_I8, (long)currentIp);
         il.Emit(OpCodes.Stfld, InstructionStartField);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldloc, tlbValue);
         switch (size)
         {
             case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Call, TryWrite8); break;
@@ -1020,12 +1462,63 @@ internal sealed unsafe class UnitCompiler
             default: il.Emit(OpCodes.Call, TryWrite64); break;
         }
         il.Emit(OpCodes.Brfalse, FaultStub());
+        il.MarkLabel(done);
+    }
+
+    /// <summary>
+    /// The TLB lookup for the address in tlbAddress: on a hit (same page, access inside it) pushes the host
+    /// address of the guest byte (unaligned loads and stores are fine on x86-64); otherwise branches to
+    /// <paramref name="miss"/> with an empty stack.
+    /// </summary>
+    private void EmitTlbProbe(LocalBuilder entries, int size, Label miss)
+    {
+        // entry = ref entries[(int)(address >> 12) & IndexMask]
+        il.Emit(OpCodes.Ldloc, entries);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
+        il.Emit(OpCodes.Shr_Un);
+        il.Emit(OpCodes.Conv_I4);
+        il.Emit(OpCodes.Ldc_I4, SoftTlb.IndexMask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        il.Emit(OpCodes.Stloc, tlbEntry);
+        il.Emit(OpCodes.Ldloc, tlbEntry);
+        il.Emit(OpCodes.Ldfld, TlbVpnField);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
+        il.Emit(OpCodes.Shr_Un);
+        il.Emit(OpCodes.Bne_Un, miss);
+        if (size > 1)
+        {
+            il.Emit(OpCodes.Ldloc, tlbAddress);
+            il.Emit(OpCodes.Ldc_I8, (long)PhysicalPage.OffsetMask);
+            il.Emit(OpCodes.And);
+            il.Emit(OpCodes.Ldc_I8, (long)(PhysicalPage.Size - size));
+            il.Emit(OpCodes.Bgt_Un, miss);
+        }
+        il.Emit(OpCodes.Ldloc, tlbEntry);
+        il.Emit(OpCodes.Ldfld, TlbDataField);
+        il.Emit(OpCodes.Call, ArrayDataMethod);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldc_I8, (long)PhysicalPage.OffsetMask);
+        il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Conv_I);
+        il.Emit(OpCodes.Add);
+    }
+
+    /// <summary>Stores <paramref name="value"/> (1, 2, 4 or 8 bytes) to the memory operand; a fault goes to a stub.</summary>
+    internal void EmitStore(in Instruction ins, int size, LocalBuilder value)
+    {
+        EmitAddress(in ins, withSegment: true);
+        il.Emit(OpCodes.Stloc, address);
+        il.Emit(OpCodes.Ldloc, address);
+        il.Emit(OpCodes.Ldloc, value);
+        EmitTryWrite(size);
     }
 
     /// <summary>Loads the memory operand (1, 2, 4 or 8 bytes), zero-extended to 64 bits.</summary>
-    private void EmitLoad(in Instruction ins, int size)
+    internal void EmitLoad(in Instruction ins, int size)
     {
-        il.Emit(OpCodes.Ldloc, memory);
         EmitAddress(in ins, withSegment: true);
         EmitTryRead(size);
     }
@@ -1212,11 +1705,16 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Conservatively: can this instruction store to guest memory (and so hit code)?</summary>
     internal static bool MayWriteMemory(in Instruction ins)
     {
-        if (ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Push or Mnemonic.Pushfq or Mnemonic.Call or Mnemonic.Enter) return true;
+        if (ins.Mnemonic is Mnemonic.Syscall or Mnemonic.Push or Mnemonic.Pushfq or Mnemonic.Call or Mnemonic.Enter
+            or Mnemonic.Maskmovq or Mnemonic.Maskmovdqu) return true;
+        // An explicit memory destination is always operand 0 (Intel operand order); a memory source elsewhere
+        // (loads, compares, LEA) writes nothing.
+        if (ins.OpCount > 0 && ins.Op0Kind == OpKind.Memory && ins.Mnemonic is not (Mnemonic.Lea or Mnemonic.Nop or Mnemonic.Cmp or Mnemonic.Test))
+            return true;
         for (int i = 0; i < ins.OpCount; i++)
         {
             OpKind k = ins.GetOpKind(i);
-            if (k is OpKind.Memory or OpKind.MemoryESRDI or OpKind.MemoryESEDI or OpKind.MemoryESDI) return true;
+            if (k is OpKind.MemoryESRDI or OpKind.MemoryESEDI or OpKind.MemoryESDI) return true;
         }
         // x87/SSE stores with implicit memory and FXSAVE are covered by OpKind.Memory.
         return !InstructionTable.IsImplemented(in ins);

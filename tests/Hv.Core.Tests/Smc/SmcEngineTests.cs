@@ -19,10 +19,13 @@ public sealed class SmcEngineTests
     private const ulong F = TestMachine.CodeBase + 0x1000; // functions live on the second code page
     private const ulong G = F + 0x40;
 
-    /// <summary>A machine running <paramref name="build"/> from an RWX code page.</summary>
+    /// <summary>
+    /// A machine running <paramref name="build"/> from an RWX code page. Translation is synchronous so that
+    /// which units exist when the test writes is deterministic (background compilation has its own tests).
+    /// </summary>
     private static TestMachine Writable(ExecutionMode mode, Action<Assembler> build)
     {
-        var m = new TestMachine(mode).Load(build);
+        var m = new TestMachine(mode, backgroundTranslation: false).Load(build);
         Assert.True(m.Memory.Protect(TestMachine.CodeBase, m.Memory.FindRegion(TestMachine.CodeBase)!.End - TestMachine.CodeBase, PagePermissions.All));
         return m;
     }

@@ -20,9 +20,9 @@ public sealed class TestMachine
     public const ulong StackTop = 0x1000_0030_0000;
     public const ulong StackSize = 0x10_0000;
 
-    public TestMachine(ExecutionMode mode)
+    public TestMachine(ExecutionMode mode, bool backgroundTranslation = true)
     {
-        Machine = Machine.Create(HvOptions.Default with { Mode = mode, HotThreshold = 2 });
+        Machine = Machine.Create(HvOptions.Default with { Mode = mode, HotThreshold = 2, BackgroundTranslation = backgroundTranslation });
         Machine.AddressSpace.Map(DataBase, DataSize, PagePermissions.ReadWrite, "data");
         Machine.AddressSpace.Map(StackTop - StackSize, StackSize, PagePermissions.ReadWrite, "[stack]");
         State[Gpr.Rsp] = StackTop - 0x100;

@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 56;
+    private const int KindCount = 81;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -98,12 +98,45 @@ public sealed class TranslatorDifferentialTests
             case 52: asm.psrld(Xmms[op.A], (byte)(op.Imm & 63)); break;
             case 53: asm.psllq(Xmms[op.A], (byte)(op.Imm & 127)); break;
             case 54: asm.psrad(Xmms[op.A], (byte)(op.Imm & 63)); break;
-            default: asm.psrldq(Xmms[op.A], (byte)(op.Imm & 31)); asm.ror(a, (byte)(op.Imm & 63)); asm.xor(b, a); break;
+            case 55: asm.psrldq(Xmms[op.A], (byte)(op.Imm & 31)); asm.ror(a, (byte)(op.Imm & 63)); asm.xor(b, a); break;
+            // Shifts, rotates and IMUL whose flags are read (or may be seen by a fault), counts in CL (zero included).
+            case 56: asm.shr(a, (byte)(op.Imm & 63)); asm.jb(skip); break;
+            case 57: asm.mov(cl, (byte)op.Imm); asm.ror(Regs32[op.A], cl); asm.jo(skip); break;
+            case 58: asm.mov(ecx, (int)op.Imm & 7); asm.sar(a, cl); asm.sets(Regs8[op.B]); break;
+            case 59: asm.imul(a, b); asm.jo(skip); break;
+            case 60: asm.imul(a32, m32, imm32); asm.setb(Regs8[op.B]); break;
+            case 61: asm.shl(a32, (byte)(op.Imm & 31)); asm.mov(m64, b); asm.jz(skip); break;
+            case 62: asm.rol(a, 1); asm.cmovo(b, a); asm.shl(b, cl); asm.setp(Regs8[op.A]); break;
+            case 63: asm.and(b, (int)op.Imm); asm.bsf(a, b); asm.setz(Regs8[op.B]); asm.bsr(b32, m32); asm.jz(skip); break;
+            case 64: asm.and(b32, (int)op.Imm); asm.tzcnt(a32, b32); asm.setb(Regs8[op.B]); asm.tzcnt(b, m64); asm.jz(skip); break;
+            case 65: asm.shufps(Xmms[op.A], Xmms[op.B], (byte)op.Imm); asm.pshufd(Xmms[op.B], Xmms[op.A], (byte)(op.Imm >> 8)); break;
+            case 66: asm.shufps(Xmms[op.A], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)op.Imm); asm.pshufd(Xmms[op.B], __xmmword_ptr[rdi + (op.Slot & ~1) * 8], (byte)(op.Imm >> 8)); break;
+            // DIV/IDIV: divisors never zero and quotients never overflow (no #DE), dividends narrow and wide.
+            case 67: asm.xor(edx, edx); asm.or(Divisor(op), 1); asm.div(Divisor(op)); break;
+            case 68: asm.cdq(); asm.and(Regs32[DivisorIndex(op)], 0x7FFF); asm.or(Regs32[DivisorIndex(op)], 1); asm.idiv(Regs32[DivisorIndex(op)]); break;
+            case 69: asm.mov(edx, 1); asm.mov(r11, 1L << 40); asm.or(Divisor(op), r11); asm.div(Divisor(op)); break;
+            case 70: asm.cqo(); asm.or(Divisor(op), 3); asm.idiv(Divisor(op)); asm.mov(edx, 1); asm.div(Regs32[DivisorIndex(op)]); break;
+            case 71: asm.or(m64, 1); asm.xor(edx, edx); asm.div(m64); asm.cdq(); asm.or(m32, 1); asm.idiv(m32); break;
+            // Memory INC/DEC, ADC/SBB (carry from a fused compare, from INC/DEC, or from the state), 8/16-bit shifts.
+            case 72: asm.inc(m32); asm.setz(Regs8[op.A]); asm.add(a, b); asm.dec(__qword_ptr[rdi + op.Slot * 8]); asm.adc(b, a); break;
+            case 73: asm.add(a, b); asm.adc(b32, a32); asm.sbb(a, imm32); asm.setb(Regs8[op.B]); break;
+            case 74: asm.cmp(a, b); asm.sbb(m64, b); asm.adc(a, m64); asm.jo(skip); break;
+            case 75: asm.shl(Regs8[op.A], 1); asm.setb(Regs8[op.B]); asm.rol(Regs16[op.B], cl); asm.adc(a, 0); break;
+            case 77: asm.mul(b); asm.jc(skip); asm.mul(Regs32[op.A]); asm.seto(Regs8[op.B]); break;
+            case 78: asm.mul(m64); asm.mul(m32); asm.sets(Regs8[op.A]); break;
+            case 79: asm.bt(a, (byte)op.Imm); asm.setb(Regs8[op.B]); asm.bts(b32, a32); asm.btr(Regs16[op.A], (byte)(op.Imm >> 4)); asm.jc(skip); break;
+            case 80: asm.bt(m32, (byte)op.Imm); asm.btc(m64, (byte)(op.Imm >> 3)); asm.adc(a, b); asm.bts(__word_ptr[rdi + op.Slot * 8], (byte)op.Imm); break;
+            default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
 
+    /// <summary>A divisor register other than RAX/RDX.</summary>
+    private static int DivisorIndex(GenOp op) => op.B is 0 or 3 ? 1 : op.B;
+
+    private static AssemblerRegister64 Divisor(GenOp op) => Regs64[DivisorIndex(op)];
+
     /// <summary>Builds "r15 = 3; loop: ops (branches skip one op forward); dec r15; jnz loop".</summary>
-    private static Action<Assembler> Program(GenOp[] ops) => asm =>
+    private static Action<Assembler> Program(GenOp[] ops, Action<Assembler, GenOp, Label> emit) => asm =>
     {
         Label loop = asm.CreateLabel();
         asm.mov(r15, 3);
@@ -112,7 +145,7 @@ public sealed class TranslatorDifferentialTests
         for (int i = 0; i < ops.Length; i++)
         {
             Label skip = asm.CreateLabel();
-            Emit(asm, ops[i], skip);
+            emit(asm, ops[i], skip);
             asm.Label(ref skip);
             asm.nop();
         }
@@ -120,15 +153,16 @@ public sealed class TranslatorDifferentialTests
         asm.jnz(loop);
     };
 
-    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed)
+    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
     {
-        var m = new TestMachine(mode).Load(Program(ops));
+        var m = new TestMachine(mode).Load(fp ? Program(ops, EmitFloat) : Program(ops, Emit));
         var rng = new Random((int)seed);
         for (int i = 0; i < 16; i++)
             if (i is not ((int)Gpr.Rsp or (int)Gpr.Rdi or (int)Gpr.R15)) m.State.Gpr[i] = (ulong)rng.NextInt64();
         byte[] data = new byte[256];
         rng.NextBytes(data);
         rng.NextBytes(m.State.Fpu.Area.Slice(FpuState.XmmOffset, 16 * 16));
+        if (fp) SeedFloat(m, rng, data);
         Assert.True(m.Memory.TryWrite(TestMachine.DataBase, data));
         StopReason r = m.Run(100_000);
         byte[] after = new byte[256];
@@ -160,12 +194,12 @@ public sealed class TranslatorDifferentialTests
         Gen.Select(OpGen.Array[1, 24], Gen.Long).Sample((ops, seed) => AssertSameFinalState(mode, ops, seed), iter: 300, threads: 1);
     }
 
-    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed)
+    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
     {
         {
-            var expected = Run(ExecutionMode.Interpret, ops, seed);
-            var actual = Run(mode, ops, seed);
-            Assert.Equal(StopKind.Halted, expected.Stop);
+            var expected = Run(ExecutionMode.Interpret, ops, seed, fp);
+            var actual = Run(mode, ops, seed, fp);
+            if (!fp) Assert.Equal(StopKind.Halted, expected.Stop); // unmasked SIMD exceptions fault on purpose
             Assert.Equal(expected.Stop, actual.Stop);
             for (int i = 0; i < 16; i++)
                 Assert.True(expected.Gprs[i] == actual.Gprs[i], $"{(Gpr)i}: interpreter {expected.Gprs[i]:x}, {mode} {actual.Gprs[i]:x}");
@@ -173,5 +207,118 @@ public sealed class TranslatorDifferentialTests
             Assert.Equal(expected.Data, actual.Data);
             Assert.Equal(expected.Fpu, actual.Fpu);
         }
+    }
+
+    // ---------------------------------------------------------------- SSE floating point
+
+    private const int FloatKindCount = 36;
+
+    /// <summary>Doubles at every boundary the inline fast path checks (and just past it).</summary>
+    private static readonly double[] EdgeDoubles =
+    [
+        0.0, -0.0, 1.0, -1.0, 1.5, 3.0, 0.1, -7.75, 1e308, -1e308, 1e-200, 2.2250738585072014e-308, -2.2250738585072014e-308,
+        2.2250738585072019e-308, 4.9406564584124654e-324, -1e-310, double.PositiveInfinity, double.NegativeInfinity,
+        double.NaN, BitConverter.UInt64BitsToDouble(0x7FF0_0000_0000_0001), BitConverter.UInt64BitsToDouble(0x7FF8_0000_0000_0001),
+        9007199254740993.0, 2147483648.0, -2147483649.0, 2147483647.5, 9.2233720368547758e18, -9.2233720368547758e18, 4.0, 0.5,
+    ];
+
+    private static readonly float[] EdgeSingles =
+    [
+        0f, -0f, 1f, -1f, 1.5f, 3f, 0.1f, 3e38f, -3e38f, 1e-30f, 1.17549435e-38f, -1.17549435e-38f, 1.1754945e-38f, 1e-45f, -1e-40f,
+        float.PositiveInfinity, float.NegativeInfinity, float.NaN, BitConverter.UInt32BitsToSingle(0x7F80_0001),
+        16777217f, 2147483648f, -2147483648f, 9.2233720e18f, 4f, 0.25f,
+    ];
+
+    /// <summary>Round-to-nearest with and without PE, every rounding mode, FTZ, DAZ, and unmasked exceptions.</summary>
+    private static readonly uint[] Mxcsrs = [0x1F80, 0x1FA0, 0x3FA0, 0x5FA0, 0x7FA0, 0x9FA0, 0x1FE0, 0x1FBF, 0x1D80, 0x0FA0, 0x1E80, 0x17A0, 0x1B80];
+
+    private static ulong EdgeLane(Random rng) => rng.Next(3) switch
+    {
+        0 => BitConverter.DoubleToUInt64Bits(EdgeDoubles[rng.Next(EdgeDoubles.Length)]),
+        1 => BitConverter.SingleToUInt32Bits(EdgeSingles[rng.Next(EdgeSingles.Length)])
+            | (ulong)BitConverter.SingleToUInt32Bits(EdgeSingles[rng.Next(EdgeSingles.Length)]) << 32,
+        _ => BitConverter.DoubleToUInt64Bits(rng.NextDouble() * 1000 - 500),
+    };
+
+    /// <summary>XMM registers and data slots get edge values; MXCSR one of <see cref="Mxcsrs"/>.</summary>
+    private static void SeedFloat(TestMachine m, Random rng, byte[] data)
+    {
+        Span<byte> xmm = m.State.Fpu.Area.Slice(FpuState.XmmOffset, 16 * 16);
+        for (int i = 0; i < 32; i++) BitConverter.TryWriteBytes(xmm.Slice(8 * i, 8), EdgeLane(rng));
+        for (int i = 0; i < 32; i++) BitConverter.TryWriteBytes(data.AsSpan(8 * i, 8), EdgeLane(rng));
+        m.State.Fpu.Mxcsr = Mxcsrs[rng.Next(Mxcsrs.Length)];
+        if (rng.Next(4) == 0) m.State.Gpr[rng.Next(4)] = BitConverter.DoubleToUInt64Bits(EdgeDoubles[rng.Next(EdgeDoubles.Length)]);
+    }
+
+    private static void EmitFloat(Assembler asm, GenOp op, Label skip)
+    {
+        AssemblerRegisterXMM a = Xmms[op.A], b = Xmms[op.B];
+        AssemblerRegister64 g = Regs64[op.B];
+        AssemblerMemoryOperand m64 = __qword_ptr[rdi + op.Slot * 8], m32 = __dword_ptr[rdi + op.Slot * 8 + 4];
+        AssemblerMemoryOperand m128 = __xmmword_ptr[rdi + (op.Slot & ~1) * 8];
+        switch (op.Kind)
+        {
+            case 0: asm.addsd(a, b); break;
+            case 1: asm.subsd(a, m64); break;
+            case 2: asm.mulsd(a, b); break;
+            case 3: asm.divsd(a, b); break;
+            case 4: asm.sqrtsd(a, b); break;
+            case 5: asm.minsd(a, m64); break;
+            case 6: asm.maxsd(a, b); break;
+            case 7: asm.addss(a, b); break;
+            case 8: asm.subss(a, m32); break;
+            case 9: asm.mulss(a, b); break;
+            case 10: asm.divss(a, m32); break;
+            case 11: asm.sqrtss(a, b); break;
+            case 12: asm.minss(a, b); asm.maxss(b, a); break;
+            case 13: asm.addpd(a, b); break;
+            case 14: asm.subpd(a, m128); break;
+            case 15: asm.mulpd(a, b); break;
+            case 16: asm.divpd(a, b); break;
+            case 17: asm.cvtss2sd(a, b); break;
+            case 18: asm.cvtsd2ss(a, m64); break;
+            case 19: asm.cvtsi2sd(a, g); break;
+            case 20: asm.cvtsi2sd(a, m32); break;
+            case 21: asm.cvtsi2ss(a, Regs32[op.B]); break;
+            case 22: asm.cvttsd2si(Regs64[op.A], b); break;
+            case 23: asm.cvttsd2si(Regs32[op.A], m64); break;
+            case 24: asm.cvttss2si(Regs64[op.A], b); asm.cvttss2si(Regs32[op.B], a); break;
+            case 25: asm.ucomisd(a, b); asm.setb(Regs8[op.A]); asm.jp(skip); break;
+            case 26: asm.comisd(a, m64); asm.ja(skip); break;
+            case 27: asm.ucomiss(a, b); asm.sete(Regs8[op.B]); break;
+            case 28: asm.movsd(a, b); asm.movsd(m64, a); break;
+            case 29: asm.movss(a, m32); asm.movss(b, a); break;
+            case 30: asm.movq(a, g); asm.movq(Regs64[op.A], b); break;
+            case 31: asm.movd(a, Regs32[op.B]); asm.movd(m32, b); break;
+            case 32: asm.unpcklpd(a, b); asm.unpckhpd(b, m128); break;
+            case 33: asm.movq(a, m64); asm.movq(m64, b); break;
+            case 34: asm.mulsd(a, b); asm.addsd(a, m64); asm.divsd(b, a); asm.subsd(b, a); break;
+            default: asm.movss(m32, a); asm.movsd(b, m64); asm.movd(Regs32[op.A], a); break;
+        }
+    }
+
+    public static TheoryData<int> FloatKinds()
+    {
+        var data = new TheoryData<int>();
+        for (int k = 0; k < FloatKindCount; k++) data.Add(k);
+        return data;
+    }
+
+    /// <summary>Each SSE kind alone, over edge values (NaN, denormals, infinities, limits) and every MXCSR mode.</summary>
+    [Theory]
+    [MemberData(nameof(FloatKinds))]
+    public void SingleFloatKind_TranslatedAndInterpreted_AgreeOnFullState(int kind)
+    {
+        Gen<GenOp> ops = OpGen.Select(op => op with { Kind = kind });
+        Gen.Select(ops.Array[1, 3], Gen.Long).Sample((seq, seed) => AssertSameFinalState(ExecutionMode.Translate, seq, seed, fp: true), iter: 60, threads: 1);
+    }
+
+    [Theory]
+    [InlineData(ExecutionMode.Translate)]
+    [InlineData(ExecutionMode.Tiered)]
+    public void RandomFloatCode_TranslatedAndInterpreted_AgreeOnFullState(ExecutionMode mode)
+    {
+        Gen<GenOp> ops = OpGen.Select(op => op with { Kind = op.Kind % FloatKindCount });
+        Gen.Select(ops.Array[1, 16], Gen.Long).Sample((seq, seed) => AssertSameFinalState(mode, seq, seed, fp: true), iter: 200, threads: 1);
     }
 }

@@ -1,0 +1,242 @@
+using Hv.Core.Smc;
+
+namespace Hv.Core.Tests.Smc;
+
+/// <summary>The I-cache model against hand-computed access sequences, and its factory and parser.</summary>
+public sealed class InstructionCacheModelTests
+{
+    // 256 bytes, 16-byte lines, 2 ways: 8 sets, so addresses 0, 128, 256, 384 all map to set 0.
+    private static InstructionCacheModel Small()
+    {
+        Assert.True(InstructionCacheModel.TryCreate(256, 16, 2, out InstructionCacheModel? m, out string? error), error);
+        return m!;
+    }
+
+    private static void AssertCounts(InstructionCacheModel m, long fetches, long hits, long misses, long smcInvalidations = 0, long smcMisses = 0)
+    {
+        Assert.Equal(
+            (fetches, hits, misses, smcInvalidations, smcMisses),
+            (m.Fetches, m.Hits, m.Misses, m.SmcInvalidations, m.SmcMisses));
+    }
+
+    [Fact]
+    public void Fetch_WaysPlusOneLinesInOneSet_ConflictMissesEvictLeastRecentlyUsed()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 4);     // miss: set 0 = {0}
+        m.Fetch(128, 4);   // miss: {0, 128}
+        m.Fetch(256, 4);   // miss: evicts 0 (LRU) -> {128, 256}
+        m.Fetch(0, 4);     // miss: evicts 128 -> {256, 0}
+        m.Fetch(256, 4);   // hit
+        m.Fetch(128, 4);   // miss: evicts 0 (256 was used after it)
+        AssertCounts(m, fetches: 6, hits: 1, misses: 5);
+        Assert.True(m.Contains(128));
+        Assert.True(m.Contains(256));
+        Assert.False(m.Contains(0));
+    }
+
+    [Fact]
+    public void Fetch_HitRefreshesRecency_OtherLineIsEvicted()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 1);
+        m.Fetch(128, 1);
+        m.Fetch(0, 1);     // hit: 128 becomes least recently used
+        m.Fetch(256, 1);   // miss: evicts 128
+        m.Fetch(0, 1);     // hit
+        m.Fetch(128, 1);   // miss
+        AssertCounts(m, fetches: 6, hits: 2, misses: 4);
+    }
+
+    [Fact]
+    public void Fetch_LinesOfOtherSets_DoNotConflict()
+    {
+        InstructionCacheModel m = Small();
+        for (ulong a = 0; a < 256; a += 16) m.Fetch(a, 16); // 16 lines = the whole capacity, 2 per set
+        for (ulong a = 0; a < 256; a += 16) m.Fetch(a, 16);
+        AssertCounts(m, fetches: 32, hits: 16, misses: 16);
+    }
+
+    [Theory]
+    [InlineData(14UL, 4, 2)]   // bytes 14..17 straddle lines 0 and 1
+    [InlineData(16UL, 16, 1)]  // exactly one line
+    [InlineData(15UL, 18, 3)]  // 15..32: lines 0, 1, 2
+    [InlineData(0UL, 0, 0)]    // nothing fetched
+    public void Fetch_Range_CountsOneFetchPerLineTouched(ulong address, int length, long lines)
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(address, length);
+        AssertCounts(m, fetches: lines, hits: 0, misses: lines);
+    }
+
+    [Fact]
+    public void Fetch_AtTopOfAddressSpace_DoesNotWrap()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(ulong.MaxValue - 3, 8);
+        AssertCounts(m, fetches: 1, hits: 0, misses: 1);
+    }
+
+    [Fact]
+    public void InvalidateWrite_PresentLine_NextFetchIsSmcMiss()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0x40, 8);
+        m.InvalidateWrite(0x42, 1);
+        Assert.False(m.Contains(0x40));
+        m.Fetch(0x40, 8);  // miss caused by SMC
+        m.Fetch(0x40, 8);  // hit again
+        AssertCounts(m, fetches: 3, hits: 1, misses: 2, smcInvalidations: 1, smcMisses: 1);
+    }
+
+    [Fact]
+    public void InvalidateWrite_AbsentOrAlreadyInvalidLines_CountsNothing()
+    {
+        InstructionCacheModel m = Small();
+        m.InvalidateWrite(0x40, 4);   // never fetched
+        m.Fetch(0x40, 4);
+        m.InvalidateWrite(0x40, 4);
+        m.InvalidateWrite(0x41, 2);   // already dropped
+        m.InvalidateWrite(0x40, 0);   // empty write
+        AssertCounts(m, fetches: 1, hits: 0, misses: 1, smcInvalidations: 1);
+    }
+
+    [Fact]
+    public void InvalidateWrite_StraddlingTwoPresentLines_InvalidatesBoth()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 32);
+        m.InvalidateWrite(12, 8);
+        m.Fetch(0, 32);
+        AssertCounts(m, fetches: 4, hits: 0, misses: 4, smcInvalidations: 2, smcMisses: 2);
+    }
+
+    [Fact]
+    public void InvalidateWrite_WiderThanCache_DropsEveryLineInRange()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 64);
+        m.Fetch(0x1000, 16);
+        m.InvalidateWrite(0, 0x800);
+        Assert.False(m.Contains(0));
+        Assert.True(m.Contains(0x1000));
+        Assert.Equal(4, m.SmcInvalidations);
+    }
+
+    [Fact]
+    public void Fetch_WayEmptiedBySmc_IsReusedFirstAndForgetsTheLine()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 1);
+        m.Fetch(128, 1);
+        m.InvalidateWrite(0, 1);
+        m.Fetch(256, 1);   // takes the emptied way, not 128's
+        m.Fetch(128, 1);   // hit
+        m.Fetch(0, 1);     // ordinary miss: its way was reused
+        AssertCounts(m, fetches: 5, hits: 1, misses: 4, smcInvalidations: 1, smcMisses: 0);
+    }
+
+    [Fact]
+    public void Forget_PresentLine_NextFetchIsOrdinaryMiss()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 32);
+        m.InvalidateWrite(0, 1);  // line 0 remembered as SMC-invalidated
+        m.Forget(0, 64);          // the page went away: forget lines 0 and 1, counting nothing
+        m.Fetch(0, 32);
+        AssertCounts(m, fetches: 4, hits: 0, misses: 4, smcInvalidations: 1, smcMisses: 0);
+    }
+
+    [Fact]
+    public void Flush_EmptiesWithoutCounting()
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(0, 1);
+        m.Flush();
+        m.Fetch(0, 1);
+        AssertCounts(m, fetches: 2, hits: 0, misses: 2);
+    }
+
+    [Theory]
+    [InlineData(32768, 64, 8, 64)]
+    [InlineData(64, 64, 1, 1)]
+    [InlineData(1 << 20, 128, 16, 512)]
+    public void TryCreate_ValidGeometry_Succeeds(int size, int line, int ways, int sets)
+    {
+        Assert.True(InstructionCacheModel.TryCreate(size, line, ways, out InstructionCacheModel? m, out string? error));
+        Assert.Null(error);
+        Assert.Equal(sets, m!.Geometry.Sets);
+    }
+
+    [Theory]
+    [InlineData(3000, 64, 8, "not a positive power of two")]
+    [InlineData(0, 64, 8, "not a positive power of two")]
+    [InlineData(32768, 48, 8, "not a power of two")]
+    [InlineData(32768, 2, 8, "at least 4")]
+    [InlineData(32768, 64, 3, "associativity 3")]
+    [InlineData(32768, 64, 0, "associativity 0")]
+    [InlineData(64, 128, 1, "exceeds the cache size")]
+    [InlineData(128, 64, 4, "do not fit")]
+    public void TryCreate_InvalidGeometry_FailsWithMessage(int size, int line, int ways, string message)
+    {
+        Assert.False(InstructionCacheModel.TryCreate(size, line, ways, out InstructionCacheModel? m, out string? error));
+        Assert.Null(m);
+        Assert.Contains(message, error);
+    }
+
+    [Theory]
+    [InlineData("32K,64,8", 32768, 64, 8)]
+    [InlineData("32KiB,64,8", 32768, 64, 8)]
+    [InlineData("32768,64,8", 32768, 64, 8)]
+    [InlineData(" 1m , 128 , 4 ", 1 << 20, 128, 4)]
+    [InlineData("1MiB,64,16", 1 << 20, 64, 16)]
+    public void TryParse_SizeForms_Parse(string text, int size, int line, int ways)
+    {
+        Assert.True(InstructionCacheGeometry.TryParse(text, out InstructionCacheGeometry? g, out string? error), error);
+        Assert.Equal(new InstructionCacheGeometry(size, line, ways), g);
+    }
+
+    [Theory]
+    [InlineData("off")]
+    [InlineData("OFF")]
+    public void TryParse_Off_GivesNull(string text)
+    {
+        Assert.True(InstructionCacheGeometry.TryParse(text, out InstructionCacheGeometry? g, out string? error));
+        Assert.Null(g);
+        Assert.Null(error);
+    }
+
+    [Theory]
+    [InlineData("32K,64")]
+    [InlineData("")]
+    [InlineData("big,64,8")]
+    [InlineData("-32K,64,8")]
+    [InlineData("32K,64,3")]
+    [InlineData("4096M,64,8")]
+    [InlineData("32KB,64,8")]
+    public void TryParse_BadValue_OneLineError(string text)
+    {
+        Assert.False(InstructionCacheGeometry.TryParse(text, out InstructionCacheGeometry? g, out string? error));
+        Assert.Null(g);
+        Assert.StartsWith("--icache", error);
+        Assert.DoesNotContain('\n', error!);
+    }
+
+    [Fact]
+    public void ToString_RoundTripsThroughTryParse()
+    {
+        InstructionCacheGeometry d = InstructionCacheGeometry.Default;
+        Assert.Equal("32K,64,8", d.ToString());
+        Assert.True(InstructionCacheGeometry.TryParse(d.ToString(), out InstructionCacheGeometry? g, out _));
+        Assert.Equal(d, g);
+    }
+
+    [Fact]
+    public void AddCounters_ModelOff_AllZero()
+    {
+        var d = new Dictionary<string, long>();
+        InstructionCacheModel.AddCounters(d, null);
+        Assert.Equal(["icache_fetches", "icache_misses", "icache_smc_invalidations", "icache_smc_misses"], d.Keys.Order());
+        Assert.All(d.Values, v => Assert.Equal(0, v));
+    }
+}
