@@ -243,7 +243,7 @@ public sealed unsafe partial class Vcpu
                 continue;
             }
             translator!.Account(done.Unit!, done.Ticks);
-            translationCache!.Add(done.Unit!);
+            if (!translationCache!.Add(done.Unit!)) Stats.UnitsDiscarded++; // patched in place while compiling
         }
     }
 

@@ -269,19 +269,22 @@ public sealed class GuestMemory
     /// done: a store that touches no decoded byte (data sharing a page with code) is written at once; one onto
     /// code goes straight to the SMC path. False when the store needs the slow path.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool TryWriteBesideCode<T>(ulong address, T value) where T : unmanaged
     {
         ulong vpn = address >> PhysicalPage.Shift;
         int i = (int)vpn & SoftTlb.IndexMask;
         ref TlbEntry e = ref tlb.Write[i];
         int offset = (int)(address & PhysicalPage.OffsetMask);
-        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>() || tlb.WritePages[i] is not { } page)
+        // Watchpoints need the full slow path.
+        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>() || space.DebugHooks is not null
+            || tlb.WriteFrames[i] is not { } frame)
             return false;
-        if (page.CodeTracking is Smc.CodeFrame frame && frame.Touches(offset, offset + Unsafe.SizeOf<T>()))
+        if (frame.Touches(offset, offset + Unsafe.SizeOf<T>()))
         {
             Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];
             MemoryMarshal.Write(bytes, in value);
-            space.StoreToFrame(page, offset, bytes, address);
+            space.StoreToFrame(frame.Page, offset, bytes, address);
             return true;
         }
         if (space.Stats is { } stats) stats.SmcFalseHits++;
@@ -399,7 +402,7 @@ public sealed class GuestMemory
                 else
                 {
                     tlb.Write[i] = new TlbEntry { Vpn = vpn | SoftTlb.CodeTag, Data = pte.Page.Data };
-                    tlb.WritePages[i] = pte.Page;
+                    tlb.WriteFrames[i] = pte.Page.CodeTracking as Smc.CodeFrame;
                 }
                 // Writable implies readable on x86 page tables, but PROT_WRITE alone is mapped readable by Linux too.
                 break;

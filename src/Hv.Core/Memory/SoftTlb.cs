@@ -26,8 +26,8 @@ public sealed class SoftTlb
     internal readonly TlbEntry[] Read = NewArray();
     internal readonly TlbEntry[] Write = NewArray();
     internal readonly TlbEntry[] Fetch = NewArray();
-    /// <summary>The frame behind each code-tagged write entry.</summary>
-    internal readonly PhysicalPage?[] WritePages = new PhysicalPage?[Entries];
+    /// <summary>The code tracking of the frame behind each code-tagged write entry.</summary>
+    internal readonly Smc.CodeFrame?[] WriteFrames = new Smc.CodeFrame?[Entries];
 
     /// <summary>Full flushes plus single-page flushes performed on this TLB.</summary>
     public long Flushes { get; private set; }

@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.CompilerServices;
 using Hv.Core.Decoding;
 using Hv.Core.Memory;
 
@@ -78,7 +79,16 @@ internal sealed class CodeFrame
     }
 
     /// <summary>True if any byte of [start, end) on this frame was decoded into a live block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public bool Touches(int start, int end)
+    {
+        int bit = start & 63, n = end - start;
+        if (bit + n <= 64) // the usual store: within one bitmap word
+            return (decoded[start >> 6] >> bit & (ulong.MaxValue >> (64 - n))) != 0;
+        return TouchesWords(start, end);
+    }
+
+    private bool TouchesWords(int start, int end)
     {
         for (int w = start >> 6, last = (end - 1) >> 6; w <= last; w++)
         {

@@ -55,8 +55,18 @@ internal sealed class TranslationCache
 
     private static int Slot(ulong address) => (int)((address ^ (address >> 12)) & (FastSlots - 1));
 
-    public void Add(TranslatedUnit unit)
+    /// <summary>
+    /// Adds a unit, unless its code changed since it was compiled (a block died, or an instruction was re-decoded
+    /// in place by the SMC engine: possible when compilation runs apart from the vCPU); such a unit is marked
+    /// invalidated and false is returned.
+    /// </summary>
+    public bool Add(TranslatedUnit unit)
     {
+        if (unit.IsStale)
+        {
+            unit.Invalidated = true;
+            return false;
+        }
         if (units.Count >= Capacity) Flush();
         if (units.TryGetValue(unit.Start, out TranslatedUnit? old)) Kill(old, replaced: true);
         units[unit.Start] = unit;
@@ -66,6 +76,7 @@ internal sealed class TranslationCache
             list.Add(unit);
         }
         UnitAdded?.Invoke(unit);
+        return true;
     }
 
     /// <summary>True if some live unit was made from <paramref name="block"/>.</summary>

@@ -500,6 +500,22 @@ public sealed class SmcEngineTests
         Assert.Equal(events.Count, m.Machine.Stats.SmcEvents);
     }
 
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void UnitMadeBeforeAnInPlacePatch_IsRefusedByTheCache(ExecutionMode mode)
+    {
+        TestMachine m = Writable(mode, CallerOfTwoFunctions);
+        var cache = new TranslationCache(m.Machine.Stats);
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        Assert.True(m.Machine.CodeCache.TryGet(F, out DecodedBlock? f));
+        var stale = new TranslatedUnit(F, [f!], f!.Code.ToArray()); // as if compiled apart from the vCPU
+        Assert.True(m.Machine.WriteMemoryAsDebugger(F + 1, [9])); // patched in place: the block lives on
+        Assert.False(f.Invalidated);
+        Assert.False(cache.Add(stale));
+        Assert.True(stale.Invalidated);
+        Assert.True(cache.Add(new TranslatedUnit(F, [f], f.Code.ToArray())));
+    }
+
     private static List<Instruction> Decode(TestMachine m, ulong address, int length)
     {
         var bytes = new byte[length];
