@@ -3,25 +3,69 @@ using Hv.Core.Debugging;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
 using Hv.Core.Tests.Support;
+using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
 namespace Hv.Core.Tests.Debugging;
 
 public sealed class DebugControllerTests
 {
+    /// <summary>ecx counts down from <paramref name="rounds"/>, running <paramref name="body"/> each round.</summary>
+    private static void CountDownLoop(Assembler a, int rounds, Action<Assembler> body)
+    {
+        var loop = a.CreateLabel();
+        a.mov(ecx, rounds);
+        a.Label(ref loop);
+        body(a);
+        a.dec(ecx);
+        a.jnz(loop);
+    }
+
+    /// <summary>
+    /// Loads a loop over the qwords at <see cref="TestMachine.DataBase"/> (rdi; rcx = 200 down to 1) and runs it
+    /// 150 instructions, so that it is hot when the test's debugger takes over.
+    /// </summary>
+    private static (ulong[] At, DebugController Debugger) HotDataLoop(TestMachine m, Action<Assembler> body)
+    {
+        ulong[] at = DebugTestCode.Load(m, a =>
+        {
+            a.mov(rdi, TestMachine.DataBase);
+            CountDownLoop(a, 200, body);
+        });
+        m.Run(150);
+        return (at, new DebugController(m.Machine));
+    }
+
+    /// <summary>
+    /// Loads a loop that stores cl into the imm32 of the instruction after the store (at[3]: mov edx, 0x11111111,
+    /// then <paramref name="afterTarget"/>) each round, on a code page made writable.
+    /// </summary>
+    private static ulong[] LoadSelfPatchingLoop(TestMachine m, int rounds, Action<Assembler>? afterTarget = null)
+    {
+        ulong[] at = DebugTestCode.Load(m, a =>
+        {
+            var target = a.CreateLabel();
+            a.lea(rbx, __[target]);
+            CountDownLoop(a, rounds, b =>
+            {
+                b.mov(__byte_ptr[rbx + 1], cl);
+                b.Label(ref target);
+                b.mov(edx, 0x11111111);
+                afterTarget?.Invoke(b);
+            });
+        });
+        Assert.True(m.Memory.Protect(TestMachine.CodeBase, PhysicalPage.Size, PagePermissions.All));
+        return at;
+    }
+
     [Theory, MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void Resume_BreakpointInHotLoop_StopsBeforeItEveryIteration(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
         ulong[] at = DebugTestCode.Load(m, a =>
         {
-            var loop = a.CreateLabel();
             a.xor(eax, eax);
-            a.mov(ecx, 300);
-            a.Label(ref loop);
-            a.inc(rax);
-            a.dec(ecx);
-            a.jnz(loop);
+            CountDownLoop(a, 300, b => b.inc(rax));
         });
         Assert.Equal(StopKind.InstructionLimit, m.Run(400).Kind); // the loop is hot (translated in translate/tiered mode)
         var debugger = new DebugController(m.Machine);
@@ -64,15 +108,7 @@ public sealed class DebugControllerTests
     public void Resume_Step_RunsOneInstructionOfATranslatedLoop(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
-        ulong[] at = DebugTestCode.Load(m, a =>
-        {
-            var loop = a.CreateLabel();
-            a.mov(ecx, 1000);
-            a.Label(ref loop);
-            a.inc(rax);
-            a.dec(ecx);
-            a.jnz(loop);
-        });
+        ulong[] at = DebugTestCode.Load(m, a => CountDownLoop(a, 1000, b => b.inc(rax)));
         m.Run(301);
         var debugger = new DebugController(m.Machine);
         var seen = new List<ulong>();
@@ -91,19 +127,11 @@ public sealed class DebugControllerTests
     public void Resume_WriteWatchpointInHotLoop_StopsAfterTheStoreWithItsAddress(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
-        ulong[] at = DebugTestCode.Load(m, a =>
+        (ulong[] at, DebugController debugger) = HotDataLoop(m, a =>
         {
-            var loop = a.CreateLabel();
-            a.mov(rdi, TestMachine.DataBase);
-            a.mov(ecx, 200);
-            a.Label(ref loop);
             a.mov(__qword_ptr[rdi + rcx * 8], rcx);
             a.add(rax, __qword_ptr[rdi + rcx * 8]);
-            a.dec(ecx);
-            a.jnz(loop);
         });
-        m.Run(150);
-        var debugger = new DebugController(m.Machine);
         ulong watched = TestMachine.DataBase + 8 * 100;
         Assert.True(debugger.AddWatchpoint(watched + 2, 2, WatchKind.Write));
 
@@ -122,18 +150,7 @@ public sealed class DebugControllerTests
     public void Resume_ReadAndAccessWatchpoints_StopAfterTheLoad(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
-        ulong[] at = DebugTestCode.Load(m, a =>
-        {
-            var loop = a.CreateLabel();
-            a.mov(rdi, TestMachine.DataBase);
-            a.mov(ecx, 200);
-            a.Label(ref loop);
-            a.add(rax, __qword_ptr[rdi + rcx * 8]);
-            a.dec(ecx);
-            a.jnz(loop);
-        });
-        m.Run(150);
-        var debugger = new DebugController(m.Machine);
+        (ulong[] at, DebugController debugger) = HotDataLoop(m, a => a.add(rax, __qword_ptr[rdi + rcx * 8]));
         ulong watched = TestMachine.DataBase + 8 * 40;
         Assert.True(debugger.AddWatchpoint(watched, 8, WatchKind.Read));
         Assert.Equal(new DebugStop(DebugStopKind.Watchpoint, watched, WatchKind.Read), debugger.Resume(step: false));
@@ -171,21 +188,7 @@ public sealed class DebugControllerTests
     public void Resume_BreakOnSmc_StopsAfterEachPatchAtTheWrittenAddress(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
-        ulong[] at = DebugTestCode.Load(m, a =>
-        {
-            var loop = a.CreateLabel();
-            var target = a.CreateLabel();
-            a.mov(ecx, 3);
-            a.lea(rbx, __[target]);
-            a.Label(ref loop);
-            a.mov(__byte_ptr[rbx + 1], cl);
-            a.Label(ref target);
-            a.mov(edx, 0x11111111);
-            a.add(eax, edx);
-            a.dec(ecx);
-            a.jnz(loop);
-        });
-        Assert.True(m.Memory.Protect(TestMachine.CodeBase, PhysicalPage.Size, PagePermissions.All));
+        ulong[] at = LoadSelfPatchingLoop(m, 3, a => a.add(eax, edx));
         var debugger = new DebugController(m.Machine) { BreakOnSmc = true };
         for (byte round = 3; round > 0; round--)
         {
@@ -205,20 +208,7 @@ public sealed class DebugControllerTests
     public void Resume_BreakOnSmcTurnedOnMidRun_StopsAtTheNextPatch(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
-        ulong[] at = DebugTestCode.Load(m, a =>
-        {
-            var loop = a.CreateLabel();
-            var target = a.CreateLabel();
-            a.mov(ecx, 1000);
-            a.lea(rbx, __[target]);
-            a.Label(ref loop);
-            a.mov(__byte_ptr[rbx + 1], cl);
-            a.Label(ref target);
-            a.mov(edx, 0x11111111);
-            a.dec(ecx);
-            a.jnz(loop);
-        });
-        Assert.True(m.Memory.Protect(TestMachine.CodeBase, PhysicalPage.Size, PagePermissions.All));
+        ulong[] at = LoadSelfPatchingLoop(m, 1000);
         var debugger = new DebugController(m.Machine);
         Assert.Equal(DebugStopKind.Step, debugger.Resume(step: true).Kind);
         Assert.Equal(StopKind.InstructionLimit, m.Run(500).Kind); // the code page's write-TLB entry is warm now

@@ -47,9 +47,7 @@ public sealed class SmcEngineTests
         a.dec(ecx);
         a.jnz(top);
         a.hlt();
-        PadTo(a, F);
-        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 5));
-        a.ret();
+        ReturnFiveAt(a, F);
         PadTo(a, G);
         a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.ESI, 7));
         a.ret();
@@ -62,6 +60,74 @@ public sealed class SmcEngineTests
         a.Assemble(w, TestMachine.CodeBase);
         int have = w.ToArray().Length;
         for (ulong i = TestMachine.CodeBase + (ulong)have; i < address; i++) a.int3();
+    }
+
+    /// <summary>Pads up to <paramref name="address"/> and puts a function there: mov eax, 5; ret.</summary>
+    private static void ReturnFiveAt(Assembler a, ulong address)
+    {
+        PadTo(a, address);
+        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 5));
+        a.ret();
+    }
+
+    /// <summary>
+    /// <paramref name="rounds"/> rounds of <paramref name="store"/> (rbx = T) followed by T: mov eax, 0x12345600.
+    /// </summary>
+    private static Action<Assembler> ImmediateStoreLoop(int rounds, Action<Assembler> store) => a =>
+    {
+        Label top = a.CreateLabel(), t = a.CreateLabel();
+        a.mov(ecx, rounds);
+        a.Label(ref top);
+        a.lea(rbx, __[t]);
+        store(a);
+        a.Label(ref t);
+        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
+        a.dec(ecx);
+        a.jnz(top);
+    };
+
+    /// <summary>
+    /// Five rounds: with RSP = T + 10, <paramref name="pushOntoT"/> writes T's imm64; then calls T
+    /// (mov rax, <paramref name="initial"/>; ret) and sums rax into rdx.
+    /// </summary>
+    private static Action<Assembler> Imm64PushedOntoLoop(ulong t, ulong initial, Action<Assembler> pushOntoT) => a =>
+    {
+        Label top = a.CreateLabel();
+        a.mov(ecx, 5);
+        a.xor(edx, edx);
+        a.mov(r8, rsp);
+        a.Label(ref top);
+        a.mov(rsp, t + 10);
+        pushOntoT(a);
+        a.mov(rsp, r8);
+        a.call(t);
+        a.add(rdx, rax);
+        a.dec(ecx);
+        a.jnz(top);
+        a.hlt();
+        PadTo(a, t);
+        a.AddInstruction(Instruction.Create(Code.Mov_r64_imm64, Register.RAX, initial));
+        a.ret();
+    };
+
+    /// <summary>A machine with one shared frame mapped twice: RX at <see cref="AliasRx"/>, RW at <see cref="AliasRw"/>.</summary>
+    private static TestMachine WithAliases(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode);
+        var frame = new SharedMemoryObject(0x1000);
+        m.Memory.Map(AliasRx, 0x1000, PagePermissions.ReadExecute, "jit-rx", frame);
+        m.Memory.Map(AliasRw, 0x1000, PagePermissions.ReadWrite, "jit-rw", frame);
+        return m;
+    }
+
+    private const ulong AliasRx = TestMachine.CodeBase + 0x4_0000, AliasRw = TestMachine.CodeBase + 0x8_0000;
+
+    /// <summary>Collects every SMC event the machine raises from now on.</summary>
+    private static List<SmcEvent> CollectEvents(TestMachine m)
+    {
+        var events = new List<SmcEvent>();
+        m.Machine.SmcEventRaised += (_, e) => events.Add(e);
+        return events;
     }
 
     private static T? Chained<T>(T node) where T : class, IChained<T> => node.Link.Successor;
@@ -97,18 +163,8 @@ public sealed class SmcEngineTests
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void Store_LeavingCodeBytesUnchanged_InvalidatesNothing(ExecutionMode mode)
     {
-        TestMachine m = Writable(mode, a =>
-        {
-            Label top = a.CreateLabel(), t = a.CreateLabel();
-            a.mov(ecx, 10);
-            a.Label(ref top);
-            a.lea(rbx, __[t]);
-            a.mov(__byte_ptr[rbx + 1], 0x00); // the imm32's low byte is already 0x00
-            a.Label(ref t);
-            a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
-            a.dec(ecx);
-            a.jnz(top);
-        });
+        // The imm32's low byte is already 0x00.
+        TestMachine m = Writable(mode, ImmediateStoreLoop(10, a => a.mov(__byte_ptr[rbx + 1], 0x00)));
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal(10, m.Machine.Stats.SmcUnchangedWrites);
         Assert.Equal(0, m.Machine.Stats.SmcEvents);
@@ -191,9 +247,7 @@ public sealed class SmcEngineTests
         {
             a.call(F);
             a.hlt();
-            PadTo(a, F);
-            a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 5));
-            a.ret();
+            ReturnFiveAt(a, F);
         });
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         PhysicalPage page = m.Machine.Cpu.Memory.PageAt(F)!;
@@ -240,25 +294,7 @@ public sealed class SmcEngineTests
     {
         // T is "mov rax, imm64" (48 B8 imm64); RSP = T + 10 makes a push write exactly the imm64.
         ulong t = TestMachine.CodeBase + 0x800;
-        TestMachine m = Writable(mode, a =>
-        {
-            Label top = a.CreateLabel();
-            a.mov(ecx, 5);
-            a.xor(edx, edx);
-            a.mov(r8, rsp);
-            a.Label(ref top);
-            a.mov(rsp, t + 10);
-            a.push(rcx);
-            a.mov(rsp, r8);
-            a.call(t);
-            a.add(rdx, rax);
-            a.dec(ecx);
-            a.jnz(top);
-            a.hlt();
-            PadTo(a, t);
-            a.AddInstruction(Instruction.Create(Code.Mov_r64_imm64, Register.RAX, 0x1111_2222_3333_4444));
-            a.ret();
-        });
+        TestMachine m = Writable(mode, Imm64PushedOntoLoop(t, 0x1111_2222_3333_4444, a => a.push(rcx)));
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal(5UL + 4 + 3 + 2 + 1, m.State[Gpr.Rdx]);
     }
@@ -268,29 +304,13 @@ public sealed class SmcEngineTests
     public void CallPushingItsReturnAddressOntoCode_IsSeenByTheNextFetch(ExecutionMode mode)
     {
         ulong t = TestMachine.CodeBase + 0x800;
-        ulong returnAddress = 0;
-        TestMachine m = Writable(mode, a =>
+        TestMachine m = Writable(mode, Imm64PushedOntoLoop(t, 0, a =>
         {
-            Label top = a.CreateLabel(), returned = a.CreateLabel();
-            a.mov(ecx, 5);
-            a.xor(edx, edx);
-            a.mov(r8, rsp);
-            a.Label(ref top);
-            a.mov(rsp, t + 10);
+            Label returned = a.CreateLabel();
             a.call(returned); // pushes the address of "returned" over T's imm64
             a.Label(ref returned);
-            a.mov(rsp, r8);
-            a.call(t);
-            a.add(rdx, rax);
-            a.dec(ecx);
-            a.jnz(top);
-            a.hlt();
-            PadTo(a, t);
-            a.AddInstruction(Instruction.Create(Code.Mov_r64_imm64, Register.RAX, 0));
-            a.ret();
-        });
-        foreach (Instruction ins in Decode(m, TestMachine.CodeBase, 0x40))
-            if (ins.Code == Code.Call_rel32_64 && returnAddress == 0) returnAddress = ins.NextIP;
+        }));
+        ulong returnAddress = Decode(m, TestMachine.CodeBase, 0x40).First(ins => ins.Code == Code.Call_rel32_64).NextIP;
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal(5 * returnAddress, m.State[Gpr.Rdx]);
     }
@@ -318,9 +338,7 @@ public sealed class SmcEngineTests
             a.dec(ecx);
             a.jnz(calm);
             a.hlt();
-            PadTo(a, F);
-            a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 5));
-            a.ret();
+            ReturnFiveAt(a, F);
         });
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal((ulong)(40 * 41 / 2 + SmcEngine.CooldownExecutions + 100), m.State[Gpr.Rdx]);
@@ -390,11 +408,8 @@ public sealed class SmcEngineTests
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void StoreThroughReadWriteAlias_ChangesCodeRunThroughExecuteAlias(ExecutionMode mode)
     {
-        const ulong Rx = TestMachine.CodeBase + 0x4_0000, Rw = TestMachine.CodeBase + 0x8_0000;
-        var m = new TestMachine(mode);
-        var frame = new SharedMemoryObject(0x1000);
-        m.Memory.Map(Rx, 0x1000, PagePermissions.ReadExecute, "jit-rx", frame);
-        m.Memory.Map(Rw, 0x1000, PagePermissions.ReadWrite, "jit-rw", frame);
+        const ulong Rx = AliasRx, Rw = AliasRw;
+        TestMachine m = WithAliases(mode);
         var a = new Assembler(64);
         Label top = a.CreateLabel(), t = a.CreateLabel();
         a.mov(ecx, 8);
@@ -430,11 +445,8 @@ public sealed class SmcEngineTests
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void UnmappingOneAlias_KeepsCodeDecodedThroughTheOther(ExecutionMode mode)
     {
-        const ulong Rx = TestMachine.CodeBase + 0x4_0000, Rw = TestMachine.CodeBase + 0x8_0000;
-        var m = new TestMachine(mode);
-        var frame = new SharedMemoryObject(0x1000);
-        m.Memory.Map(Rx, 0x1000, PagePermissions.ReadExecute, "jit-rx", frame);
-        m.Memory.Map(Rw, 0x1000, PagePermissions.ReadWrite, "jit-rw", frame);
+        const ulong Rx = AliasRx, Rw = AliasRw;
+        TestMachine m = WithAliases(mode);
         Assert.True(m.Memory.TryWrite(Rw, [0xB8, 1, 0, 0, 0, 0xF4]));
         m.State.Rip = Rx;
         Assert.Equal(StopKind.Halted, m.Run().Kind);
@@ -450,8 +462,7 @@ public sealed class SmcEngineTests
     public void SmcEvent_WhenSomebodyListens_DescribesTheWrite(ExecutionMode mode)
     {
         TestMachine m = Writable(mode, CallerOfTwoFunctions);
-        var events = new List<SmcEvent>();
-        m.Machine.SmcEventRaised += (_, e) => events.Add(e);
+        List<SmcEvent> events = CollectEvents(m);
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Empty(events);
         Assert.True(m.Machine.WriteMemoryAsDebugger(F + 1, [9]));
@@ -472,23 +483,9 @@ public sealed class SmcEngineTests
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void SmcEvent_FromAGuestStore_NamesTheStoringInstruction(ExecutionMode mode)
     {
-        TestMachine m = Writable(mode, a =>
-        {
-            Label top = a.CreateLabel(), t = a.CreateLabel();
-            a.mov(ecx, 6);
-            a.Label(ref top);
-            a.lea(rbx, __[t]);
-            a.mov(__byte_ptr[rbx + 1], cl);
-            a.Label(ref t);
-            a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
-            a.dec(ecx);
-            a.jnz(top);
-        });
-        ulong store = 0;
-        foreach (Instruction ins in Decode(m, TestMachine.CodeBase, 0x20))
-            if (ins.Code == Code.Mov_rm8_r8 && store == 0) store = ins.IP;
-        var events = new List<SmcEvent>();
-        m.Machine.SmcEventRaised += (_, e) => events.Add(e);
+        TestMachine m = Writable(mode, ImmediateStoreLoop(6, a => a.mov(__byte_ptr[rbx + 1], cl)));
+        ulong store = Decode(m, TestMachine.CodeBase, 0x20).First(ins => ins.Code == Code.Mov_rm8_r8).IP;
+        List<SmcEvent> events = CollectEvents(m);
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal(6, events.Count); // T is decoded with the storing block, before the first store
         foreach (SmcEvent e in events)

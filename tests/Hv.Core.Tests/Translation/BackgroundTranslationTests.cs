@@ -8,21 +8,10 @@ namespace Hv.Core.Tests.Translation;
 
 public sealed class BackgroundTranslationTests
 {
-    private static void CountingLoop(Assembler a)
-    {
-        Label loop = a.CreateLabel();
-        a.mov(rcx, 1000);
-        a.xor(eax, eax);
-        a.Label(ref loop);
-        a.add(rax, rcx);
-        a.dec(rcx);
-        a.jnz(loop);
-    }
-
     /// <summary>Runs the loop until it is hot and its region was requested, then waits for the worker.</summary>
     private static TestMachine HotLoopCompiled()
     {
-        var m = new TestMachine(ExecutionMode.Tiered).Load(CountingLoop);
+        var m = new TestMachine(ExecutionMode.Tiered).Load(GuestLoops.CountingLoop);
         Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 30).Kind);
         m.Machine.Cpu.WaitForBackgroundTranslations();
         return m;
@@ -58,7 +47,7 @@ public sealed class BackgroundTranslationTests
     [Fact]
     public void Run_TieredWithoutBackground_TranslatesOnTheVcpuThread()
     {
-        var m = new TestMachine(ExecutionMode.Tiered, backgroundTranslation: false).Load(CountingLoop);
+        var m = new TestMachine(ExecutionMode.Tiered, backgroundTranslation: false).Load(GuestLoops.CountingLoop);
 
         Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 30).Kind);
 
@@ -66,21 +55,10 @@ public sealed class BackgroundTranslationTests
         Assert.Equal(0, m.Machine.Stats.UnitsDiscarded);
     }
 
-    private static void AddImmediateLoop(Assembler a)
-    {
-        Label loop = a.CreateLabel();
-        a.mov(rcx, 1000);
-        a.xor(eax, eax);
-        a.Label(ref loop);
-        a.add(rax, 7);
-        a.dec(rcx);
-        a.jnz(loop);
-    }
-
     /// <summary>Runs 30 instructions, patches the loop's immediate 7 → 9 (re-decoded in place), runs to the end.</summary>
     private static TestMachine RunPatchedAfterWarmUp(ExecutionMode mode, bool waitForCompile)
     {
-        var m = new TestMachine(mode).Load(AddImmediateLoop);
+        var m = new TestMachine(mode).Load(GuestLoops.AddImmediateLoop);
         Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 30).Kind);
         if (waitForCompile) m.Machine.Cpu.WaitForBackgroundTranslations();
         Span<byte> code = stackalloc byte[32];

@@ -9,22 +9,11 @@ namespace Hv.Core.Tests.Translation;
 
 public sealed class TranslationTests
 {
-    private static void CountingLoop(Assembler a)
-    {
-        Label loop = a.CreateLabel();
-        a.mov(rcx, 1000);
-        a.xor(eax, eax);
-        a.Label(ref loop);
-        a.add(rax, rcx);
-        a.dec(rcx);
-        a.jnz(loop);
-    }
-
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void Loop_AnyMode_ComputesSameResult(ExecutionMode mode)
     {
-        var m = new TestMachine(mode).Load(CountingLoop);
+        var m = new TestMachine(mode).Load(GuestLoops.CountingLoop);
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal(500500UL, m.State[Gpr.Rax]);
         Assert.Equal(0UL, m.State[Gpr.Rcx]);
@@ -34,7 +23,7 @@ public sealed class TranslationTests
     [Fact]
     public void Loop_TranslateMode_RunsTranslatedCode()
     {
-        var m = new TestMachine(ExecutionMode.Translate).Load(CountingLoop);
+        var m = new TestMachine(ExecutionMode.Translate).Load(GuestLoops.CountingLoop);
         m.Run();
         var s = m.Machine.Stats.Snapshot();
         Assert.True(s["regions_translated"] >= 1);
@@ -44,7 +33,7 @@ public sealed class TranslationTests
     [Fact]
     public void Loop_InterpretMode_TranslatesNothing()
     {
-        var m = new TestMachine(ExecutionMode.Interpret).Load(CountingLoop);
+        var m = new TestMachine(ExecutionMode.Interpret).Load(GuestLoops.CountingLoop);
         m.Run();
         Assert.Equal(0, m.Machine.Stats.RegionsTranslated);
         Assert.Equal(0, m.Machine.Stats.TranslatedInstructions);
@@ -54,7 +43,7 @@ public sealed class TranslationTests
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void InstructionLimit_InsideTranslatedLoop_StopsAtBudget(ExecutionMode mode)
     {
-        var m = new TestMachine(mode).Load(CountingLoop);
+        var m = new TestMachine(mode).Load(GuestLoops.CountingLoop);
         StopReason r = m.Run(limit: 100);
         Assert.Equal(StopKind.InstructionLimit, r.Kind);
         Assert.InRange(m.Machine.Stats.GuestInstructions, 100, 200);
