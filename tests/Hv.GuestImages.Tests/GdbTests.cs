@@ -61,6 +61,17 @@ public sealed partial class GdbTests
         }
     }
 
+    /// <summary>A session on smc_patch_rwx with 4 rounds: it patches an imm32 of code it runs from an RWX page.</summary>
+    private static Session DebugSmcPatchRwx(string mode, string[] gdbCommands, params string[] hvOptions) =>
+        Debug(mode, "smc_patch_rwx", ["4"], gdbCommands, hvOptions);
+
+    /// <summary>gdb reported the guest's end as <paramref name="gdbSays"/> and hv exited with <paramref name="hvExit"/>.</summary>
+    private static void AssertGuestEnded(Session s, string gdbSays, int hvExit)
+    {
+        Assert.Contains(gdbSays, s.Gdb);
+        Assert.Equal(hvExit, s.HvExit);
+    }
+
     [Theory]
     [InlineData("--gdb", "nonsense")]
     [InlineData("--gdb", "127.0.0.1:70000")]
@@ -109,8 +120,7 @@ public sealed partial class GdbTests
         Assert.True(pcs.Success, s.Gdb);
         Assert.NotEqual(pcs.Groups[1].Value, pcs.Groups[2].Value); // stepi moved
         Assert.Matches(@"<main>:\s+0x[0-9a-f]{2}", s.Gdb); // x/4xb $pc
-        Assert.Contains("exited with code 07", s.Gdb);
-        Assert.Equal(7, s.HvExit);
+        AssertGuestEnded(s, "exited with code 07", 7);
         Assert.Contains("status will be 7", s.HvStdout);
     }
 
@@ -119,7 +129,7 @@ public sealed partial class GdbTests
     {
         // smc_patch_rwx maps an RWX page, copies a function to +0x40 and patches its imm32 from main each round:
         // stop at the function's first instruction, watch its imm32's first byte, and continue to the next patch.
-        Session s = Debug(mode, "smc_patch_rwx", ["4"],
+        Session s = DebugSmcPatchRwx(mode,
         [
             "break mmap", "continue", "finish", "delete", "break *($rax+0x40)", "continue", "delete",
             "watch -l *(unsigned char *)($pc+1)", "continue", "x/i $pc", "delete", "continue",
@@ -128,15 +138,14 @@ public sealed partial class GdbTests
         Assert.Matches(@"Old value = .*\nNew value = ", s.Gdb);
         Assert.Matches(@"New value = .*\n(main \(|0x[0-9a-f]+ in main)", s.Gdb); // stopped in the writer's function, after the store
         Assert.Matches(@"=> 0x[0-9a-f]+ <main\+\d+>", s.Gdb);
-        Assert.Contains("exited normally", s.Gdb);
-        Assert.Equal(0, s.HvExit);
+        AssertGuestEnded(s, "exited normally", 0);
         Assert.Contains("all checks passed", s.HvStdout);
     }
 
     [Theory, MemberData(nameof(Modes))]
     public void Gdb_BreakOnSmc_StopsAfterEachPatch(string mode)
     {
-        Session s = Debug(mode, "smc_patch_rwx", ["4"],
+        Session s = DebugSmcPatchRwx(mode,
             ["continue", "monitor smc-last", "continue", "continue", "monitor smc-stats", "continue", "continue", "continue"],
             "--break-on-smc");
         // Round 0 writes code that never ran; rounds 1-3 rewrite code Hv has decoded: three SMC stops.
@@ -144,8 +153,7 @@ public sealed partial class GdbTests
         Assert.Equal(3, Regex.Count(s.Gdb, "Program received signal SIGTRAP"));
         Assert.Matches(@"before:\n\s+0x[0-9a-f]+ mov eax,[\s\S]*after:\n\s+0x[0-9a-f]+ mov eax,", s.Gdb);
         Assert.Matches(@"smc_events 3", s.Gdb);
-        Assert.Contains("exited normally", s.Gdb);
-        Assert.Equal(0, s.HvExit);
+        AssertGuestEnded(s, "exited normally", 0);
     }
 
     [Theory, MemberData(nameof(Modes))]
@@ -154,7 +162,6 @@ public sealed partial class GdbTests
         Session s = Debug(mode, "asm_segfault", [], ["continue", "x/i $pc", "continue"]);
         Assert.Contains("Program received signal SIGSEGV", s.Gdb);
         Assert.Matches(@"=> 0x[0-9a-f]+ <_start\+\d+>:\s+movl\s+\$0xdead,0x10", s.Gdb);
-        Assert.Contains("Program terminated with signal SIGSEGV", s.Gdb);
-        Assert.Equal(139, s.HvExit);
+        AssertGuestEnded(s, "Program terminated with signal SIGSEGV", 139);
     }
 }

@@ -12,6 +12,16 @@ public sealed class InstructionCacheModelTests
         return m!;
     }
 
+    /// <summary>A small model that fetched the range, then saw <paramref name="between"/>, then fetched it again.</summary>
+    private static InstructionCacheModel FetchedAroundIt(Action<InstructionCacheModel> between, ulong address, int length)
+    {
+        InstructionCacheModel m = Small();
+        m.Fetch(address, length);
+        between(m);
+        m.Fetch(address, length);
+        return m;
+    }
+
     private static void AssertCounts(InstructionCacheModel m, long fetches, long hits, long misses, long smcInvalidations = 0, long smcMisses = 0)
     {
         Assert.Equal(
@@ -80,11 +90,11 @@ public sealed class InstructionCacheModelTests
     [Fact]
     public void InvalidateWrite_PresentLine_NextFetchIsSmcMiss()
     {
-        InstructionCacheModel m = Small();
-        m.Fetch(0x40, 8);
-        m.InvalidateWrite(0x42, 1);
-        Assert.False(m.Contains(0x40));
-        m.Fetch(0x40, 8);  // miss caused by SMC
+        InstructionCacheModel m = FetchedAroundIt(c =>
+        {
+            c.InvalidateWrite(0x42, 1);
+            Assert.False(c.Contains(0x40));
+        }, 0x40, 8);       // the second fetch: a miss caused by SMC
         m.Fetch(0x40, 8);  // hit again
         AssertCounts(m, fetches: 3, hits: 1, misses: 2, smcInvalidations: 1, smcMisses: 1);
     }
@@ -104,10 +114,7 @@ public sealed class InstructionCacheModelTests
     [Fact]
     public void InvalidateWrite_StraddlingTwoPresentLines_InvalidatesBoth()
     {
-        InstructionCacheModel m = Small();
-        m.Fetch(0, 32);
-        m.InvalidateWrite(12, 8);
-        m.Fetch(0, 32);
+        InstructionCacheModel m = FetchedAroundIt(c => c.InvalidateWrite(12, 8), 0, 32);
         AssertCounts(m, fetches: 4, hits: 0, misses: 4, smcInvalidations: 2, smcMisses: 2);
     }
 
@@ -139,21 +146,18 @@ public sealed class InstructionCacheModelTests
     [Fact]
     public void Forget_PresentLine_NextFetchIsOrdinaryMiss()
     {
-        InstructionCacheModel m = Small();
-        m.Fetch(0, 32);
-        m.InvalidateWrite(0, 1);  // line 0 remembered as SMC-invalidated
-        m.Forget(0, 64);          // the page went away: forget lines 0 and 1, counting nothing
-        m.Fetch(0, 32);
+        InstructionCacheModel m = FetchedAroundIt(c =>
+        {
+            c.InvalidateWrite(0, 1);  // line 0 remembered as SMC-invalidated
+            c.Forget(0, 64);          // the page went away: forget lines 0 and 1, counting nothing
+        }, 0, 32);
         AssertCounts(m, fetches: 4, hits: 0, misses: 4, smcInvalidations: 1, smcMisses: 0);
     }
 
     [Fact]
     public void Flush_EmptiesWithoutCounting()
     {
-        InstructionCacheModel m = Small();
-        m.Fetch(0, 1);
-        m.Flush();
-        m.Fetch(0, 1);
+        InstructionCacheModel m = FetchedAroundIt(c => c.Flush(), 0, 1);
         AssertCounts(m, fetches: 2, hits: 0, misses: 2);
     }
 

@@ -42,6 +42,14 @@ public sealed class SmcOracleTests
         a.jnz(top);
     };
 
+    /// <summary>Writes "mov eax, <paramref name="value"/>" (B8 imm32) at <see cref="TestMachine.DataBase"/>, which rax points to.</summary>
+    private static void StageMovEax(Assembler a, AssemblerRegister32 value)
+    {
+        a.mov(rax, (long)TestMachine.DataBase);
+        a.mov(__byte_ptr[rax], 0xB8);
+        a.mov(__dword_ptr[rax + 1], value);
+    }
+
     private static void MovEaxImm32(Assembler a) =>
         a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
 
@@ -86,9 +94,7 @@ public sealed class SmcOracleTests
     public void RepMovsb_CopyingFreshCode_MatchesHost(ExecutionMode mode) =>
         RunWritable(mode, Loop((a, _) =>
         {
-            a.mov(rax, (long)TestMachine.DataBase);
-            a.mov(__byte_ptr[rax], 0xB8);
-            a.mov(__dword_ptr[rax + 1], ecx);
+            StageMovEax(a, ecx);
             a.mov(rsi, rax);
             a.mov(rdi, rbx);
             a.mov(r8d, ecx);
@@ -103,10 +109,8 @@ public sealed class SmcOracleTests
         RunWritable(mode, Loop((a, _) =>
         {
             // 16 bytes of code: mov eax, ecx*3; then 11 one-byte nops
-            a.mov(rax, (long)TestMachine.DataBase);
-            a.mov(__byte_ptr[rax], 0xB8);
             a.lea(r8d, __[rcx + rcx * 2]);
-            a.mov(__dword_ptr[rax + 1], r8d);
+            StageMovEax(a, r8d);
             a.mov(r9, 0x9090_9090_9090_9090);
             a.mov(__qword_ptr[rax + 5], r9);
             a.mov(__dword_ptr[rax + 12], r9d);
