@@ -10,17 +10,6 @@ namespace Hv.Core.Tests.Debugging;
 
 public sealed class DebugControllerTests
 {
-    /// <summary>ecx counts down from <paramref name="rounds"/>, running <paramref name="body"/> each round.</summary>
-    private static void CountDownLoop(Assembler a, int rounds, Action<Assembler> body)
-    {
-        var loop = a.CreateLabel();
-        a.mov(ecx, rounds);
-        a.Label(ref loop);
-        body(a);
-        a.dec(ecx);
-        a.jnz(loop);
-    }
-
     /// <summary>
     /// Loads a loop over the qwords at <see cref="TestMachine.DataBase"/> (rdi; rcx = 200 down to 1) and runs it
     /// 150 instructions, so that it is hot when the test's debugger takes over.
@@ -30,7 +19,7 @@ public sealed class DebugControllerTests
         ulong[] at = DebugTestCode.Load(m, a =>
         {
             a.mov(rdi, TestMachine.DataBase);
-            CountDownLoop(a, 200, body);
+            GuestLoops.CountDown(a, 200, body);
         });
         m.Run(150);
         return (at, new DebugController(m.Machine));
@@ -46,7 +35,7 @@ public sealed class DebugControllerTests
         {
             var target = a.CreateLabel();
             a.lea(rbx, __[target]);
-            CountDownLoop(a, rounds, b =>
+            GuestLoops.CountDown(a, rounds, b =>
             {
                 b.mov(__byte_ptr[rbx + 1], cl);
                 b.Label(ref target);
@@ -65,7 +54,7 @@ public sealed class DebugControllerTests
         ulong[] at = DebugTestCode.Load(m, a =>
         {
             a.xor(eax, eax);
-            CountDownLoop(a, 300, b => b.inc(rax));
+            GuestLoops.CountDown(a, 300, b => b.inc(rax));
         });
         Assert.Equal(StopKind.InstructionLimit, m.Run(400).Kind); // the loop is hot (translated in translate/tiered mode)
         var debugger = new DebugController(m.Machine);
@@ -108,7 +97,7 @@ public sealed class DebugControllerTests
     public void Resume_Step_RunsOneInstructionOfATranslatedLoop(ExecutionMode mode)
     {
         var m = new TestMachine(mode);
-        ulong[] at = DebugTestCode.Load(m, a => CountDownLoop(a, 1000, b => b.inc(rax)));
+        ulong[] at = DebugTestCode.Load(m, a => GuestLoops.CountDown(a, 1000, b => b.inc(rax)));
         m.Run(301);
         var debugger = new DebugController(m.Machine);
         var seen = new List<ulong>();

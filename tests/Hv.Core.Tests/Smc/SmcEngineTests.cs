@@ -36,16 +36,14 @@ public sealed class SmcEngineTests
     /// </summary>
     private static void CallerOfTwoFunctions(Assembler a)
     {
-        Label top = a.CreateLabel();
         a.xor(edx, edx);
-        a.mov(ecx, 4);
-        a.Label(ref top);
-        a.call(F);
-        a.add(edx, eax);
-        a.call(G);
-        a.add(edx, esi);
-        a.dec(ecx);
-        a.jnz(top);
+        GuestLoops.CountDown(a, 4, b =>
+        {
+            b.call(F);
+            b.add(edx, eax);
+            b.call(G);
+            b.add(edx, esi);
+        });
         a.hlt();
         ReturnFiveAt(a, F);
         PadTo(a, G);
@@ -74,17 +72,14 @@ public sealed class SmcEngineTests
     /// <paramref name="rounds"/> rounds of <paramref name="store"/> (rbx = T) followed by T: mov eax, 0x12345600.
     /// </summary>
     private static Action<Assembler> ImmediateStoreLoop(int rounds, Action<Assembler> store) => a =>
-    {
-        Label top = a.CreateLabel(), t = a.CreateLabel();
-        a.mov(ecx, rounds);
-        a.Label(ref top);
-        a.lea(rbx, __[t]);
-        store(a);
-        a.Label(ref t);
-        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
-        a.dec(ecx);
-        a.jnz(top);
-    };
+        GuestLoops.CountDown(a, rounds, b =>
+        {
+            Label t = b.CreateLabel();
+            b.lea(rbx, __[t]);
+            store(b);
+            b.Label(ref t);
+            b.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
+        });
 
     /// <summary>
     /// Five rounds: with RSP = T + 10, <paramref name="pushOntoT"/> writes T's imm64; then calls T
@@ -92,18 +87,16 @@ public sealed class SmcEngineTests
     /// </summary>
     private static Action<Assembler> Imm64PushedOntoLoop(ulong t, ulong initial, Action<Assembler> pushOntoT) => a =>
     {
-        Label top = a.CreateLabel();
-        a.mov(ecx, 5);
         a.xor(edx, edx);
         a.mov(r8, rsp);
-        a.Label(ref top);
-        a.mov(rsp, t + 10);
-        pushOntoT(a);
-        a.mov(rsp, r8);
-        a.call(t);
-        a.add(rdx, rax);
-        a.dec(ecx);
-        a.jnz(top);
+        GuestLoops.CountDown(a, 5, b =>
+        {
+            b.mov(rsp, t + 10);
+            pushOntoT(b);
+            b.mov(rsp, r8);
+            b.call(t);
+            b.add(rdx, rax);
+        });
         a.hlt();
         PadTo(a, t);
         a.AddInstruction(Instruction.Create(Code.Mov_r64_imm64, Register.RAX, initial));
@@ -138,17 +131,13 @@ public sealed class SmcEngineTests
     {
         TestMachine m = Writable(mode, a =>
         {
-            Label start = a.CreateLabel(), data = a.CreateLabel(), top = a.CreateLabel();
+            Label start = a.CreateLabel(), data = a.CreateLabel();
             a.jmp(start);
             a.Label(ref data);
             a.dq(0);
             a.Label(ref start);
             a.lea(rbx, __[data]);
-            a.mov(ecx, 10);
-            a.Label(ref top);
-            a.mov(__dword_ptr[rbx], ecx);
-            a.dec(ecx);
-            a.jnz(top);
+            GuestLoops.CountDown(a, 10, b => b.mov(__dword_ptr[rbx], ecx));
         });
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         HvStatsView s = new(m);
@@ -264,22 +253,21 @@ public sealed class SmcEngineTests
     {
         TestMachine m = Writable(mode, a =>
         {
-            Label top = a.CreateLabel(), t = a.CreateLabel();
-            a.mov(ecx, 6);
             a.xor(edx, edx);
             a.xor(esi, esi);
-            a.Label(ref top);
-            a.lea(rbx, __[t]);
-            a.mov(eax, ecx);
-            a.and(eax, 1);
-            a.imul(eax, eax, 0x28);
-            a.inc(eax);
-            a.mov(__byte_ptr[rbx], al); // odd rounds: sub (29), even rounds: add (01)
-            a.Label(ref t);
-            a.add(edx, ecx);
-            a.inc(esi);
-            a.dec(ecx);
-            a.jnz(top);
+            GuestLoops.CountDown(a, 6, b =>
+            {
+                Label t = b.CreateLabel();
+                b.lea(rbx, __[t]);
+                b.mov(eax, ecx);
+                b.and(eax, 1);
+                b.imul(eax, eax, 0x28);
+                b.inc(eax);
+                b.mov(__byte_ptr[rbx], al); // odd rounds: sub (29), even rounds: add (01)
+                b.Label(ref t);
+                b.add(edx, ecx);
+                b.inc(esi);
+            });
         });
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         Assert.Equal((ulong)(6 - 5 + 4 - 3 + 2 - 1), m.State[Gpr.Rdx]);
@@ -321,22 +309,19 @@ public sealed class SmcEngineTests
     {
         TestMachine m = Writable(mode, a =>
         {
-            Label hot = a.CreateLabel(), calm = a.CreateLabel();
             a.mov(rbx, F);
-            a.mov(ecx, 40);
             a.xor(edx, edx);
-            a.Label(ref hot);
-            a.mov(__dword_ptr[rbx + 1], ecx);
-            a.call(F);
-            a.add(edx, eax);
-            a.dec(ecx);
-            a.jnz(hot);
-            a.mov(ecx, SmcEngine.CooldownExecutions + 100);
-            a.Label(ref calm);
-            a.call(F);
-            a.add(edx, eax);
-            a.dec(ecx);
-            a.jnz(calm);
+            GuestLoops.CountDown(a, 40, hot =>
+            {
+                hot.mov(__dword_ptr[rbx + 1], ecx);
+                hot.call(F);
+                hot.add(edx, eax);
+            });
+            GuestLoops.CountDown(a, SmcEngine.CooldownExecutions + 100, calm =>
+            {
+                calm.call(F);
+                calm.add(edx, eax);
+            });
             a.hlt();
             ReturnFiveAt(a, F);
         });
@@ -411,17 +396,16 @@ public sealed class SmcEngineTests
         const ulong Rx = AliasRx, Rw = AliasRw;
         TestMachine m = WithAliases(mode);
         var a = new Assembler(64);
-        Label top = a.CreateLabel(), t = a.CreateLabel();
-        a.mov(ecx, 8);
         a.xor(edx, edx);
-        a.Label(ref top);
-        a.lea(rbx, __[t]);
-        a.mov(__byte_ptr[rbx + (int)(Rw - Rx) + 1], cl); // through the RW alias
-        a.Label(ref t);
-        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
-        a.add(edx, eax);
-        a.dec(ecx);
-        a.jnz(top);
+        GuestLoops.CountDown(a, 8, b =>
+        {
+            Label t = b.CreateLabel();
+            b.lea(rbx, __[t]);
+            b.mov(__byte_ptr[rbx + (int)(Rw - Rx) + 1], cl); // through the RW alias
+            b.Label(ref t);
+            b.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 0x12345600));
+            b.add(edx, eax);
+        });
         a.hlt();
         var w = new OracleCase.ByteWriter();
         a.Assemble(w, Rx);

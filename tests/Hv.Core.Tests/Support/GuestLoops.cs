@@ -12,6 +12,17 @@ internal static class GuestLoops
     /// <summary>rax = 7 * 1000, its "add rax, 7" encoded with an imm32 (48 05 07 00 00 00) so tests can patch it.</summary>
     public static void AddImmediateLoop(Assembler a) => Accumulate(a, b => b.add(rax, 7));
 
+    /// <summary>ecx counts down from <paramref name="rounds"/> to 0, running <paramref name="body"/> each round.</summary>
+    public static void CountDown(Assembler a, int rounds, Action<Assembler> body)
+    {
+        Label loop = a.CreateLabel();
+        a.mov(ecx, rounds);
+        a.Label(ref loop);
+        body(a);
+        a.dec(ecx);
+        a.jnz(loop);
+    }
+
     /// <summary>Zeroes eax, then runs <paramref name="add"/> with rcx = 1000 down to 1.</summary>
     private static void Accumulate(Assembler a, Action<Assembler> add)
     {
