@@ -29,6 +29,8 @@ command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 missing: apt-get instal
 [ -x /bin/busybox ] || { echo "/bin/busybox missing: apt-get install -y busybox-static" >&2; exit 1; }
 
 build="$root/benchmarks/.build/hv"
+# The commit measured is the one built now (the tree may move on while the workloads run).
+commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dotnet build "$root/src/Hv.Cli" -c Release -o "$build" -v q -nologo >/dev/null
 hv=(dotnet "$build/hv.dll" run)
 # shellcheck disable=SC2206
@@ -130,7 +132,6 @@ for w in "${workloads[@]}"; do
   table="$table"$'\n'"$row"
 done
 
-commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 {
   echo
   echo "## $(date -u +%Y-%m-%d) commit $commit (SET=$SET, SIZE_MB=$SIZE_MB, SCALE=$SCALE, best of $RUNS${HV_ARGS:+, hv $HV_ARGS})"
