@@ -292,8 +292,12 @@ public sealed class GuestMemory
         return true;
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged
+    /// <summary>
+    /// A store that missed the TLB's plain write entry (stores beside code, SMC, watchpoints, faults, TLB fills).
+    /// Translated code calls it directly after its own inline probe missed, so it is optimized at once.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    internal bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged
     {
         if (TryWriteBesideCode(address, value)) return true;
         int size = Unsafe.SizeOf<T>();

@@ -54,10 +54,15 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo TryRead16 = typeof(UnitCompiler).GetMethod(nameof(MissRead16), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo TryRead32 = typeof(UnitCompiler).GetMethod(nameof(MissRead32), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo TryRead64 = typeof(UnitCompiler).GetMethod(nameof(MissRead64), BindingFlags.Static | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo TryWrite8 = typeof(UnitCompiler).GetMethod(nameof(MissWrite8), BindingFlags.Static | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo TryWrite16 = typeof(UnitCompiler).GetMethod(nameof(MissWrite16), BindingFlags.Static | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo TryWrite32 = typeof(UnitCompiler).GetMethod(nameof(MissWrite32), BindingFlags.Static | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo TryWrite64 = typeof(UnitCompiler).GetMethod(nameof(MissWrite64), BindingFlags.Static | BindingFlags.NonPublic)!;
+    // A store that missed the inline TLB probe goes straight to the memory's slow path (one call, no second probe):
+    // that is where stores beside code, SMC, watchpoints and faults are sorted out.
+    private static readonly MethodInfo TryWrite8 = WriteMiss(typeof(byte));
+    private static readonly MethodInfo TryWrite16 = WriteMiss(typeof(ushort));
+    private static readonly MethodInfo TryWrite32 = WriteMiss(typeof(uint));
+    private static readonly MethodInfo TryWrite64 = WriteMiss(typeof(ulong));
+
+    private static MethodInfo WriteMiss(Type value) =>
+        typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWriteSlow), BindingFlags.Instance | BindingFlags.NonPublic)!.MakeGenericMethod(value);
     private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
     private static readonly MethodInfo CheckBranchTargetMethod = typeof(ControlInstructions).GetMethod(nameof(ControlInstructions.CheckBranchTarget), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -466,10 +471,6 @@ internal sealed unsafe class UnitCompiler
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead16(GuestMemory m, ulong a, out ushort v) => m.TryRead16(a, out v);
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead32(GuestMemory m, ulong a, out uint v) => m.TryRead32(a, out v);
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead64(GuestMemory m, ulong a, out ulong v) => m.TryRead64(a, out v);
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite8(GuestMemory m, ulong a, byte v) => m.TryWrite8(a, v);
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite16(GuestMemory m, ulong a, ushort v) => m.TryWrite16(a, v);
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite32(GuestMemory m, ulong a, uint v) => m.TryWrite32(a, v);
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissWrite64(GuestMemory m, ulong a, ulong v) => m.TryWrite64(a, v);
 
     /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called from units from their first run: skip tier 0
