@@ -672,31 +672,14 @@ internal sealed unsafe class UnitCompiler
                     EmitFusedCarry(fused!.Value.Op);
                     il.Emit(OpCodes.Stloc, carry);
                 }
-                if (inMemory)
-                {
-                    EmitAddress(in ins, withSegment: true);
-                    il.Emit(OpCodes.Stloc, address);
-                    il.Emit(OpCodes.Ldloc, address);
-                    EmitTryRead(size);
-                }
-                else LoadReg(ins.Op0Register);
+                LoadDestination(in ins, inMemory, size);
                 il.Emit(OpCodes.Stloc, tmpA);
                 il.Emit(OpCodes.Ldloc, tmpA);
                 il.Emit(OpCodes.Ldc_I8, 1L);
                 il.Emit(ins.Mnemonic == Mnemonic.Inc ? OpCodes.Add : OpCodes.Sub);
                 ZeroExtend(size);
                 il.Emit(OpCodes.Stloc, tmpR);
-                if (inMemory)
-                {
-                    il.Emit(OpCodes.Ldloc, address);
-                    il.Emit(OpCodes.Ldloc, tmpR);
-                    EmitTryWrite(size);
-                }
-                else
-                {
-                    il.Emit(OpCodes.Ldloc, tmpR);
-                    StoreReg(ins.Op0Register);
-                }
+                StoreResult(in ins, inMemory, size);
                 if (flagsLive)
                 {
                     il.Emit(OpCodes.Ldloc, state);
@@ -1083,14 +1066,7 @@ internal sealed unsafe class UnitCompiler
         bool inMemory = ins.Op0Kind == OpKind.Memory;
         int size = inMemory ? ins.MemorySize.GetSize() : Operands.GprSize(ins.Op0Register);
         int bits = size * 8;
-        if (inMemory)
-        {
-            EmitAddress(in ins, withSegment: true);
-            il.Emit(OpCodes.Stloc, address);
-            il.Emit(OpCodes.Ldloc, address);
-            EmitTryRead(size);
-        }
-        else LoadReg(ins.Op0Register);
+        LoadDestination(in ins, inMemory, size);
         il.Emit(OpCodes.Stloc, tmpA);
         if (ins.Op1Kind == OpKind.Immediate8) il.Emit(OpCodes.Ldc_I4, ins.Immediate8 & (bits - 1));
         else
@@ -1110,17 +1086,7 @@ internal sealed unsafe class UnitCompiler
             if (ins.Mnemonic == Mnemonic.Btr) il.Emit(OpCodes.Not);
             il.Emit(ins.Mnemonic switch { Mnemonic.Bts => OpCodes.Or, Mnemonic.Btr => OpCodes.And, _ => OpCodes.Xor });
             il.Emit(OpCodes.Stloc, tmpR);
-            if (inMemory)
-            {
-                il.Emit(OpCodes.Ldloc, address);
-                il.Emit(OpCodes.Ldloc, tmpR);
-                EmitTryWrite(size);
-            }
-            else
-            {
-                il.Emit(OpCodes.Ldloc, tmpR);
-                StoreReg(ins.Op0Register);
-            }
+            StoreResult(in ins, inMemory, size);
         }
         if (!flagsLive) return;
         EmitUpdateFlags((long)RFlags.CF, () =>
@@ -1349,14 +1315,7 @@ internal sealed unsafe class UnitCompiler
 
         bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
         // a = destination value
-        if (k0 == OpKind.Memory)
-        {
-            EmitAddress(in ins, withSegment: true);
-            il.Emit(OpCodes.Stloc, address);
-            il.Emit(OpCodes.Ldloc, address);
-            EmitTryRead(size);
-        }
-        else LoadReg(ins.Op0Register);
+        LoadDestination(in ins, k0 == OpKind.Memory, size);
         il.Emit(OpCodes.Stloc, tmpA);
         // b = source value
         if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
@@ -1386,17 +1345,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Stloc, tmpR);
         if (writes)
         {
-            if (k0 == OpKind.Memory)
-            {
-                il.Emit(OpCodes.Ldloc, address);
-                il.Emit(OpCodes.Ldloc, tmpR);
-                EmitTryWrite(size);
-            }
-            else
-            {
-                il.Emit(OpCodes.Ldloc, tmpR);
-                StoreReg(ins.Op0Register);
-            }
+            StoreResult(in ins, k0 == OpKind.Memory, size);
         }
         if (flagsLive) EmitSetFlags(op, size);
         fused = withCarry ? null : (op, size);
@@ -1505,6 +1454,41 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.And);
         il.Emit(OpCodes.Conv_I);
         il.Emit(OpCodes.Add);
+    }
+
+    /// <summary>
+    /// Pushes operand 0 (read-modify-write destination): from memory, keeping its address in the <c>address</c>
+    /// local for <see cref="StoreResult"/>, or from its register.
+    /// </summary>
+    private void LoadDestination(in Instruction ins, bool inMemory, int size)
+    {
+        if (inMemory)
+        {
+            EmitAddress(in ins, withSegment: true);
+            il.Emit(OpCodes.Stloc, address);
+            il.Emit(OpCodes.Ldloc, address);
+            EmitTryRead(size);
+        }
+        else LoadReg(ins.Op0Register);
+    }
+
+    /// <summary>
+    /// Writes the result in <c>tmpR</c> back to operand 0: to memory at the <c>address</c> local (computed when the
+    /// operand was read) or to its register.
+    /// </summary>
+    private void StoreResult(in Instruction ins, bool inMemory, int size)
+    {
+        if (inMemory)
+        {
+            il.Emit(OpCodes.Ldloc, address);
+            il.Emit(OpCodes.Ldloc, tmpR);
+            EmitTryWrite(size);
+        }
+        else
+        {
+            il.Emit(OpCodes.Ldloc, tmpR);
+            StoreReg(ins.Op0Register);
+        }
     }
 
     /// <summary>Stores <paramref name="value"/> (1, 2, 4 or 8 bytes) to the memory operand; a fault goes to a stub.</summary>
