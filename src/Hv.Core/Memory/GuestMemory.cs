@@ -282,9 +282,7 @@ public sealed class GuestMemory
             return false;
         if (frame.Touches(offset, offset + Unsafe.SizeOf<T>()))
         {
-            Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];
-            MemoryMarshal.Write(bytes, in value);
-            space.StoreToFrame(frame.Page, offset, bytes, address);
+            StoreOntoCode(frame.Page, offset, value, address);
             return true;
         }
         if (space.Stats is { } stats) stats.SmcFalseHits++;
@@ -297,9 +295,22 @@ public sealed class GuestMemory
     /// Translated code calls it directly after its own inline probe missed, so it is optimized at once.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    internal bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged
+    internal bool TryWriteSlow<T>(ulong address, T value) where T : unmanaged =>
+        TryWriteBesideCode(address, value) || TryWriteWalk(address, value);
+
+    /// <summary>A store onto decoded bytes: through the frame's SMC hook (kept out of the lean false-hit path).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void StoreOntoCode<T>(PhysicalPage page, int offset, T value, ulong address) where T : unmanaged
     {
-        if (TryWriteBesideCode(address, value)) return true;
+        Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];
+        MemoryMarshal.Write(bytes, in value);
+        space.StoreToFrame(page, offset, bytes, address);
+    }
+
+    /// <summary>The full slow path: page walk, permissions, faults, watchpoints, SMC hook, page straddling.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private bool TryWriteWalk<T>(ulong address, T value) where T : unmanaged
+    {
         int size = Unsafe.SizeOf<T>();
         if (!TryResolveOrRecord(address, AccessKind.Write, out PageTableEntry? first)) return false;
         int offset = (int)(address & PhysicalPage.OffsetMask);
