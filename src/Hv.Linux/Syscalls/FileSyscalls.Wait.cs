@@ -145,6 +145,27 @@ internal static unsafe partial class FileSyscalls
     }
 
     /// <summary>
+    /// Host ppoll over <paramref name="count"/> host pollfds (restarted on EINTR): no wait when
+    /// <paramref name="immediate"/>, else up to <paramref name="timeout"/> or forever. Waiting forever while other
+    /// guest threads could make an fd ready would hang them: look once, and if nothing is ready let them run and
+    /// retry the syscall later — then this returns false and the caller returns 0 (the syscall is not finished).
+    /// </summary>
+    private static bool HostPoll(LinuxKernel k, Span<byte> pollfds, int count, bool immediate, ReadOnlySpan<byte> timeout,
+        bool hasTimeout, out long result)
+    {
+        Span<byte> zero = stackalloc byte[16];
+        zero.Clear();
+        bool cooperative = !immediate && !hasTimeout && k.OtherThreadsMayRun;
+        fixed (byte* p = pollfds)
+        fixed (byte* t = immediate || cooperative ? zero : timeout)
+        {
+            do result = Host.Call(Host.Ppoll, (long)p, count, immediate || hasTimeout || cooperative ? (long)t : 0, 0, 8);
+            while (result == -Errno.EINTR);
+        }
+        return !(result == 0 && cooperative && k.RetrySyscallLater(k.Machine.Cpu));
+    }
+
+    /// <summary>
     /// poll over guest fds: each is translated to its host fd and the host waits. Closed fds report POLLNVAL and
     /// memfds are always ready, both without waiting.
     /// </summary>
@@ -178,18 +199,7 @@ internal static unsafe partial class FileSyscalls
                 BinaryPrimitives.WriteInt16LittleEndian(h[(i * 8 + 6)..], ready);
                 BinaryPrimitives.WriteInt16LittleEndian(g[(i * 8 + 6)..], ready);
             }
-            Span<byte> zero = stackalloc byte[16];
-            zero.Clear();
-            long r;
-            // Waiting forever while other guest threads could make an fd ready: look once, else let them run.
-            bool cooperative = !immediate && !hasTimeout && k.OtherThreadsMayRun;
-            fixed (byte* hp = h)
-            fixed (byte* tp = immediate || cooperative ? zero : timeout)
-            {
-                do r = Host.Call(Host.Ppoll, (long)hp, n, immediate || hasTimeout || cooperative ? (long)tp : 0, 0, 8);
-                while (r == -Errno.EINTR);
-            }
-            if (r == 0 && cooperative && k.RetrySyscallLater(k.Machine.Cpu)) return 0;
+            if (!HostPoll(k, h, n, immediate, timeout, hasTimeout, out long r)) return 0;
             if (r < 0) return r;
             int readyCount = 0;
             for (int i = 0; i < n; i++)
@@ -271,17 +281,7 @@ internal static unsafe partial class FileSyscalls
         }
         bool immediate = false;
         for (int i = 0; i < count; i++) immediate |= BinaryPrimitives.ReadInt32LittleEndian(pollfds[(i * 8)..]) < 0;
-        Span<byte> zero = stackalloc byte[16];
-        zero.Clear();
-        long result;
-        bool cooperative = !immediate && !hasTimeout && k.OtherThreadsMayRun;
-        fixed (byte* p = pollfds)
-        fixed (byte* t = immediate || cooperative ? zero : timeout)
-        {
-            do result = Host.Call(Host.Ppoll, (long)p, count, immediate || hasTimeout || cooperative ? (long)t : 0, 0, 8);
-            while (result == -Errno.EINTR);
-        }
-        if (result == 0 && cooperative && k.RetrySyscallLater(k.Machine.Cpu)) return 0;
+        if (!HostPoll(k, pollfds, count, immediate, timeout, hasTimeout, out long result)) return 0;
         if (result < 0) return result;
         sets.Clear();
         int readyBits = 0;
