@@ -74,13 +74,16 @@ internal static unsafe partial class IntegerInstructions
         return false;
     }
 
-    private static void Shl(Vcpu cpu, ref Instruction ins)
+    private static void Shl(Vcpu cpu, ref Instruction ins) => Shift(cpu, ref ins, &ShlCore);
+
+    /// <summary>SHL/SHR/SAR: a zero masked count changes nothing; otherwise <paramref name="core"/> gives result and flags.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Shift(Vcpu cpu, ref Instruction ins, delegate*<ulong, int, int, out ulong, ulong> core)
     {
-        CpuState s = cpu.State;
         if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
-        ulong r = ShlCore(a, c, size, out ulong flags);
+        ulong r = core(a, c, size, out ulong flags);
         WriteDest(cpu, ref ins, address, size, r);
-        Flags.SetStatus(s, flags);
+        Flags.SetStatus(cpu.State, flags);
     }
 
     /// <summary>SHL by a nonzero masked count: the result and the status flags (translated code calls this too).</summary>
@@ -95,14 +98,7 @@ internal static unsafe partial class IntegerInstructions
         return r;
     }
 
-    private static void Shr(Vcpu cpu, ref Instruction ins)
-    {
-        CpuState s = cpu.State;
-        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
-        ulong r = ShrCore(a, c, size, out ulong flags);
-        WriteDest(cpu, ref ins, address, size, r);
-        Flags.SetStatus(s, flags);
-    }
+    private static void Shr(Vcpu cpu, ref Instruction ins) => Shift(cpu, ref ins, &ShrCore);
 
     /// <summary>SHR by a nonzero masked count (<paramref name="a"/> zero-extended from <paramref name="size"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -116,14 +112,7 @@ internal static unsafe partial class IntegerInstructions
         return r;
     }
 
-    private static void Sar(Vcpu cpu, ref Instruction ins)
-    {
-        CpuState s = cpu.State;
-        if (!BeginShift(cpu, ref ins, 1, out ulong a, out ulong address, out int size, out int c)) return;
-        ulong r = SarCore(a, c, size, out ulong flags);
-        WriteDest(cpu, ref ins, address, size, r);
-        Flags.SetStatus(s, flags);
-    }
+    private static void Sar(Vcpu cpu, ref Instruction ins) => Shift(cpu, ref ins, &SarCore);
 
     /// <summary>SAR by a nonzero masked count.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
