@@ -358,17 +358,25 @@ internal static unsafe partial class FileSyscalls
     private static long Renameat(LinuxKernel k, Vcpu cpu) => RenameAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Arg3(cpu), 0);
     private static long Renameat2(LinuxKernel k, Vcpu cpu) => RenameAt(k, Arg0(cpu), Arg1(cpu), Arg2(cpu), Arg3(cpu), Int(Arg4(cpu)));
 
-    private static long RenameAt(LinuxKernel k, ulong oldDirfd, ulong oldPath, ulong newDirfd, ulong newPath, int flags)
+    private static long RenameAt(LinuxKernel k, ulong oldDirfd, ulong oldPath, ulong newDirfd, ulong newPath, int flags) =>
+        TwoPathCall(k, Host.Renameat2, oldDirfd, oldPath, newDirfd, newPath, flags, allowEmptyOld: false);
+
+    /// <summary>
+    /// Resolves two guest paths, each against its own dirfd, and makes the two-path *at host syscall
+    /// <paramref name="hostCall"/> (renameat2, linkat) with them and <paramref name="flags"/>.
+    /// </summary>
+    private static long TwoPathCall(LinuxKernel k, long hostCall, ulong oldDirfd, ulong oldPath, ulong newDirfd, ulong newPath,
+        int flags, bool allowEmptyOld)
     {
         Span<byte> from = stackalloc byte[PathMax];
         Span<byte> to = stackalloc byte[PathMax];
-        long n = PathAt(k, oldDirfd, oldPath, from, out int fromDir);
+        long n = PathAt(k, oldDirfd, oldPath, from, out int fromDir, allowEmpty: allowEmptyOld);
         if (n < 0) return n;
         n = PathAt(k, newDirfd, newPath, to, out int toDir);
         if (n < 0) return n;
         fixed (byte* f = from)
         fixed (byte* t = to)
-            return Host.Call(Host.Renameat2, fromDir, (long)f, toDir, (long)t, flags);
+            return Host.Call(hostCall, fromDir, (long)f, toDir, (long)t, flags);
     }
 
     private static long Mkdir(LinuxKernel k, Vcpu cpu) => MkdirAt(k, unchecked((ulong)AT_FDCWD), Arg0(cpu), Int(Arg1(cpu)));
@@ -418,15 +426,7 @@ internal static unsafe partial class FileSyscalls
     private static long LinkAt(LinuxKernel k, ulong oldDirfd, ulong oldPath, ulong newDirfd, ulong newPath, int flags)
     {
         if ((flags & ~(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH)) != 0) return -Errno.EINVAL;
-        Span<byte> from = stackalloc byte[PathMax];
-        Span<byte> to = stackalloc byte[PathMax];
-        long n = PathAt(k, oldDirfd, oldPath, from, out int fromDir, allowEmpty: (flags & AT_EMPTY_PATH) != 0);
-        if (n < 0) return n;
-        n = PathAt(k, newDirfd, newPath, to, out int toDir);
-        if (n < 0) return n;
-        fixed (byte* f = from)
-        fixed (byte* t = to)
-            return Host.Call(Host.Linkat, fromDir, (long)f, toDir, (long)t, flags);
+        return TwoPathCall(k, Host.Linkat, oldDirfd, oldPath, newDirfd, newPath, flags, allowEmptyOld: (flags & AT_EMPTY_PATH) != 0);
     }
 
     // ---------------------------------------------------------------- attributes
