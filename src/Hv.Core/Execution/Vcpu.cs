@@ -364,11 +364,12 @@ public sealed unsafe partial class Vcpu
         icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks));
 
     /// <summary>
-    /// A block worth adding to a region: already decoded and, if <paramref name="warm"/>, run at least a quarter
-    /// of the hot threshold times. Cold paths stay out of regions: they would only add JIT time.
+    /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold
+    /// times). Cold paths stay out of regions: they would only add JIT time (and paths that warm up later join
+    /// when the unit is regrown).
     /// </summary>
-    private DecodedBlock? TryGetBlock(ulong address, bool warm) =>
-        codeCache.TryGet(address, out DecodedBlock? block) && (!warm || block!.Executions >= Math.Max(1, hotThreshold / 4))
+    private DecodedBlock? TryGetBlock(ulong address) =>
+        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4)
         && breakpoints?.Contains(address) != true ? block : null;
 
     private DecodedBlock Lookup(ulong rip)

@@ -25,16 +25,12 @@ internal sealed unsafe class Translator
 
     private readonly HvStats stats;
     private readonly ILogger logger;
-    private readonly Func<ulong, bool, DecodedBlock?> blockAt;
+    private readonly Func<ulong, DecodedBlock?> blockAt;
 
     /// <param name="stats">Counters.</param>
     /// <param name="logger">The engine's logger.</param>
-    /// <param name="blockAt">
-    /// Returns the decoded block at an address if it is worth adding to a region, else null. The flag asks for a
-    /// warm block (a branch target); without it any block that has run will do (a call's return address: the
-    /// call will come back there).
-    /// </param>
-    public Translator(HvStats stats, ILogger logger, Func<ulong, bool, DecodedBlock?> blockAt)
+    /// <param name="blockAt">Returns the decoded block at an address if it is worth adding to a region, else null.</param>
+    public Translator(HvStats stats, ILogger logger, Func<ulong, DecodedBlock?> blockAt)
     {
         this.stats = stats;
         this.logger = logger;
@@ -110,12 +106,11 @@ internal sealed unsafe class Translator
         {
             int n = StaticSuccessors(region[i], successors);
             // Calls come back (translated calls return into the caller's unit): grow over the return address.
-            bool returnSite = n == 0 && UnitCompiler.IsInlineCall(in region[i].Code[^1]);
-            if (returnSite) successors[n++] = region[i].Code[^1].NextIP;
+            if (n == 0 && UnitCompiler.IsInlineCall(in region[i].Code[^1])) successors[n++] = region[i].Code[^1].NextIP;
             for (int s = 0; s < n; s++)
             {
                 if (!seen.Add(successors[s])) continue;
-                DecodedBlock? next = blockAt(successors[s], !returnSite);
+                DecodedBlock? next = blockAt(successors[s]);
                 if (next is null || instructions + next.Count > MaxRegionInstructions) continue;
                 region.Add(next);
                 instructions += next.Count;
