@@ -115,6 +115,7 @@ public sealed class InstructionCacheModel
 
     private readonly ulong[] tags;    // line number (address >> lineShift) per way, NoLine if never filled
     private readonly ulong[] stamps;  // clock at last use; 0 = empty (never filled or invalidated)
+    private readonly int[] recentWay; // per set: the way used last, tried first (most hits are repeats)
     private readonly int lineShift;
     private readonly int ways;
     private readonly ulong setMask;
@@ -133,6 +134,7 @@ public sealed class InstructionCacheModel
         setMask = (ulong)geometry.Sets - 1;
         tags = new ulong[geometry.Sets * ways];
         stamps = new ulong[tags.Length];
+        recentWay = new int[geometry.Sets];
         tags.AsSpan().Fill(NoLine);
     }
 
@@ -194,7 +196,23 @@ public sealed class InstructionCacheModel
             Hits += lines.Length;
             return;
         }
-        for (int i = 0; i < lines.Length; i++) FetchLine(lines[i]);
+        // The common case without calls: each line present in its set's recent way (FetchLine's first check,
+        // which changes nothing but the counters); from the first other line on, FetchLine does the work.
+        ref ulong tagBase = ref MemoryMarshal.GetArrayDataReference(tags);
+        ref ulong stampBase = ref MemoryMarshal.GetArrayDataReference(stamps);
+        ref int recentBase = ref MemoryMarshal.GetArrayDataReference(recentWay);
+        int i = 0;
+        for (; i < lines.Length; i++)
+        {
+            ulong line = lines[i];
+            int set = (int)(line & setMask);
+            int way = set * ways + Unsafe.Add(ref recentBase, set);
+            if (Unsafe.Add(ref tagBase, way) != line || Unsafe.Add(ref stampBase, way) == 0) break;
+        }
+        Fetches += i;
+        Hits += i;
+        if (i > 0) lastLine = lines[i - 1];
+        for (; i < lines.Length; i++) FetchLine(lines[i]);
         lastBatch = lines.Length <= ways ? lines : null;
     }
 
@@ -219,10 +237,19 @@ public sealed class InstructionCacheModel
             return;
         }
         lastLine = line;
-        int baseIndex = (int)(line & setMask) * ways;
+        int set = (int)(line & setMask);
+        int baseIndex = set * ways;
         // In range by construction (set index < sets, ways per set): no bounds checks on this path.
         ref ulong setTags = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(tags), baseIndex);
         ref ulong setStamps = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(stamps), baseIndex);
+        ref int recent = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(recentWay), set);
+        // The set's recent way already holds its newest stamp, so a hit there changes no order: nothing to update.
+        int r = recent;
+        if (Unsafe.Add(ref setTags, r) == line && Unsafe.Add(ref setStamps, r) != 0)
+        {
+            Hits++;
+            return;
+        }
         ulong now = ++clock;
         for (int i = 0; i < ways; i++)
         {
@@ -236,6 +263,7 @@ public sealed class InstructionCacheModel
                 SmcMisses++;
             }
             stamp = now;
+            recent = i;
             return;
         }
         // Victim order: never used (key 0) < emptied by SMC (key 1) < least recently used (stamp + 1).
@@ -254,6 +282,7 @@ public sealed class InstructionCacheModel
         Misses++;
         Unsafe.Add(ref setTags, victim) = line;
         Unsafe.Add(ref setStamps, victim) = now;
+        recent = victim;
     }
 
     /// <summary>
