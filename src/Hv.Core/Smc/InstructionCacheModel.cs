@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Hv.Core.Smc;
 
@@ -251,10 +252,10 @@ public sealed class InstructionCacheModel
             return;
         }
         ulong now = ++clock;
-        for (int i = 0; i < ways; i++)
+        int found = FindWay(ref setTags, line);
+        if (found >= 0)
         {
-            if (Unsafe.Add(ref setTags, i) != line) continue;
-            ref ulong stamp = ref Unsafe.Add(ref setStamps, i);
+            ref ulong stamp = ref Unsafe.Add(ref setStamps, found);
             if (stamp != 0) Hits++;
             else
             {
@@ -263,7 +264,7 @@ public sealed class InstructionCacheModel
                 SmcMisses++;
             }
             stamp = now;
-            recent = i;
+            recent = found;
             return;
         }
         // Victim order: never used (key 0) < emptied by SMC (key 1) < least recently used (stamp + 1).
@@ -283,6 +284,26 @@ public sealed class InstructionCacheModel
         Unsafe.Add(ref setTags, victim) = line;
         Unsafe.Add(ref setStamps, victim) = now;
         recent = victim;
+    }
+
+    /// <summary>The way of the set starting at <paramref name="setTags"/> that holds <paramref name="line"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FindWay(ref ulong setTags, ulong line)
+    {
+        if (ways % 4 == 0 && Vector256.IsHardwareAccelerated)
+        {
+            // Four tags per compare: an 8-way set is two compares.
+            Vector256<ulong> wanted = Vector256.Create(line);
+            for (int i = 0; i < ways; i += 4)
+            {
+                uint match = Vector256.Equals(Vector256.LoadUnsafe(ref setTags, (nuint)i), wanted).ExtractMostSignificantBits();
+                if (match != 0) return i + BitOperations.TrailingZeroCount(match);
+            }
+            return -1;
+        }
+        for (int i = 0; i < ways; i++)
+            if (Unsafe.Add(ref setTags, i) == line) return i;
+        return -1;
     }
 
     /// <summary>
