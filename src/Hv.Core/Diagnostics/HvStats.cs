@@ -55,6 +55,11 @@ public sealed class HvStats
     public long PreciseSmcExits;
     /// <summary>Decoded instructions re-decoded in place (only an operand changed), without dropping their block.</summary>
     public long SmcInPlacePatches;
+    /// <summary>
+    /// In-place patches that changed only an immediate translated code loads from guest memory (made volatile by an
+    /// earlier patch): no unit died.
+    /// </summary>
+    public long SmcImmediatePatches;
     /// <summary>Times code rewritten again and again was demoted to the interpreter.</summary>
     public long SmcDemotions;
     /// <summary>Times demoted code calmed down and was translated again.</summary>
@@ -102,6 +107,7 @@ public sealed class HvStats
             ["smc_unchanged_writes"] = SmcUnchangedWrites,
             ["precise_smc_exits"] = PreciseSmcExits,
             ["smc_in_place_patches"] = SmcInPlacePatches,
+            ["smc_immediate_patches"] = SmcImmediatePatches,
             ["smc_demotions"] = SmcDemotions,
             ["smc_repromotions"] = SmcRepromotions,
             ["smc_time_ms"] = (long)(SmcTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),

@@ -189,30 +189,41 @@ internal sealed class SmcEngine : ICodeWriteObserver
         if (machine.WantsSmcEvents)
             record = PendingEvent.Begin(++sequence, clock, stats, machine.Cpu, writerOverride, frame, offset, newBytes, guestAddress, changedStart, changedEnd, hits);
 
-        bool hot = RecordRewrite(frame, changedStart, changedEnd, guestAddress);
-
-        int patched = 0, killedBlocks = 0;
+        int patched = 0, killedBlocks = 0, loaded = 0;
+        bool? hot = null; // a store that changed only loaded immediates is no churn: the line's history is left alone
         Vcpu cpu = machine.Cpu;
         // Only an interpreted writer reads its own decoded instruction after storing (translated code runs its
         // unit's copy, and publishes InstructionStart only where it calls out).
         ulong running = cpu.RunningUnit is null ? cpu.InstructionStart : ulong.MaxValue;
         foreach (DecodedBlock b in hits)
         {
-            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running))
+            PatchResult result = TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running);
+            if (result == PatchResult.LoadedImmediate)
             {
+                // Translated code reads this immediate when the instruction runs: its units stay valid.
                 patched++;
+                loaded++;
                 stats.SmcInPlacePatches++;
-                translationCache?.KillUnitsOf(b, killedUnits);
+                stats.SmcImmediatePatches++;
                 record?.Patched(b);
-                if (hot) Demote(b);
+                continue;
             }
-            else
+            hot ??= RecordRewrite(frame, changedStart, changedEnd, guestAddress);
+            if (result == PatchResult.Failed)
             {
                 killedBlocks++;
                 record?.Killed(b);
                 codeCache.Invalidate(b); // kills its units through OnBlockInvalidated
+                continue;
             }
+            patched++;
+            stats.SmcInPlacePatches++;
+            translationCache?.KillUnitsOf(b, killedUnits);
+            record?.Patched(b);
+            // An immediate just made volatile keeps its block translatable; other rewritten operands churn.
+            if (result == PatchResult.Patched && hot == true) Demote(b);
         }
+        if (hot is null && loaded == 0) RecordRewrite(frame, changedStart, changedEnd, guestAddress);
         foreach (TranslatedUnit u in killedUnits)
         {
             if (ReferenceEquals(u, cpu.RunningUnit)) stats.PreciseSmcExits++;
@@ -278,22 +289,37 @@ internal sealed class SmcEngine : ICodeWriteObserver
         }
     }
 
+    /// <summary>What <see cref="TryPatchInPlace"/> did with a block.</summary>
+    private enum PatchResult
+    {
+        /// <summary>The block cannot be patched: it must die.</summary>
+        Failed,
+        /// <summary>An operand was re-decoded: the block lives, its units must die.</summary>
+        Patched,
+        /// <summary>A patched immediate that translated code will load from now on: units made so far must die.</summary>
+        MadeVolatile,
+        /// <summary>Only an immediate that translated code loads changed: the block and its units live.</summary>
+        LoadedImmediate,
+    }
+
     /// <summary>
     /// Re-decodes the one instruction of <paramref name="block"/> whose bytes changed, if the change keeps its
     /// opcode and length (a patched immediate, displacement or branch target): then the block stays valid and
     /// only its translations die. Not for the instruction that is running (it already read its old bytes).
+    /// A patched immediate that inline translated code can load (<see cref="UnitCompiler.LoadsImmediate"/>) is
+    /// made volatile: later units read it from the frame, so later stores that change only it kill nothing.
     /// </summary>
-    private bool TryPatchInPlace(DecodedBlock block, CodeFrame frame, int writeOffset, ReadOnlySpan<byte> newBytes,
+    private PatchResult TryPatchInPlace(DecodedBlock block, CodeFrame frame, int writeOffset, ReadOnlySpan<byte> newBytes,
         int changedStart, int changedEnd, ulong running)
     {
         int part = -1;
         for (int p = 0; p < block.PartCount; p++)
         {
             if (!ReferenceEquals(block.PageOf(p), frame.Page)) continue;
-            if (part >= 0) return false; // both halves on one frame: too odd to patch
+            if (part >= 0) return PatchResult.Failed; // both halves on one frame: too odd to patch
             part = p;
         }
-        if (part < 0) return false;
+        if (part < 0) return PatchResult.Failed;
         ulong pageBase = block.PartBase(part);
         ulong changedFirst = pageBase + (ulong)changedStart, changedLast = pageBase + (ulong)changedEnd;
         Instruction[] code = block.Instructions;
@@ -301,20 +327,36 @@ internal sealed class SmcEngine : ICodeWriteObserver
         for (int i = 0; i < code.Length; i++)
         {
             if (code[i].IP >= changedLast || code[i].NextIP <= changedFirst) continue;
-            if (index >= 0) return false;
+            if (index >= 0) return PatchResult.Failed;
             index = i;
         }
-        if (index < 0) return false;
+        if (index < 0) return PatchResult.Failed;
         ref Instruction ins = ref code[index];
-        if (ins.IP == running || ins.IP < pageBase || ins.NextIP > pageBase + PhysicalPage.Size) return false;
+        if (ins.IP == running || ins.IP < pageBase || ins.NextIP > pageBase + PhysicalPage.Size) return PatchResult.Failed;
         int at = (int)(ins.IP - pageBase);
-        if (!patchReader.Load(frame.Page.Data, at, ins.Length, writeOffset, newBytes)) return false;
+        if (!patchReader.Load(frame.Page.Data, at, ins.Length, writeOffset, newBytes)) return PatchResult.Failed;
         patchDecoder.IP = ins.IP;
         patchDecoder.Decode(out Instruction fresh);
-        if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return false;
+        if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return PatchResult.Failed;
+        bool immediateOnly = index < 64 && UnitCompiler.LoadsImmediate(in fresh)
+            && changedFirst >= fresh.NextIP - (ulong)UnitCompiler.ImmediateBytes(fresh.Op1Kind)
+            && UnitCompiler.TryLocateImmediate(block, in fresh, out _, out _);
+        ulong bit = 1UL << index;
+        if (immediateOnly && (block.VolatileImmediates & bit) != 0)
+        {
+            // No revision bump: a unit compiled in the background meanwhile loads this immediate too.
+            ins = fresh;
+            return PatchResult.LoadedImmediate;
+        }
+        if (immediateOnly)
+        {
+            // The mark first, then the revision: a unit copied before the mark was seen is stale.
+            Interlocked.Or(ref block.VolatileImmediates, bit);
+            EngineLog.SmcImmediateLoaded(logger, ins.IP);
+        }
         ins = fresh;
         block.Revision++;
-        return true;
+        return immediateOnly ? PatchResult.MadeVolatile : PatchResult.Patched;
     }
 
     /// <summary>Feeds the patch decoder one instruction's bytes as they will be after the write.</summary>
