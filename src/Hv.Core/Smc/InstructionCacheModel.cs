@@ -178,10 +178,45 @@ public sealed class InstructionCacheModel
         }
     }
 
-    /// <summary>Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.</summary>
+    /// <summary>
+    /// Fetches each line of <paramref name="lines"/> (made by <see cref="LinesOf"/>) once. Each entry remembers in
+    /// its top bits the way that held its line last time: a hit there skips the set scan (same result, same LRU
+    /// update as <see cref="FetchLine"/>), which is what a unit entered millions of times costs.
+    /// </summary>
     internal void FetchLines(ulong[] lines)
     {
-        for (int i = 0; i < lines.Length; i++) FetchLine(lines[i]);
+        ref ulong tag0 = ref MemoryMarshal.GetArrayDataReference(tags);
+        ref ulong stamp0 = ref MemoryMarshal.GetArrayDataReference(stamps);
+        for (int i = 0; i < lines.Length; i++)
+        {
+            ulong entry = lines[i], line = entry & HintLineMask;
+            int way = (int)(entry >> HintShift) - 1; // -1: no hint yet
+            if ((uint)way < (uint)tags.Length && line != lastLine && Unsafe.Add(ref tag0, way) == line && Unsafe.Add(ref stamp0, way) != 0)
+            {
+                Fetches++;
+                Hits++;
+                lastLine = line;
+                Unsafe.Add(ref stamp0, way) = ++clock;
+                continue;
+            }
+            FetchLine(line);
+            if (tags.Length < HintLimit) lines[i] = line | (ulong)(WayOf(line) + 1) << HintShift;
+        }
+    }
+
+    // A line number is below 2^58 (a 64-bit address over at least 4-byte lines), and guest code sits below 2^47:
+    // the top 16 bits of an entry are free for the way hint, when the cache has fewer ways in all than that.
+    private const int HintShift = 48;
+    private const ulong HintLineMask = (1UL << HintShift) - 1;
+    private const int HintLimit = (1 << 16) - 1;
+
+    /// <summary>The way holding <paramref name="line"/> (it was just fetched, so it is there).</summary>
+    private int WayOf(ulong line)
+    {
+        int baseIndex = (int)(line & setMask) * ways;
+        for (int i = baseIndex; i < baseIndex + ways; i++)
+            if (tags[i] == line) return i;
+        return -1;
     }
 
     /// <summary>The distinct line numbers the blocks' bytes occupy, in first-touch order (built once per unit).</summary>

@@ -48,6 +48,14 @@ internal sealed class SmcEngine : ICodeWriteObserver
     // The write between OnCodeWrite and OnCodeWritten.
     private bool pending;
     private long pendingStart;
+
+    // smc_time_ms without two clock reads per patch of a loaded immediate (they would cost as much as the patch):
+    // while such patches follow one another, one in SampleEvery is timed and the others are counted at the mean.
+    private const int SampleEvery = 16;
+    private bool timed;
+    private bool lastWasImmediate;
+    private long untimedEvents;
+    private long immediateTicks, immediateTimed;
     private PendingEvent? record;
     private long sequence;
     private string? writerOverride;
@@ -109,7 +117,18 @@ internal sealed class SmcEngine : ICodeWriteObserver
             record = null;
             machine.RaiseSmcEvent(machine.Cpu, r.Finish(machine.Cpu, Stopwatch.GetElapsedTime(pendingStart)));
         }
-        stats.SmcTicks += Stopwatch.GetTimestamp() - pendingStart;
+        if (!timed)
+        {
+            stats.SmcTicks += immediateTicks / Math.Max(1, immediateTimed);
+            return;
+        }
+        long ticks = Stopwatch.GetTimestamp() - pendingStart;
+        stats.SmcTicks += ticks;
+        if (lastWasImmediate)
+        {
+            immediateTicks += ticks;
+            immediateTimed++;
+        }
     }
 
     /// <inheritdoc />
@@ -179,7 +198,8 @@ internal sealed class SmcEngine : ICodeWriteObserver
 
     private void HandleChange(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
     {
-        pendingStart = Stopwatch.GetTimestamp();
+        timed = !lastWasImmediate || ++untimedEvents % SampleEvery == 0 || machine.WantsSmcEvents;
+        if (timed) pendingStart = Stopwatch.GetTimestamp();
         pending = true;
         stats.SmcEvents++;
         hits.Clear();
@@ -224,6 +244,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
             if (result == PatchResult.Patched && hot == true) Demote(b);
         }
         if (hot is null && loaded == 0) RecordRewrite(frame, changedStart, changedEnd, guestAddress);
+        lastWasImmediate = loaded > 0 && hot is null;
         foreach (TranslatedUnit u in killedUnits)
         {
             if (ReferenceEquals(u, cpu.RunningUnit)) stats.PreciseSmcExits++;
@@ -335,19 +356,20 @@ internal sealed class SmcEngine : ICodeWriteObserver
         if (ins.IP == running || ins.IP < pageBase || ins.NextIP > pageBase + PhysicalPage.Size) return PatchResult.Failed;
         int at = (int)(ins.IP - pageBase);
         if (!patchReader.Load(frame.Page.Data, at, ins.Length, writeOffset, newBytes)) return PatchResult.Failed;
+        int immediateBytes = UnitCompiler.ImmediateBytes(ins.Op1Kind);
+        bool inImmediate = index < 64 && immediateBytes != 0 && changedFirst >= ins.NextIP - (ulong)immediateBytes;
+        ulong bit = 1UL << index;
+        if (inImmediate && (block.VolatileImmediates & bit) != 0)
+        {
+            // Only the immediate changed: set it (no decode), and no revision bump (a unit compiled in the
+            // background meanwhile loads this immediate too).
+            ins.SetImmediate(1, patchReader.Immediate(ins.Length - immediateBytes, immediateBytes, ins.Op1Kind));
+            return PatchResult.LoadedImmediate;
+        }
         patchDecoder.IP = ins.IP;
         patchDecoder.Decode(out Instruction fresh);
         if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return PatchResult.Failed;
-        bool immediateOnly = index < 64 && UnitCompiler.LoadsImmediate(in fresh)
-            && changedFirst >= fresh.NextIP - (ulong)UnitCompiler.ImmediateBytes(fresh.Op1Kind)
-            && UnitCompiler.TryLocateImmediate(block, in fresh, out _, out _);
-        ulong bit = 1UL << index;
-        if (immediateOnly && (block.VolatileImmediates & bit) != 0)
-        {
-            // No revision bump: a unit compiled in the background meanwhile loads this immediate too.
-            ins = fresh;
-            return PatchResult.LoadedImmediate;
-        }
+        bool immediateOnly = inImmediate && UnitCompiler.LoadsImmediate(in fresh) && UnitCompiler.TryLocateImmediate(block, in fresh, out _, out _);
         if (immediateOnly)
         {
             // The mark first, then the revision: a unit copied before the mark was seen is stale.
@@ -377,5 +399,18 @@ internal sealed class SmcEngine : ICodeWriteObserver
         }
 
         public override int ReadByte() => position < length ? bytes[position++] : -1;
+
+        /// <summary>The loaded instruction's immediate of <paramref name="count"/> bytes at <paramref name="at"/>, sign-extended as <paramref name="kind"/> says.</summary>
+        public ulong Immediate(int at, int count, OpKind kind)
+        {
+            ulong raw = 0;
+            for (int i = count - 1; i >= 0; i--) raw = raw << 8 | bytes[at + i];
+            return kind switch
+            {
+                OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 => (ulong)(long)(sbyte)raw,
+                OpKind.Immediate32to64 => (ulong)(long)(int)raw,
+                _ => raw,
+            };
+        }
     }
 }
