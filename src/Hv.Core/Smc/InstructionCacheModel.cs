@@ -183,25 +183,35 @@ public sealed class InstructionCacheModel
     /// its top bits the way that held its line last time: a hit there skips the set scan (same result, same LRU
     /// update as <see cref="FetchLine"/>), which is what a unit entered millions of times costs.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first unit entry: no tier-0 loop
     internal void FetchLines(ulong[] lines)
     {
         ref ulong tag0 = ref MemoryMarshal.GetArrayDataReference(tags);
         ref ulong stamp0 = ref MemoryMarshal.GetArrayDataReference(stamps);
+        ulong now = clock, last = lastLine;
+        long hinted = 0;
         for (int i = 0; i < lines.Length; i++)
         {
             ulong entry = lines[i], line = entry & HintLineMask;
             int way = (int)(entry >> HintShift) - 1; // -1: no hint yet
-            if ((uint)way < (uint)tags.Length && line != lastLine && Unsafe.Add(ref tag0, way) == line && Unsafe.Add(ref stamp0, way) != 0)
+            if ((uint)way < (uint)tags.Length && line != last && Unsafe.Add(ref tag0, way) == line && Unsafe.Add(ref stamp0, way) != 0)
             {
-                Fetches++;
-                Hits++;
-                lastLine = line;
-                Unsafe.Add(ref stamp0, way) = ++clock;
+                hinted++;
+                last = line;
+                Unsafe.Add(ref stamp0, way) = ++now;
                 continue;
             }
+            clock = now;
+            lastLine = last;
             FetchLine(line);
+            now = clock;
+            last = lastLine;
             if (tags.Length < HintLimit) lines[i] = line | (ulong)(WayOf(line) + 1) << HintShift;
         }
+        clock = now;
+        lastLine = last;
+        Fetches += hinted;
+        Hits += hinted;
     }
 
     // A line number is below 2^58 (a 64-bit address over at least 4-byte lines), and guest code sits below 2^47:
