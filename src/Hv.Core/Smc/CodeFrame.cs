@@ -33,6 +33,32 @@ internal sealed class CodeFrame
     /// <summary>Lines whose code is rewritten again and again: blocks on them stay interpreted for a while.</summary>
     public ulong DemotedLines;
 
+    /// <summary>
+    /// Bytes of immediates that were patched in place (one bit per byte, made on first use): a block decoded
+    /// here later loads such an immediate in translated code from the start (a neighbour's rewrite that
+    /// re-decodes the block does not make it constant again).
+    /// </summary>
+    private ulong[]? volatileImmediates;
+
+    /// <summary>Notes that frame bytes [start, end) hold an immediate that is patched in place.</summary>
+    public void MarkVolatileImmediate(int start, int end)
+    {
+        volatileImmediates ??= new ulong[Lines];
+        for (int i = start; i < end; i++) volatileImmediates[i >> 6] |= 1UL << (i & 63);
+    }
+
+    /// <summary>True if every byte of [start, end) was marked by <see cref="MarkVolatileImmediate"/>.</summary>
+    public bool IsVolatileImmediate(int start, int end)
+    {
+        if (volatileImmediates is null) return false;
+        for (int i = start; i < end; i++)
+            if ((volatileImmediates[i >> 6] >> (i & 63) & 1) == 0) return false;
+        return true;
+    }
+
+    /// <summary>True once some immediate on this frame was patched in place.</summary>
+    public bool HasVolatileImmediates => volatileImmediates is not null;
+
     /// <summary>Per line: changing writes in the current burst, and when the last one happened (guest instructions).</summary>
     private int[]? rewrites;
     private long[]? lastRewrite;

@@ -275,6 +275,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
 
     private void OnBlockAdded(DecodedBlock block)
     {
+        MarkKnownVolatileImmediates(block);
         for (int part = 0; part < block.PartCount; part++)
         {
             if (block.PageOf(part).CodeTracking is not CodeFrame frame || frame.DemotedLines == 0) continue;
@@ -284,6 +285,20 @@ internal sealed class SmcEngine : ICodeWriteObserver
                 Demote(block);
                 return;
             }
+        }
+    }
+
+    /// <summary>A fresh block loads the immediates its frame knows to be patched (before any unit is made from it).</summary>
+    private static void MarkKnownVolatileImmediates(DecodedBlock block)
+    {
+        if (block.PageOf(0).CodeTracking is not CodeFrame { HasVolatileImmediates: true } && block.PageOf(block.PartCount - 1).CodeTracking is not CodeFrame { HasVolatileImmediates: true })
+            return;
+        Instruction[] code = block.Instructions;
+        for (int i = 0; i < code.Length && i < 64; i++)
+        {
+            if (!UnitCompiler.LoadsImmediate(in code[i]) || !UnitCompiler.TryLocateImmediate(block, in code[i], out int part, out int offset)) continue;
+            if (block.PageOf(part).CodeTracking is CodeFrame frame && frame.IsVolatileImmediate(offset, offset + UnitCompiler.ImmediateBytes(code[i].Op1Kind)))
+                block.VolatileImmediates |= 1UL << i;
         }
     }
 
@@ -374,6 +389,8 @@ internal sealed class SmcEngine : ICodeWriteObserver
         {
             // The mark first, then the revision: a unit copied before the mark was seen is stale.
             Interlocked.Or(ref block.VolatileImmediates, bit);
+            UnitCompiler.TryLocateImmediate(block, in fresh, out _, out int immediateAt);
+            frame.MarkVolatileImmediate(immediateAt, immediateAt + immediateBytes);
             EngineLog.SmcImmediateLoaded(logger, ins.IP);
         }
         ins = fresh;
