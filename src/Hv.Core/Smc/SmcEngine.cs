@@ -39,6 +39,8 @@ internal sealed class SmcEngine : ICodeWriteObserver
     private readonly TranslationCache? translationCache;
     private readonly HvStats stats;
     private readonly ILogger logger;
+    /// <summary>Debug logging was on when the engine was made (the check itself costs as much as a patch).</summary>
+    private readonly bool logEvents;
     private readonly List<DecodedBlock> hits = [];
     private readonly List<TranslatedUnit> killedUnits = [];
     private readonly PatchReader patchReader = new();
@@ -67,6 +69,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         this.translationCache = translationCache;
         stats = machine.Stats;
         logger = machine.Logger;
+        logEvents = logger.IsEnabled(LogLevel.Debug);
         patchDecoder = Decoder.Create(64, patchReader, DecoderOptions.None);
         codeCache.BlockInvalidated = OnBlockInvalidated;
         codeCache.BlockAdded = OnBlockAdded;
@@ -250,7 +253,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
             if (ReferenceEquals(u, cpu.RunningUnit)) stats.PreciseSmcExits++;
             record?.Killed(u);
         }
-        EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
+        if (logEvents) EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
         hits.Clear();
         killedUnits.Clear();
     }
