@@ -300,7 +300,7 @@ public sealed class GuestMemory
         TryWriteBesideCode(address, value) || TryWriteWalk(address, value);
 
     /// <summary>A store onto decoded bytes: through the frame's SMC hook (kept out of the lean false-hit path).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // four instantiations, each hot at once
     private void StoreOntoCode<T>(PhysicalPage page, int offset, T value, ulong address) where T : unmanaged
     {
         Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];

@@ -130,6 +130,7 @@ internal sealed class CodeFrame
     /// The overlap query: adds to <paramref name="into"/> every live block with a byte in frame offsets
     /// [<paramref name="start"/>, <paramref name="end"/>) (looking only at the lines the range touches).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void CollectOverlapping(int start, int end, List<DecodedBlock> into)
     {
         int first = into.Count;

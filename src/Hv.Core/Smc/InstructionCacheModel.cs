@@ -300,6 +300,7 @@ public sealed class InstructionCacheModel
     /// </summary>
     public void Forget(ulong address, int length) => DropRange(address, length, smc: false);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void DropRange(ulong address, int length, bool smc)
     {
         if (length <= 0) return;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
 using Hv.Core.Execution;
@@ -78,6 +79,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first SMC event: no tier-0 copy
     public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
     {
         if (page.CodeTracking is not CodeFrame frame || frame.Blocks.Count == 0)
@@ -111,6 +113,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnCodeWritten(PhysicalPage page, int offset, int length, ulong guestAddress)
     {
         if (!pending) return;
@@ -199,6 +202,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
             }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void HandleChange(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
     {
         timed = !lastWasImmediate || ++untimedEvents % SampleEvery == 0 || machine.WantsSmcEvents;
@@ -348,6 +352,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
     /// A patched immediate that inline translated code can load (<see cref="UnitCompiler.LoadsImmediate"/>) is
     /// made volatile: later units read it from the frame, so later stores that change only it kill nothing.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private PatchResult TryPatchInPlace(DecodedBlock block, CodeFrame frame, int writeOffset, ReadOnlySpan<byte> newBytes,
         int changedStart, int changedEnd, ulong running)
     {
