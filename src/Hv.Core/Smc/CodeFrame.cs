@@ -72,9 +72,13 @@ internal sealed class CodeFrame
         return f;
     }
 
+    /// <summary>Bumped whenever a block is added or removed (so a remembered overlap query can be reused).</summary>
+    public int Version { get; private set; }
+
     /// <summary>Registers a block and marks its bytes [start, end) on this frame.</summary>
     public void Add(DecodedBlock block, int start, int end)
     {
+        Version++;
         if (Blocks.Count == 0 || !ReferenceEquals(Blocks[^1], block)) Blocks.Add(block);
         for (int line = start >> LineShift; line <= (end - 1) >> LineShift; line++)
         {
@@ -89,6 +93,7 @@ internal sealed class CodeFrame
     {
         int i = Blocks.LastIndexOf(block);
         if (i < 0) return;
+        Version++;
         Blocks.RemoveAt(i);
         for (int part = 0; part < block.PartCount; part++)
         {

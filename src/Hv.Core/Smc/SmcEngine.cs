@@ -109,8 +109,50 @@ internal sealed class SmcEngine : ICodeWriteObserver
             stats.SmcFalseHits++;
             return;
         }
-        HandleChange(frame, offset, newBytes, guestAddress, changedStart, changedEnd);
+        if (!TryRepeatImmediatePatch(frame, offset, newBytes, guestAddress, changedStart, changedEnd))
+            HandleChange(frame, offset, newBytes, guestAddress, changedStart, changedEnd);
     }
+
+    /// <summary>
+    /// The usual patch loop rewrites one loaded immediate again and again: the last patch that changed only such
+    /// an immediate is remembered with the one block holding its bytes, so a store within the same bytes, while
+    /// the frame's blocks are unchanged, needs no overlap query — same outcome as <see cref="HandleChange"/>.
+    /// </summary>
+    private bool TryRepeatImmediatePatch(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
+    {
+        if (!ReferenceEquals(frame, repeat.Frame) || frame.Version != repeat.Version || changedStart < repeat.Start
+            || changedEnd > repeat.End || repeat.Block!.Invalidated || machine.WantsSmcEvents)
+            return false;
+        Vcpu cpu = machine.Cpu;
+        ref Instruction ins = ref repeat.Block.Instructions[repeat.Index];
+        if (cpu.RunningUnit is null && cpu.InstructionStart == ins.IP) return false; // the interpreted writer itself
+        BeginEvent();
+        cpu.InstructionCache?.InvalidateWrite(repeat.PageBase + (ulong)changedStart, changedEnd - changedStart);
+        int size = repeat.End - repeat.Start, at = repeat.End - ins.Length;
+        patchReader.Load(frame.Page.Data, at, ins.Length, offset, newBytes);
+        ins.SetImmediate(1, patchReader.Immediate(ins.Length - size, size, ins.Op1Kind));
+        stats.SmcInPlacePatches++;
+        stats.SmcImmediatePatches++;
+        lastWasImmediate = true;
+        if (logEvents) EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, 0, 1, 0);
+        return true;
+    }
+
+    /// <summary>After a patch that changed only instruction <paramref name="index"/>'s loaded immediate in <paramref name="block"/>.</summary>
+    private void RememberImmediatePatch(CodeFrame frame, DecodedBlock block, int index)
+    {
+        ref Instruction ins = ref block.Instructions[index];
+        if (!UnitCompiler.TryLocateImmediate(block, in ins, out int part, out int start) || !ReferenceEquals(block.PageOf(part), frame.Page)) return;
+        int end = start + UnitCompiler.ImmediateBytes(ins.Op1Kind);
+        hits.Clear();
+        CodeCache.CollectOverlapping(frame, start, end, hits);
+        if (hits.Count == 1) repeat = new RepeatPatch(frame, frame.Version, block, index, start, end, block.PartBase(part));
+    }
+
+    /// <summary>See <see cref="TryRepeatImmediatePatch"/>.</summary>
+    private readonly record struct RepeatPatch(CodeFrame? Frame, int Version, DecodedBlock? Block, int Index, int Start, int End, ulong PageBase);
+
+    private RepeatPatch repeat;
 
     /// <inheritdoc />
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -205,10 +247,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void HandleChange(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
     {
-        timed = !lastWasImmediate || ++untimedEvents % SampleEvery == 0 || machine.WantsSmcEvents;
-        if (timed) pendingStart = Stopwatch.GetTimestamp();
-        pending = true;
-        stats.SmcEvents++;
+        BeginEvent();
         hits.Clear();
         killedUnits.Clear();
         CodeCache.CollectOverlapping(frame, changedStart, changedEnd, hits);
@@ -258,8 +297,18 @@ internal sealed class SmcEngine : ICodeWriteObserver
             record?.Killed(u);
         }
         if (logEvents) EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
+        if (hits.Count == 1 && loaded == 1) RememberImmediatePatch(frame, hits[0], lastPatchedIndex);
         hits.Clear();
         killedUnits.Clear();
+    }
+
+    /// <summary>Starts one SMC event (its time is taken, or sampled, up to <see cref="OnCodeWritten"/>).</summary>
+    private void BeginEvent()
+    {
+        timed = !lastWasImmediate || ++untimedEvents % SampleEvery == 0 || machine.WantsSmcEvents;
+        if (timed) pendingStart = Stopwatch.GetTimestamp();
+        pending = true;
+        stats.SmcEvents++;
     }
 
     /// <summary>
@@ -332,6 +381,9 @@ internal sealed class SmcEngine : ICodeWriteObserver
         }
     }
 
+    /// <summary>The instruction <see cref="TryPatchInPlace"/> patched last.</summary>
+    private int lastPatchedIndex;
+
     /// <summary>What <see cref="TryPatchInPlace"/> did with a block.</summary>
     private enum PatchResult
     {
@@ -384,6 +436,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         ulong bit = 1UL << index;
         if (inImmediate && (block.VolatileImmediates & bit) != 0)
         {
+            lastPatchedIndex = index;
             // Only the immediate changed: set it (no decode), and no revision bump (a unit compiled in the
             // background meanwhile loads this immediate too).
             ins.SetImmediate(1, patchReader.Immediate(ins.Length - immediateBytes, immediateBytes, ins.Op1Kind));
