@@ -64,7 +64,10 @@ public sealed class HvStats
     public long SmcDemotions;
     /// <summary>Times demoted code calmed down and was translated again.</summary>
     public long SmcRepromotions;
-    /// <summary>Time spent handling SMC events, in Stopwatch ticks.</summary>
+    /// <summary>
+    /// Time spent handling SMC events, in Stopwatch ticks. While patches of loaded immediates follow one another
+    /// only one in 16 is timed and the others count at their mean (two clock reads would cost as much as the patch).
+    /// </summary>
     public long SmcTicks;
     /// <summary>TLB range flushes (per TLB) caused by mapping or permission changes.</summary>
     public long TlbFlushes;
