@@ -34,6 +34,11 @@ public sealed class HvStats
     public long TranslationCacheHits;
     /// <summary>Unit-to-unit transfers taken through the successor chain, without a cache lookup.</summary>
     public long ChainedExits;
+    /// <summary>
+    /// CALLs in translated code that entered the callee's unit directly (a nested host call, no dispatcher
+    /// round trip; the callee's RET returns into the caller's unit).
+    /// </summary>
+    public long TranslatedCalls;
     /// <summary>Time spent translating, in Stopwatch ticks.</summary>
     public long TranslateTicks;
     /// <summary>Translated units invalidated because their code was written or unmapped.</summary>
@@ -42,7 +47,7 @@ public sealed class HvStats
     public long TranslationCacheFlushes;
     /// <summary>Background-compiled units thrown away because a block they came from was invalidated meanwhile.</summary>
     public long UnitsDiscarded;
-    /// <summary>Translate-mode units compiled again over a larger region once hot (the old unit is replaced, not invalidated).</summary>
+    /// <summary>Units compiled again over a larger region once hot (the old unit is replaced, not invalidated).</summary>
     public long UnitsRegrown;
 
     /// <summary>Writes that changed bytes Hv had decoded or translated.</summary>
@@ -100,6 +105,7 @@ public sealed class HvStats
             ["translation_cache_lookups"] = TranslationCacheLookups,
             ["translation_cache_hits"] = TranslationCacheHits,
             ["chained_exits"] = ChainedExits,
+            ["translated_calls"] = TranslatedCalls,
             ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,

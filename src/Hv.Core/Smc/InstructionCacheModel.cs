@@ -120,6 +120,10 @@ public sealed class InstructionCacheModel
     private readonly ulong setMask;
     private ulong clock;
     private ulong lastLine = NoLine; // the line fetched last: still the most recent of its set, so a repeat is a hit
+    // The batch fetched last by FetchLines, if nothing touched the cache since and it has at most `ways` lines:
+    // then every line is present and, within its set, as recent as a repeat would leave it, so a repeat is
+    // exactly "all hits" with no state to change.
+    private ulong[]? lastBatch;
 
     private InstructionCacheModel(InstructionCacheGeometry geometry)
     {
@@ -168,6 +172,7 @@ public sealed class InstructionCacheModel
     public void Fetch(ulong address, int length)
     {
         if (length <= 0) return;
+        lastBatch = null;
         ulong first = address >> lineShift;
         ulong last = (address + (ulong)length - 1) >> lineShift;
         if (last < first) last = ulong.MaxValue >> lineShift; // wrapped at the top of the address space
@@ -186,6 +191,14 @@ public sealed class InstructionCacheModel
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first unit entry: no tier-0 loop
     internal void FetchLines(ulong[] lines)
     {
+        if (ReferenceEquals(lines, lastBatch))
+        {
+            // The same unit entered again with nothing fetched in between (a loop through the dispatcher, a
+            // recursive call): all hits, exactly as the loop below would find.
+            Fetches += lines.Length;
+            Hits += lines.Length;
+            return;
+        }
         ref ulong tag0 = ref MemoryMarshal.GetArrayDataReference(tags);
         ref ulong stamp0 = ref MemoryMarshal.GetArrayDataReference(stamps);
         ulong now = clock, last = lastLine;
@@ -212,6 +225,7 @@ public sealed class InstructionCacheModel
         lastLine = last;
         Fetches += hinted;
         Hits += hinted;
+        lastBatch = lines.Length <= ways ? lines : null;
     }
 
     // A line number is below 2^58 (a 64-bit address over at least 4-byte lines), and guest code sits below 2^47:
@@ -305,6 +319,7 @@ public sealed class InstructionCacheModel
     {
         if (length <= 0) return;
         lastLine = NoLine;
+        lastBatch = null;
         ulong first = address >> lineShift;
         ulong last = (address + (ulong)length - 1) >> lineShift;
         if (last < first) last = ulong.MaxValue >> lineShift;
@@ -343,6 +358,7 @@ public sealed class InstructionCacheModel
         tags.AsSpan().Fill(NoLine);
         stamps.AsSpan().Clear();
         lastLine = NoLine;
+        lastBatch = null;
     }
 
     /// <summary>Whether the line holding <paramref name="address"/> is present (for tests and tools; counts nothing).</summary>

@@ -44,6 +44,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo PageOfMethod = typeof(DecodedBlock).GetMethod(nameof(DecodedBlock.PageOf), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
+    private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
@@ -106,6 +107,9 @@ internal sealed unsafe class UnitCompiler
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
     private readonly FloatEmitter fp;
+
+    /// <summary>Call sites numbered so far (indexes into <see cref="TranslatedUnit.CallTargets"/>).</summary>
+    private int callSites;
 
     /// <summary>Index of the current instruction in <see cref="TranslatedUnit.Instructions"/>.</summary>
     private int currentIndex;
@@ -208,6 +212,7 @@ internal sealed unsafe class UnitCompiler
         StoreRegisters();
         il.Emit(OpCodes.Ret);
         EmitFaultStubs();
+        if (callSites > 0) unit.CallTargets = new TranslatedUnit?[callSites];
     }
 
     /// <summary>
@@ -546,6 +551,41 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Br, blockLabels[index]);
     }
 
+    /// <summary>
+    /// The call itself, after the push (RIP = target, count published): enters the callee's unit as a nested
+    /// host call (<see cref="Vcpu.CallTranslated"/>). When it comes back with the guest at
+    /// <paramref name="returnAddress"/> and this unit intact, execution goes on here; anything else (no unit to
+    /// call, a longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as
+    /// the guest left it.
+    /// </summary>
+    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k)
+    {
+        StoreRegisters();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldc_I4, callSites++);
+        pushTarget();
+        il.Emit(OpCodes.Call, CallTranslatedMethod);
+        il.Emit(OpCodes.Brfalse, exit);
+        LoadRegisters();
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldfld, RipField);
+        il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
+        il.Emit(OpCodes.Bne_Un, exit);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InvalidatedField);
+        il.Emit(OpCodes.Brtrue, exit);
+        GoTo(returnAddress, k);
+    }
+
+    /// <summary>
+    /// CALLs <see cref="TryEmitTerminator"/> handles (direct, or through a 64-bit register or memory operand):
+    /// their return address is where the caller's unit continues, so regions grow over it.
+    /// </summary>
+    internal static bool IsInlineCall(in Instruction ins) =>
+        ins.Mnemonic == Mnemonic.Call && (ins.Op0Kind == OpKind.NearBranch64
+            || ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8);
+
     private int IndexOfBlock(ulong start)
     {
         DecodedBlock[] blocks = unit.Blocks;
@@ -585,19 +625,22 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Call when ins.Op0Kind == OpKind.NearBranch64:
             {
                 fused = null;
-                ulong returnAddress = ins.NextIP;
+                ulong returnAddress = ins.NextIP, target = ins.NearBranchTarget;
                 EmitPush(() => il.Emit(OpCodes.Ldc_I8, (long)returnAddress));
                 pending++;
                 FlushPending();
-                SetRip(ins.NearBranchTarget);
+                SetRip(target);
                 il.Emit(OpCodes.Ldarg_1);
                 il.Emit(OpCodes.Ldfld, InvalidatedField);
                 il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
-                GoTo(ins.NearBranchTarget, k);
+                // A target inside the region (not its entry: that is recursion) is only a branch.
+                if (IndexOfBlock(target) > 0) GoTo(target, k);
+                else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k);
                 return true;
             }
             case Mnemonic.Call or Mnemonic.Jmp
                 when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8:
+                // (Iced gives near indirect CALL/JMP in 64-bit mode a 64-bit operand; IsInlineCall says the same.)
             {
                 // Indirect: read the target (with the old RSP), check it is canonical, push, leave the unit.
                 fused = null;
@@ -617,7 +660,14 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Ldloc, state);
                 il.Emit(OpCodes.Ldloc, source);
                 il.Emit(OpCodes.Stfld, RipField);
-                il.Emit(OpCodes.Br, exit);
+                if (ins.Mnemonic == Mnemonic.Call)
+                {
+                    il.Emit(OpCodes.Ldarg_1);
+                    il.Emit(OpCodes.Ldfld, InvalidatedField);
+                    il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
+                    EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k);
+                }
+                else il.Emit(OpCodes.Br, exit);
                 return true;
             }
             case Mnemonic.Ret when ins.OpCount == 0:

@@ -29,6 +29,33 @@ public sealed class InstructionCacheModelTests
             (m.Fetches, m.Hits, m.Misses, m.SmcInvalidations, m.SmcMisses));
     }
 
+    /// <summary>
+    /// A unit's line batch fetched twice in a row takes a shortcut (all hits, nothing to update); it must leave
+    /// exactly what fetching it line by line leaves, also for the accesses that follow.
+    /// </summary>
+    [Theory]
+    [InlineData(new ulong[] { 0, 8 }, true)]           // lines of set 0 (two ways) and set 0 again: 2 lines, 2 ways
+    [InlineData(new ulong[] { 0, 8, 16 }, true)]       // three lines of one 2-way set: every pass misses
+    [InlineData(new ulong[] { 1, 2, 3 }, false)]       // three sets, then an invalidation in between
+    public void FetchLines_SameBatchTwice_MatchesLineByLine(ulong[] batch, bool repeatAtOnce)
+    {
+        InstructionCacheModel shortcut = Small(), lineByLine = Small();
+        void Run(InstructionCacheModel m, bool sameArray)
+        {
+            m.FetchLines(batch);
+            if (!repeatAtOnce) m.InvalidateWrite(batch[0] << 4, 1);
+            m.FetchLines(sameArray ? batch : (ulong[])batch.Clone());
+            m.Fetch(24 << 4, 1); // another line of set 0, then the batch once more
+            m.FetchLines(sameArray ? batch : (ulong[])batch.Clone());
+        }
+        Run(shortcut, sameArray: true);
+        Run(lineByLine, sameArray: false);
+        Assert.Equal(
+            (lineByLine.Fetches, lineByLine.Hits, lineByLine.Misses, lineByLine.SmcInvalidations, lineByLine.SmcMisses),
+            (shortcut.Fetches, shortcut.Hits, shortcut.Misses, shortcut.SmcInvalidations, shortcut.SmcMisses));
+        foreach (ulong line in batch) Assert.Equal(lineByLine.Contains(line << 4), shortcut.Contains(line << 4));
+    }
+
     [Fact]
     public void Fetch_WaysPlusOneLinesInOneSet_ConflictMissesEvictLeastRecentlyUsed()
     {

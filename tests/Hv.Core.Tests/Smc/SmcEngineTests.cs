@@ -209,11 +209,16 @@ public sealed class SmcEngineTests
         Assert.True(m.Machine.CodeCache.TryGet(F, out DecodedBlock? f));
         var blockCallers = new List<DecodedBlock>(((IChained<DecodedBlock>)f!).Link.Predecessors);
         var unitCallers = new List<TranslatedUnit>();
+        var callSiteCallers = new List<TranslatedUnit>();
+        TranslatedUnit? fUnit = null;
         if (m.Machine.Cpu.TranslationCache is { } units)
         {
-            Assert.True(units.TryGet(F, out TranslatedUnit? fUnit));
+            Assert.True(units.TryGet(F, out fUnit));
             unitCallers.AddRange(((IChained<TranslatedUnit>)fUnit!).Link.Predecessors);
-            Assert.NotEmpty(unitCallers);
+            // Translated CALLs enter F's unit through their call sites rather than the dispatcher's chain.
+            callSiteCallers.AddRange(fUnit.Callers);
+            foreach (TranslatedUnit u in callSiteCallers) Assert.Contains(fUnit, u.CallTargets!);
+            Assert.NotEmpty(unitCallers.Count > 0 ? unitCallers : callSiteCallers);
         }
         else
         {
@@ -225,6 +230,8 @@ public sealed class SmcEngineTests
 
         foreach (DecodedBlock b in blockCallers) Assert.Null(Chained(b));
         foreach (TranslatedUnit u in unitCallers) Assert.Null(Chained(u));
+        foreach (TranslatedUnit u in callSiteCallers) Assert.DoesNotContain(fUnit, u.CallTargets!);
+        if (fUnit is not null) Assert.Empty(fUnit.Callers);
         Assert.Empty(((IChained<DecodedBlock>)f).Link.Predecessors);
     }
 
