@@ -465,6 +465,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         private readonly byte[] bytes = new byte[16];
         private int length, position;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public bool Load(byte[] frame, int at, int count, int writeOffset, ReadOnlySpan<byte> newBytes)
         {
             if (count > bytes.Length) return false;
