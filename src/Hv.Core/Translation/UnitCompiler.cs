@@ -432,6 +432,7 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitFallback(in Instruction ins)
     {
+        System.Diagnostics.Debug.Assert(!IsVolatileImmediate(out _), "a volatile immediate must be emitted inline (see LoadsImmediate)");
         fused = null;
         FlushPending();
         EmitHandlerCall(in ins);
@@ -1335,10 +1336,7 @@ internal sealed unsafe class UnitCompiler
     private void EmitImmediate(in Instruction ins, int size)
     {
         ulong mask = Operands.SizeMask(size);
-        int k = 0, i = currentIndex;
-        while (i >= unit.Blocks[k].Count) i -= unit.Blocks[k++].Count;
-        DecodedBlock block = unit.Blocks[k];
-        if (i >= 64 || (Volatile.Read(ref block.VolatileImmediates) >> i & 1) == 0 || !TryLocateImmediate(block, in ins, out int part, out int offset))
+        if (!IsVolatileImmediate(out int k) || !TryLocateImmediate(unit.Blocks[k], in ins, out int part, out int offset))
         {
             il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & mask));
             return;
@@ -1370,6 +1368,15 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldc_I8, (long)mask);
             il.Emit(OpCodes.And);
         }
+    }
+
+    /// <summary>True if the current instruction's immediate is volatile; <paramref name="k"/> is its block's index.</summary>
+    private bool IsVolatileImmediate(out int k)
+    {
+        int i = currentIndex;
+        k = 0;
+        while (i >= unit.Blocks[k].Count) i -= unit.Blocks[k++].Count;
+        return i < 64 && (Volatile.Read(ref unit.Blocks[k].VolatileImmediates) >> i & 1) != 0;
     }
 
     /// <summary>
