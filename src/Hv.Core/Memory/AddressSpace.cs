@@ -271,6 +271,7 @@ public sealed class AddressSpace
     }
 
     /// <summary>Stores into a frame, notifying the SMC observer first when the frame holds code.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal void StoreToFrame(PhysicalPage page, int offset, ReadOnlySpan<byte> bytes, ulong guestAddress)
     {
         if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0 && CodeWriteObserver is { } observer)

@@ -40,6 +40,9 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo GsBaseField = typeof(CpuState).GetField(nameof(CpuState.GsBase))!;
     private static readonly FieldInfo TranslatedField = typeof(HvStats).GetField(nameof(HvStats.TranslatedInstructions))!;
     private static readonly FieldInfo InstructionsField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Instructions), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo BlocksField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Blocks), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo PageOfMethod = typeof(DecodedBlock).GetMethod(nameof(DecodedBlock.PageOf), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -429,6 +432,7 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitFallback(in Instruction ins)
     {
+        System.Diagnostics.Debug.Assert(!IsVolatileImmediate(out _), "a volatile immediate must be emitted inline (see LoadsImmediate)");
         fused = null;
         FlushPending();
         EmitHandlerCall(in ins);
@@ -1306,7 +1310,7 @@ internal sealed unsafe class UnitCompiler
         if (ins.Op0Kind == OpKind.Register)
         {
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
-            else if (IsImmediate(k1)) il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            else if (IsImmediate(k1)) EmitImmediate(in ins, size);
             else EmitLoad(in ins, size);
             StoreReg(ins.Op0Register);
         }
@@ -1316,11 +1320,98 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Stloc, address);
             il.Emit(OpCodes.Ldloc, address);
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
-            else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            else EmitImmediate(in ins, size);
             EmitTryWrite(size);
         }
         fused = null;
         return true;
+    }
+
+    /// <summary>
+    /// Pushes operand 1's immediate, zero-extended from <paramref name="size"/> bytes. An immediate the SMC policy
+    /// made volatile (<see cref="DecodedBlock.VolatileImmediates"/>) is read from its frame each time the
+    /// instruction runs, so a store that changes only those bytes needs no retranslation and still takes effect
+    /// for the very next execution, as on x86.
+    /// </summary>
+    private void EmitImmediate(in Instruction ins, int size)
+    {
+        ulong mask = Operands.SizeMask(size);
+        if (!IsVolatileImmediate(out int k) || !TryLocateImmediate(unit.Blocks[k], in ins, out int part, out int offset))
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & mask));
+            return;
+        }
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, BlocksField);
+        il.Emit(OpCodes.Ldc_I4, k);
+        il.Emit(OpCodes.Ldelem_Ref);
+        il.Emit(OpCodes.Ldc_I4, part);
+        il.Emit(OpCodes.Call, PageOfMethod);
+        il.Emit(OpCodes.Ldfld, PageDataField);
+        il.Emit(OpCodes.Call, ArrayDataMethod);
+        il.Emit(OpCodes.Ldc_I4, offset);
+        il.Emit(OpCodes.Add);
+        OpKind kind = ins.Op1Kind;
+        int bytes = ImmediateBytes(kind);
+        if (bytes > 1) il.Emit(OpCodes.Unaligned, (byte)1);
+        bool signed = kind is OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64;
+        il.Emit(bytes switch
+        {
+            1 => signed ? OpCodes.Ldind_I1 : OpCodes.Ldind_U1,
+            2 => OpCodes.Ldind_U2,
+            4 => signed ? OpCodes.Ldind_I4 : OpCodes.Ldind_U4,
+            _ => OpCodes.Ldind_I8,
+        });
+        if (bytes < 8) il.Emit(signed ? OpCodes.Conv_I8 : OpCodes.Conv_U8);
+        if (size < 8)
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)mask);
+            il.Emit(OpCodes.And);
+        }
+    }
+
+    /// <summary>True if the current instruction's immediate is volatile; <paramref name="k"/> is its block's index.</summary>
+    private bool IsVolatileImmediate(out int k)
+    {
+        int i = currentIndex;
+        k = 0;
+        while (i >= unit.Blocks[k].Count) i -= unit.Blocks[k++].Count;
+        return i < 64 && (Volatile.Read(ref unit.Blocks[k].VolatileImmediates) >> i & 1) != 0;
+    }
+
+    /// <summary>
+    /// True for instructions whose immediate the inline MOV/ALU emitters push through <see cref="EmitImmediate"/>
+    /// (so marking it volatile makes translated code load it): the SMC policy marks nothing else.
+    /// </summary>
+    internal static bool LoadsImmediate(in Instruction ins) =>
+        IsImmediate(ins.Op1Kind) && InlineSize(in ins, 0) != 0 && ins.Mnemonic switch
+        {
+            Mnemonic.Mov => true,
+            Mnemonic.Adc or Mnemonic.Sbb => !ins.HasLockPrefix,
+            _ => IsInlineFlagProducer(in ins),
+        };
+
+    /// <summary>Bytes the immediate operand <paramref name="kind"/> takes in the encoding (0 if not an immediate).</summary>
+    internal static int ImmediateBytes(OpKind kind) => kind switch
+    {
+        OpKind.Immediate8 or OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 => 1,
+        OpKind.Immediate16 => 2,
+        OpKind.Immediate32 or OpKind.Immediate32to64 => 4,
+        OpKind.Immediate64 => 8,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// Where operand 1's immediate lies in <paramref name="block"/>'s frames: the last bytes of the encoding (true
+    /// of every MOV/ALU immediate form), on one frame. False if it straddles a page boundary.
+    /// </summary>
+    internal static bool TryLocateImmediate(DecodedBlock block, in Instruction ins, out int part, out int offset)
+    {
+        int bytes = ImmediateBytes(ins.Op1Kind);
+        ulong first = ins.NextIP - (ulong)bytes;
+        part = (int)((first >> PhysicalPage.Shift) - (block.Start >> PhysicalPage.Shift));
+        offset = (int)(first & PhysicalPage.OffsetMask);
+        return bytes != 0 && part is 0 or 1 && part < block.PartCount && offset + bytes <= PhysicalPage.Size;
     }
 
     private bool TryEmitExtend(in Instruction ins)
@@ -1370,7 +1461,7 @@ internal sealed unsafe class UnitCompiler
         // b = source value
         if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
         else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
-        else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+        else EmitImmediate(in ins, size);
         il.Emit(OpCodes.Stloc, tmpB);
         // r = a op b
         il.Emit(OpCodes.Ldloc, tmpA);

@@ -310,37 +310,72 @@ public sealed class SmcEngineTests
         Assert.Equal(5 * returnAddress, m.State[Gpr.Rdx]);
     }
 
-    [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void ImmediateRewrittenAgainAndAgain_IsDemotedAndRepromotedWhenCalm(ExecutionMode mode)
+    /// <summary>
+    /// 40 rounds of "patch F, call F", then calm calls. F's operand at <paramref name="operandOffset"/> takes ecx
+    /// (40 down to 1) each round, so F returns ecx while patched and 1 when calm.
+    /// </summary>
+    private static TestMachine PatchedThenCalm(ExecutionMode mode, Action<Assembler> f, int operandOffset, int calmRounds)
     {
         TestMachine m = Writable(mode, a =>
         {
             a.mov(rbx, F);
             a.xor(edx, edx);
+            a.xor(edi, edi);
             GuestLoops.CountDown(a, 40, hot =>
             {
-                hot.mov(__dword_ptr[rbx + 1], ecx);
+                hot.mov(__dword_ptr[rbx + operandOffset], ecx);
                 hot.call(F);
                 hot.add(edx, eax);
             });
-            GuestLoops.CountDown(a, SmcEngine.CooldownExecutions + 100, calm =>
+            GuestLoops.CountDown(a, calmRounds, calm =>
             {
                 calm.call(F);
                 calm.add(edx, eax);
             });
             a.hlt();
-            ReturnFiveAt(a, F);
+            PadTo(a, F);
+            f(a);
+            a.ret();
         });
         Assert.Equal(StopKind.Halted, m.Run().Kind);
-        Assert.Equal((ulong)(40 * 41 / 2 + SmcEngine.CooldownExecutions + 100), m.State[Gpr.Rdx]);
+        Assert.Equal((ulong)(40 * 41 / 2 + calmRounds), m.State[Gpr.Rdx]);
+        return m;
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void DisplacementRewrittenAgainAndAgain_IsDemotedAndRepromotedWhenCalm(ExecutionMode mode)
+    {
+        // F: lea eax, [rdi + disp32] (8D 87 disp32) with rdi = 0: a displacement is no loaded immediate.
+        TestMachine m = PatchedThenCalm(mode, a => a.lea(eax, __[rdi + 0x1234_5678]), 2, SmcEngine.CooldownExecutions + 100);
         HvStatsView s = new(m);
         Assert.Equal(1, s.Stats.SmcDemotions);
         Assert.True(39 == s.Stats.SmcInPlacePatches, s.Stats.ToJson()); // the first store precedes F's first decode
-        Assert.Equal(0, s.Stats.BlocksInvalidated); // a patched immediate is re-decoded in place
+        Assert.Equal(0, s.Stats.SmcImmediatePatches);
+        Assert.Equal(0, s.Stats.BlocksInvalidated); // a patched displacement is re-decoded in place
         Assert.Equal(mode == ExecutionMode.Interpret ? 0 : 1, s.Stats.SmcRepromotions);
         // While demoted, F was not translated again after each patch: few units died.
         Assert.True(s.Stats.UnitsInvalidated <= SmcEngine.DemoteAfter, $"{s.Stats.UnitsInvalidated} units invalidated");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void ImmediateRewrittenAgainAndAgain_StaysTranslatedAndIsLoadedFromMemory(ExecutionMode mode)
+    {
+        // F: mov eax, imm32 (B8 imm32). The first patch makes the immediate volatile (the unit made so far dies);
+        // the 38 after it change only bytes translated code loads: nothing dies, nothing is demoted.
+        TestMachine m = PatchedThenCalm(mode, a => a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 5)), 1, 100);
+        HvStatsView s = new(m);
+        Assert.True(39 == s.Stats.SmcInPlacePatches, s.Stats.ToJson());
+        Assert.Equal(38, s.Stats.SmcImmediatePatches);
+        Assert.Equal(0, s.Stats.SmcDemotions);
+        Assert.Equal(0, s.Stats.BlocksInvalidated);
+        Assert.True(s.Stats.UnitsInvalidated <= 1, $"{s.Stats.UnitsInvalidated} units invalidated");
+        Assert.True(m.Machine.CodeCache.TryGet(F, out DecodedBlock? b));
+        Assert.Equal(1UL, b!.VolatileImmediates);
+        Assert.False(b.Demoted);
+        if (mode != ExecutionMode.Interpret)
+            Assert.True(m.Machine.Cpu.TranslationCache!.TryGet(F, out TranslatedUnit? u) && !u!.Invalidated);
     }
 
     [Theory]
