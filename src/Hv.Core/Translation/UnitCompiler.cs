@@ -96,6 +96,7 @@ internal sealed unsafe class UnitCompiler
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
+    private readonly LocalBuilder gprs;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
     private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
     private ulong currentIp;
@@ -128,6 +129,7 @@ internal sealed unsafe class UnitCompiler
         this.unit = unit;
         il = method.GetILGenerator();
         state = il.DeclareLocal(typeof(CpuState));
+        gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
         stats = il.DeclareLocal(typeof(HvStats));
         memory = il.DeclareLocal(typeof(GuestMemory));
         carry = il.DeclareLocal(typeof(bool));
@@ -184,6 +186,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, TlbWriteField);
         il.Emit(OpCodes.Stloc, tlbWrite);
         simd.EmitPrologue();
+        EmitRegisterFileAddress();
         LoadRegisters();
 
         int g = 0;
@@ -284,15 +287,37 @@ internal sealed unsafe class UnitCompiler
         regs[i] ??= il.DeclareLocal(typeof(ulong));
     }
 
+    /// <summary>
+    /// Prologue: a managed pointer to the state's register array (16 elements, never replaced), so spills and
+    /// reloads are plain stores and loads: no array reference to fetch and no bounds check per register.
+    /// </summary>
+    private void EmitRegisterFileAddress()
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldfld, GprField);
+        il.Emit(OpCodes.Ldc_I4, 15);
+        il.Emit(OpCodes.Ldelema, typeof(ulong)); // the one bounds check: the last register exists
+        il.Emit(OpCodes.Ldc_I4, -15 * sizeof(ulong));
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stloc, gprs);
+    }
+
+    /// <summary>Pushes the address of register <paramref name="i"/> in the state.</summary>
+    private void EmitRegisterSlot(int i)
+    {
+        il.Emit(OpCodes.Ldloc, gprs);
+        if (i == 0) return;
+        il.Emit(OpCodes.Ldc_I4, i * sizeof(ulong));
+        il.Emit(OpCodes.Add);
+    }
+
     private void LoadRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
             if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
-            il.Emit(OpCodes.Ldloc, state);
-            il.Emit(OpCodes.Ldfld, GprField);
-            il.Emit(OpCodes.Ldc_I4, i);
-            il.Emit(OpCodes.Ldelem_I8);
+            EmitRegisterSlot(i);
+            il.Emit(OpCodes.Ldind_I8);
             il.Emit(OpCodes.Stloc, local);
         }
     }
@@ -302,11 +327,9 @@ internal sealed unsafe class UnitCompiler
         for (int i = 0; i < 16; i++)
         {
             if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
-            il.Emit(OpCodes.Ldloc, state);
-            il.Emit(OpCodes.Ldfld, GprField);
-            il.Emit(OpCodes.Ldc_I4, i);
+            EmitRegisterSlot(i);
             il.Emit(OpCodes.Ldloc, local);
-            il.Emit(OpCodes.Stelem_I8);
+            il.Emit(OpCodes.Stind_I8);
         }
     }
 
