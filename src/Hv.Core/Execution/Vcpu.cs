@@ -361,7 +361,7 @@ public sealed unsafe partial class Vcpu
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;
     private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
-        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks));
+        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks), ref unit.ICacheVerified);
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold

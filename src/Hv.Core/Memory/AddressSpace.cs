@@ -284,10 +284,13 @@ public sealed class AddressSpace
         bytes.CopyTo(page.Data.AsSpan(offset));
     }
 
-    /// <summary>Drops write entries for <paramref name="page"/> from every TLB (it just became code-protected).</summary>
-    internal void RevokeFastWrites(PhysicalPage page)
+    /// <summary>
+    /// Drops write entries for <paramref name="page"/> (mapped at <paramref name="pageAddress"/>) from every TLB:
+    /// it just became code-protected.
+    /// </summary>
+    internal void RevokeFastWrites(PhysicalPage page, ulong pageAddress)
     {
-        foreach (SoftTlb tlb in tlbs) tlb.DropWritesTo(page);
+        foreach (SoftTlb tlb in tlbs) tlb.DropWritesTo(page, pageAddress >> PhysicalPage.Shift);
     }
 
     /// <summary>Flushes every TLB for [start, end).</summary>

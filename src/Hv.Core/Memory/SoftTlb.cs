@@ -17,7 +17,7 @@ internal struct TlbEntry
 public sealed class SoftTlb
 {
     /// <summary>Entries per array.</summary>
-    public const int Entries = 256;
+    public const int Entries = 1024;
     internal const int IndexMask = Entries - 1;
     internal const ulong InvalidVpn = ulong.MaxValue;
     /// <summary>Marks a write entry of a code frame (never equal to a real page number).</summary>
@@ -68,11 +68,19 @@ public sealed class SoftTlb
         Flushes++;
     }
 
-    /// <summary>Drops write entries that point at <paramref name="page"/> (through any alias).</summary>
-    internal void DropWritesTo(PhysicalPage page)
+    /// <summary>
+    /// Drops write entries that point at <paramref name="page"/>, mapped at virtual page <paramref name="vpn"/>:
+    /// a private frame can only sit in that page's slot; a shared one may have other aliases, so every slot is
+    /// checked.
+    /// </summary>
+    internal void DropWritesTo(PhysicalPage page, ulong vpn)
     {
-        for (int i = 0; i < Write.Length; i++)
-            if (ReferenceEquals(Write[i].Data, page.Data)) Write[i] = Invalid;
+        if (page.Shared)
+        {
+            for (int i = 0; i < Write.Length; i++)
+                if (ReferenceEquals(Write[i].Data, page.Data)) Write[i] = Invalid;
+        }
+        else if (ReferenceEquals(Write[(int)vpn & IndexMask].Data, page.Data)) Write[(int)vpn & IndexMask] = Invalid;
         if (ReferenceEquals(CodeWrite.Data, page.Data)) CodeWrite = Invalid;
     }
 

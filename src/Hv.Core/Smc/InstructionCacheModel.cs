@@ -122,10 +122,10 @@ public sealed class InstructionCacheModel
     private readonly ulong setMask;
     private ulong clock;
     private ulong lastLine = NoLine; // the line fetched last: still the most recent of its set, so a repeat is a hit
-    // The batch fetched last by FetchLines, if nothing touched the cache since and it has at most `ways` lines:
-    // then every line is present and, within its set, as recent as a repeat would leave it, so a repeat is
-    // exactly "all hits" with no state to change.
-    private ulong[]? lastBatch;
+    // Bumped whenever a set's recent way, or whether a line is present, may have changed. A batch whose lines
+    // were all found in their sets' recent ways at this version still is: fetching it again is all hits and
+    // changes nothing (FetchLine's first check).
+    private long version;
 
     private InstructionCacheModel(InstructionCacheGeometry geometry)
     {
@@ -175,7 +175,6 @@ public sealed class InstructionCacheModel
     public void Fetch(ulong address, int length)
     {
         if (length <= 0) return;
-        lastBatch = null;
         ulong first = address >> lineShift;
         ulong last = (address + (ulong)length - 1) >> lineShift;
         if (last < first) last = ulong.MaxValue >> lineShift; // wrapped at the top of the address space
@@ -186,15 +185,18 @@ public sealed class InstructionCacheModel
         }
     }
 
-    /// <summary>Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.</summary>
-    internal void FetchLines(ulong[] lines)
+    /// <summary>
+    /// Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.
+    /// <paramref name="verified"/> belongs to the batch (start it at -1): it lets a batch fetched again, with
+    /// nothing in between that could change its outcome, be counted without looking at its lines.
+    /// </summary>
+    internal void FetchLines(ulong[] lines, ref long verified)
     {
-        if (ReferenceEquals(lines, lastBatch))
+        if (verified == version)
         {
-            // The same unit entered again with nothing fetched in between (a loop through the dispatcher, a
-            // recursive call): all hits, exactly as the loop below would find.
             Fetches += lines.Length;
             Hits += lines.Length;
+            lastLine = lines[^1];
             return;
         }
         // The common case without calls: each line present in its set's recent way (FetchLine's first check,
@@ -213,8 +215,12 @@ public sealed class InstructionCacheModel
         Fetches += i;
         Hits += i;
         if (i > 0) lastLine = lines[i - 1];
+        if (i == lines.Length)
+        {
+            verified = version;
+            return;
+        }
         for (; i < lines.Length; i++) FetchLine(lines[i]);
-        lastBatch = lines.Length <= ways ? lines : null;
     }
 
     /// <summary>The distinct line numbers the blocks' bytes occupy, in first-touch order (built once per unit).</summary>
@@ -252,6 +258,7 @@ public sealed class InstructionCacheModel
             return;
         }
         ulong now = ++clock;
+        version++; // the recent way changes below (a hit elsewhere in the set, or a fill)
         int found = FindWay(ref setTags, line);
         if (found >= 0)
         {
@@ -323,7 +330,6 @@ public sealed class InstructionCacheModel
     {
         if (length <= 0) return;
         lastLine = NoLine;
-        lastBatch = null;
         ulong first = address >> lineShift;
         ulong last = (address + (ulong)length - 1) >> lineShift;
         if (last < first) last = ulong.MaxValue >> lineShift;
@@ -345,6 +351,7 @@ public sealed class InstructionCacheModel
 
     private void Drop(int way, bool smc)
     {
+        version++;
         if (!smc)
         {
             tags[way] = NoLine;
@@ -362,7 +369,7 @@ public sealed class InstructionCacheModel
         tags.AsSpan().Fill(NoLine);
         stamps.AsSpan().Clear();
         lastLine = NoLine;
-        lastBatch = null;
+        version++;
     }
 
     /// <summary>Whether the line holding <paramref name="address"/> is present (for tests and tools; counts nothing).</summary>

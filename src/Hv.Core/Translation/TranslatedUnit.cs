@@ -138,4 +138,6 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     }
     /// <summary>The I-cache lines of the unit's blocks, fetched on each entry (built on first entry).</summary>
     internal ulong[]? ICacheLines;
+    /// <summary>The I-cache model's verification stamp for <see cref="ICacheLines"/> (see <see cref="Smc.InstructionCacheModel.FetchLines"/>).</summary>
+    internal long ICacheVerified = -1;
 }
