@@ -308,6 +308,7 @@ public sealed unsafe partial class Vcpu
     }
 
     /// <summary>Bookkeeping of every unit entry (from the dispatcher or a translated call); returns the unit to run.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private TranslatedUnit PrepareEntry(TranslatedUnit unit)
     {
         if (unit.Entries == retranslateEntries) unit = Regrow(unit);
