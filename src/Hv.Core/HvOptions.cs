@@ -26,8 +26,12 @@ public sealed record HvOptions
     /// <summary>The execution mode.</summary>
     public ExecutionMode Mode { get; init; } = ExecutionMode.Tiered;
 
-    /// <summary>Executions of a block after which tiered mode translates it.</summary>
-    public int HotThreshold { get; init; } = 64;
+    /// <summary>
+    /// Executions of a block after which tiered mode translates it. Compiling a region costs ~0.2 ms plus
+    /// ~0.4 µs per IL byte of .NET JIT time: at 256, code run only a few hundred times stays interpreted
+    /// (measured against 64-1024 with side-by-side workloads: least total CPU, same or better wall time).
+    /// </summary>
+    public int HotThreshold { get; init; } = 256;
 
     /// <summary>
     /// In tiered mode, hot regions are compiled on a worker thread while the vCPU keeps interpreting; finished
