@@ -1655,7 +1655,7 @@ internal sealed unsafe class UnitCompiler
             if ((next.RflagsRead & StatusFlags) != 0) return true;
             if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
             if ((next.RflagsModified & StatusFlags) == StatusFlags
-                && (next.RflagsUndefined == RflagsBits.None || IsLogicOp(next.Mnemonic))) return false;
+                && (next.RflagsUndefined == RflagsBits.None || WritesEveryStatusFlag(in next))) return false;
             // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
             if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
                 && IsInlineGpr(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
@@ -1663,8 +1663,18 @@ internal sealed unsafe class UnitCompiler
         return true;
     }
 
-    /// <summary>AND/OR/XOR/TEST: AF is architecturally undefined, but Hv always clears it, so they overwrite every status flag.</summary>
-    private static bool IsLogicOp(Mnemonic m) => m is Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Test;
+    /// <summary>
+    /// Instructions that leave some status flags architecturally undefined but for which Hv (interpreter and
+    /// inline code alike) always writes all six: AND/OR/XOR/TEST (AF cleared), MUL/IMUL (SetStatus of every
+    /// flag) and SHL/SHR/SAR by a nonzero immediate count (AF cleared; a zero count changes nothing).
+    /// </summary>
+    private static bool WritesEveryStatusFlag(in Instruction ins) => ins.Mnemonic switch
+    {
+        Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Test or Mnemonic.Mul or Mnemonic.Imul => true,
+        Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar => ins.Op1Kind == OpKind.Immediate8
+            && (ins.Immediate8 & (InlineSize(in ins, 0) == 8 ? 63 : 31)) != 0,
+        _ => false,
+    };
 
     /// <summary>Instructions <see cref="TryEmitAlu"/> emits inline (so their operands are in tmpA/tmpB/tmpR).</summary>
     private static bool IsInlineFlagProducer(in Instruction ins) =>
@@ -1674,11 +1684,22 @@ internal sealed unsafe class UnitCompiler
         && (ins.Op1Kind == OpKind.Register ? IsInlineGpr(ins.Op1Register)
             : IsImmediate(ins.Op1Kind) || ins.Op1Kind == OpKind.Memory && ins.Op0Kind == OpKind.Register);
 
+    /// <summary>
+    /// Can this instruction raise a guest fault? Not the integer instructions below with only register and
+    /// immediate operands (nor LEA/NOP, which never access memory); anything else conservatively may.
+    /// </summary>
     private static bool MayFault(in Instruction ins)
     {
         if (ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp
             or Mnemonic.Test or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Mov or Mnemonic.Lea or Mnemonic.Movzx
-            or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Nop)
+            or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Nop or Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Neg
+            or Mnemonic.Not or Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol
+            or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd or Mnemonic.Imul
+            or Mnemonic.Mul or Mnemonic.Bswap or Mnemonic.Xchg or Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr
+            or Mnemonic.Btc or Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt or Mnemonic.Lzcnt or Mnemonic.Popcnt
+            or Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo
+            || ins.ConditionCode != ConditionCode.None && ins.FlowControl == FlowControl.Next
+                && ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR()) // SETcc, CMOVcc
         {
             for (int op = 0; op < ins.OpCount; op++)
                 if (ins.GetOpKind(op) != OpKind.Register && !IsImmediate(ins.GetOpKind(op))) return ins.Mnemonic != Mnemonic.Lea && ins.Mnemonic != Mnemonic.Nop;
