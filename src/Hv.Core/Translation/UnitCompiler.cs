@@ -729,9 +729,9 @@ internal sealed unsafe class UnitCompiler
                 return true;
             }
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+                when InlineSize(in ins, 0) != 0 && !ins.HasLockPrefix
                 && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && ins.Op1Register == Register.CL):
-                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 && IsGpr3264(ins.Op0Register)
+                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                     ? EmitShiftImmediate(in ins) : EmitShift(in ins, flagsLive);
             case Mnemonic.Imul when ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
@@ -914,23 +914,29 @@ internal sealed unsafe class UnitCompiler
     }
 
     /// <summary>
-    /// Shifts and rotates of a 32/64-bit register whose flags someone may read, or by CL: the interpreter's
-    /// result-and-flags function; a zero count (known here, or tested at run time for CL) changes no flags.
+    /// Shifts and rotates of a register or memory operand (any width) whose flags someone may read, or by CL:
+    /// the interpreter's result-and-flags function. A zero count (known here, or tested at run time for CL)
+    /// changes no flags and no memory, but a register destination is still written (32-bit: zero-extended).
+    /// The destination is read first, so a faulting access changes nothing.
     /// </summary>
     private bool EmitShift(in Instruction ins, bool flagsLive)
     {
         fused = null;
-        Register dst = ins.Op0Register;
-        int size = Operands.GprSize(dst);
+        bool inMemory = ins.Op0Kind == OpKind.Memory;
+        int size = InlineSize(in ins, 0);
         int mask = size == 8 ? 63 : 31;
         bool rotate = ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror;
         Label zero = il.DefineLabel(), done = il.DefineLabel();
-        LoadReg(dst);
+        LoadDestination(in ins, inMemory, size);
         il.Emit(OpCodes.Stloc, tmpA);
         if (ins.Op1Kind == OpKind.Immediate8)
         {
             int c = ins.Immediate8 & mask;
-            if (c == 0) return EmitShiftImmediate(in ins); // writes the register back (zero-extended)
+            if (c == 0)
+            {
+                EmitZeroCountShift(in ins, inMemory);
+                return true;
+            }
             il.Emit(OpCodes.Ldc_I4, c);
         }
         else
@@ -955,14 +961,22 @@ internal sealed unsafe class UnitCompiler
             Mnemonic.Sar => SarCoreMethod,
             _ => RotateCoreMethod,
         });
-        StoreReg(dst);
+        il.Emit(OpCodes.Stloc, tmpR);
+        StoreResult(in ins, inMemory, size);
         if (flagsLive) EmitSetStatus(all: !rotate);
         il.Emit(OpCodes.Br, done);
         il.MarkLabel(zero);
-        il.Emit(OpCodes.Ldloc, tmpA);
-        StoreReg(dst); // a 32-bit destination is still zero-extended
+        EmitZeroCountShift(in ins, inMemory);
         il.MarkLabel(done);
         return true;
+    }
+
+    /// <summary>A zero-count shift: memory and flags stay; a register is rewritten (a 32-bit one zero-extended).</summary>
+    private void EmitZeroCountShift(in Instruction ins, bool inMemory)
+    {
+        if (inMemory) return;
+        il.Emit(OpCodes.Ldloc, tmpA);
+        StoreReg(ins.Op0Register);
     }
 
     /// <summary>

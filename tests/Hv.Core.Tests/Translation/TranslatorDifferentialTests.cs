@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 84;
+    private const int KindCount = 86;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -130,6 +130,9 @@ public sealed class TranslatorDifferentialTests
             case 81: asm.ror(a32, (byte)op.Imm); asm.mov(b, m64); asm.xor(a32, b32); break;
             case 82: asm.rol(a, (byte)op.Imm); asm.ror(b32, (byte)(op.Imm >> 8)); asm.movzx(b32, __byte_ptr[rdi + op.Slot * 8 + 5]); asm.add(a, b); break;
             case 83: asm.shr(a, (byte)op.Imm); asm.rol(b, (byte)(op.Imm >> 8)); asm.mov(m64, a); asm.imul(a, b); break;
+            // Memory and 8/16-bit shifts and rotates, by 1, an immediate and CL (zero counts included).
+            case 84: asm.shl(__byte_ptr[rdi + op.Slot * 8 + 1], 1); asm.setb(Regs8[op.A]); asm.ror(__word_ptr[rdi + op.Slot * 8 + 2], cl); asm.jo(skip); break;
+            case 85: asm.sar(m32, (byte)op.Imm); asm.rol(m64, cl); asm.cmovo(a, b); asm.shr(Regs16[op.B], cl); asm.sets(Regs8[op.A]); asm.shl(Regs8[op.A], (byte)(op.Imm >> 8)); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
