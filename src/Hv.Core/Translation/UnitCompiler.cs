@@ -646,6 +646,32 @@ internal sealed unsafe class UnitCompiler
 
     private bool TryEmitInline(in Instruction ins, bool flagsLive)
     {
+        (FlagOp Op, int Size)? before = fused;
+        if (!TryEmitInlineCore(in ins, flagsLive)) return false;
+        // A compare's fused condition survives moves, loads, stores and the like in between (cmp; mov; jcc).
+        if (KeepsFusedCondition(in ins)) fused = before;
+        return true;
+    }
+
+    /// <summary>
+    /// Inline instructions that change no flags and leave the fused operands (tmpA, tmpB, tmpR) alone, so a
+    /// condition after them may still be computed from the compare before them.
+    /// </summary>
+    private static bool KeepsFusedCondition(in Instruction ins)
+    {
+        if (ins.RflagsModified != RflagsBits.None || ins.RflagsUndefined != RflagsBits.None) return false;
+        return ins.Mnemonic switch
+        {
+            Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Lea or Mnemonic.Not
+                or Mnemonic.Bswap or Mnemonic.Push or Mnemonic.Pop or Mnemonic.Nop or Mnemonic.Endbr64 => true,
+            _ when ins.ConditionCode != ConditionCode.None && ins.FlowControl == FlowControl.Next => true, // SETcc, CMOVcc
+            _ => SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic) || SimdEmitter.IsShiftImmediate(ins.Mnemonic)
+                || ins.Mnemonic is Mnemonic.Pmovmskb or Mnemonic.Shufps or Mnemonic.Pshufd || FloatEmitter.Handles(ins.Mnemonic),
+        };
+    }
+
+    private bool TryEmitInlineCore(in Instruction ins, bool flagsLive)
+    {
         switch (ins.Mnemonic)
         {
             case Mnemonic.Nop or Mnemonic.Endbr64:
