@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
@@ -81,11 +82,17 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ArrayDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
         .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
         .MakeGenericMethod(typeof(byte));
+    private static readonly MethodInfo TlbDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
+        .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
+        .MakeGenericMethod(typeof(TlbEntry));
     private static readonly MethodInfo Log2Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.Log2), [typeof(ulong)])!;
     private static readonly MethodInfo TrailingZeroMethod = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.TrailingZeroCount), [typeof(ulong)])!;
     private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(ulong), typeof(ulong), typeof(ulong).MakeByRefType()])!;
     private static readonly MethodInfo SzpFlagsMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SzpFlags), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
+
+    /// <summary>log2 of sizeof(TlbEntry) (a page number and an array reference).</summary>
+    private const int EntryShift = 4;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
@@ -1462,15 +1469,18 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitTlbProbe(LocalBuilder entries, int size, Label miss)
     {
-        // entry = ref entries[(int)(address >> 12) & IndexMask]
+        Debug.Assert(Unsafe.SizeOf<TlbEntry>() == 1 << EntryShift);
+        // entry = ref entries[(address >> 12) & IndexMask], as byref arithmetic: the index is in range by
+        // construction (the arrays have Entries elements), so no bounds check.
         il.Emit(OpCodes.Ldloc, entries);
+        il.Emit(OpCodes.Call, TlbDataMethod);
         il.Emit(OpCodes.Ldloc, tlbAddress);
-        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift - EntryShift);
         il.Emit(OpCodes.Shr_Un);
-        il.Emit(OpCodes.Conv_I4);
-        il.Emit(OpCodes.Ldc_I4, SoftTlb.IndexMask);
+        il.Emit(OpCodes.Ldc_I8, (long)SoftTlb.IndexMask << EntryShift);
         il.Emit(OpCodes.And);
-        il.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        il.Emit(OpCodes.Conv_I);
+        il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stloc, tlbEntry);
         il.Emit(OpCodes.Ldloc, tlbEntry);
         il.Emit(OpCodes.Ldfld, TlbVpnField);
