@@ -100,7 +100,7 @@ internal sealed unsafe class UnitCompiler
     private readonly ILGenerator il;
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
-    private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
+    private readonly List<(Label Stub, ulong Ip, int Completed, (FlagOp Op, int Size)? Flags)> faultStubs = [];
     private ulong currentIp;
 
     /// <summary>Instructions completed on the current straight-line path and not yet added to the counters.</summary>
@@ -117,6 +117,16 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
     private (FlagOp Op, int Size)? fused;
+
+    /// <summary>
+    /// An inline ADD/SUB/logic producer whose flags only a fault could see before the next full flag writer
+    /// (<see cref="FlagsSeenOnlyByFaults"/>): not recorded yet; its operands stay in tmpA/tmpB/tmpR, and fault
+    /// stubs, a self-modification exit or anything else that needs the flags records them from there.
+    /// </summary>
+    private (FlagOp Op, int Size)? deferred;
+
+    /// <summary>Per instruction of the unit: may its flags be deferred (see <see cref="deferred"/>)?</summary>
+    private readonly bool[] deferrable;
 
     internal ILGenerator IL => il;
     internal LocalBuilder StateLocal => state;
@@ -152,6 +162,12 @@ internal sealed unsafe class UnitCompiler
         fp = new FloatEmitter(this, simd);
         blockLabels = new Label[unit.Blocks.Length];
         for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
+        deferrable = new bool[unit.Instructions.Length];
+        for (int k = 0, g = 0; k < unit.Blocks.Length; k++)
+        {
+            ReadOnlySpan<Instruction> code = unit.BlockCode(k);
+            for (int i = 0; i < code.Length; i++, g++) deferrable[g] = FlagsSeenOnlyByFaults(code, i);
+        }
     }
 
     /// <summary>Compiles <paramref name="unit"/> into its body delegate.</summary>
@@ -224,9 +240,11 @@ internal sealed unsafe class UnitCompiler
         // Each site only records where it was; one shared tail does the work (less IL, faster JIT).
         LocalBuilder faultIp = il.DeclareLocal(typeof(ulong)), faultCount = il.DeclareLocal(typeof(long));
         Label shared = il.DefineLabel();
-        foreach (var (stub, ip, completed) in faultStubs)
+        foreach (var (stub, ip, completed, flags) in faultStubs)
         {
             il.MarkLabel(stub);
+            // Flags a producer before this access left unrecorded (tmpA/tmpB/tmpR still hold its operands).
+            if (flags is { } f) EmitSetFlags(f.Op, f.Size);
             il.Emit(OpCodes.Ldc_I8, (long)ip);
             il.Emit(OpCodes.Stloc, faultIp);
             il.Emit(OpCodes.Ldc_I8, (long)completed);
@@ -253,7 +271,7 @@ internal sealed unsafe class UnitCompiler
     internal Label FaultStub()
     {
         Label stub = il.DefineLabel();
-        faultStubs.Add((stub, currentIp, pending));
+        faultStubs.Add((stub, currentIp, pending, deferred));
         return stub;
     }
 
@@ -411,6 +429,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brfalse, stay);
         if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
+        if (deferred is { } f) EmitSetFlags(f.Op, f.Size);
         LeaveUnit();
         il.MarkLabel(stay);
     }
@@ -431,6 +450,7 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitFallback(in Instruction ins)
     {
+        FlushDeferredFlags();
         fused = null;
         FlushPending();
         EmitHandlerCall(in ins);
@@ -654,6 +674,9 @@ internal sealed unsafe class UnitCompiler
     private bool TryEmitInline(in Instruction ins, bool flagsLive)
     {
         (FlagOp Op, int Size)? before = fused;
+        // Deferred flags survive only instructions that keep tmpA/tmpB/tmpR and the state's flags, up to the
+        // register-destination ALU instruction that overwrites them (which reads memory before its operands).
+        if (!KeepsFusedCondition(in ins) && !IsDeferralEnd(in ins)) FlushDeferredFlags();
         if (!TryEmitInlineCore(in ins, flagsLive)) return false;
         // A compare's fused condition survives moves, loads, stores and the like in between (cmp; mov; jcc).
         if (KeepsFusedCondition(in ins)) fused = before;
@@ -675,6 +698,40 @@ internal sealed unsafe class UnitCompiler
             _ => SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic) || SimdEmitter.IsShiftImmediate(ins.Mnemonic)
                 || ins.Mnemonic is Mnemonic.Pmovmskb or Mnemonic.Shufps or Mnemonic.Pshufd || FloatEmitter.Handles(ins.Mnemonic),
         };
+    }
+
+    /// <summary>Records deferred flags in the state now (before anything that could see or clobber them).</summary>
+    private void FlushDeferredFlags()
+    {
+        if (deferred is not { } f) return;
+        Debug.Assert(fused == f, "deferred flags need their operands in tmpA/tmpB/tmpR");
+        EmitSetFlags(f.Op, f.Size);
+        deferred = null;
+    }
+
+    /// <summary>
+    /// An inline ADD/SUB/CMP/logic instruction with a register destination: it overwrites every status flag,
+    /// and its only possible fault (a memory source) happens before it touches tmpA/tmpB/tmpR.
+    /// </summary>
+    private static bool IsDeferralEnd(in Instruction ins) => ins.Op0Kind == OpKind.Register && IsInlineFlagProducer(in ins);
+
+    /// <summary>
+    /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded? Yes if, before
+    /// the block ends, a <see cref="IsDeferralEnd"/> instruction overwrites them and everything in between reads
+    /// no flags and keeps the fused operands (<see cref="KeepsFusedCondition"/>): then only a fault (or an exit
+    /// after a store into this unit) could see them, and those paths record them from tmpA/tmpB/tmpR.
+    /// </summary>
+    private static bool FlagsSeenOnlyByFaults(ReadOnlySpan<Instruction> code, int i)
+    {
+        if (!IsInlineFlagProducer(in code[i])) return false;
+        for (int j = i + 1; j < code.Length - 1; j++) // the last instruction ends the block: flags are seen there
+        {
+            ref readonly Instruction next = ref code[j];
+            if ((next.RflagsRead & StatusFlags) != 0) return false;
+            if (IsDeferralEnd(in next)) return true;
+            if (!KeepsFusedCondition(in next)) return false;
+        }
+        return false;
     }
 
     private bool TryEmitInlineCore(in Instruction ins, bool flagsLive)
@@ -1361,12 +1418,19 @@ internal sealed unsafe class UnitCompiler
         int size = InlineSize(in ins, 0);
 
         bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
+        // A memory source is read first, while tmpA/tmpB/tmpR still hold deferred flags for its fault stub.
+        if (k1 == OpKind.Memory)
+        {
+            EmitLoad(in ins, size);
+            il.Emit(OpCodes.Stloc, source);
+        }
         // a = destination value
         LoadDestination(in ins, k0 == OpKind.Memory, size);
         il.Emit(OpCodes.Stloc, tmpA);
+        deferred = null; // a memory destination is never a deferral end: flushed before
         // b = source value
         if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
-        else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
+        else if (k1 == OpKind.Memory) il.Emit(OpCodes.Ldloc, source);
         else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
         il.Emit(OpCodes.Stloc, tmpB);
         // r = a op b
@@ -1394,8 +1458,9 @@ internal sealed unsafe class UnitCompiler
         {
             StoreResult(in ins, k0 == OpKind.Memory, size);
         }
-        if (flagsLive) EmitSetFlags(op, size);
         fused = withCarry ? null : (op, size);
+        if (flagsLive && !withCarry && deferrable[currentIndex]) deferred = fused;
+        else if (flagsLive) EmitSetFlags(op, size);
         return true;
     }
 

@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 89;
+    private const int KindCount = 91;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -137,6 +137,9 @@ public sealed class TranslatorDifferentialTests
             case 86: asm.cmp(a, b); asm.mov(b, m64); asm.lea(a, __[a + b * 2]); asm.movzx(Regs32[op.B], Regs8[op.A]); asm.jl(skip); break;
             case 87: asm.sub(a32, imm32); asm.mov(m32, b32); asm.setg(Regs8[op.B]); asm.not(b); asm.cmovbe(b, a); asm.push(a); asm.pop(b); asm.ja(skip); break;
             case 88: asm.test(a, b); asm.movdqu(Xmms[op.A], __xmmword_ptr[rdi + op.Slot * 8]); asm.pxor(Xmms[op.B], Xmms[op.A]); asm.bswap(a); asm.inc(b32); asm.jle(skip); break;
+            // ALU chains with memory sources: each one's flags are seen only if the next one's load faults.
+            case 89: asm.add(a, b); asm.mov(m64, a); asm.sub(b, __qword_ptr[rdi + op.Slot * 8 + 8]); asm.xor(a32, m32); asm.cmp(b, m64); asm.jbe(skip); break;
+            case 90: asm.and(a32, imm32); asm.movzx(b32, __word_ptr[rdi + op.Slot * 8 + 2]); asm.push(b); asm.pop(a); asm.or(b, m64); asm.test(Regs8[op.A], Regs8[op.B]); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
