@@ -1547,20 +1547,21 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Conv_I);
         il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stloc, tlbEntry);
+        // One compare checks the entry and that the access stays inside its page: the entry sits at index
+        // (first page & mask) and holds that page's number, so it can equal the page of the access's last
+        // byte only if that is the first page (the next page, or a wrapped-around page 0, lives at another
+        // index; invalid and code-tagged numbers match no address).
         il.Emit(OpCodes.Ldloc, tlbEntry);
         il.Emit(OpCodes.Ldfld, TlbVpnField);
         il.Emit(OpCodes.Ldloc, tlbAddress);
+        if (size > 1)
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)size - 1);
+            il.Emit(OpCodes.Add);
+        }
         il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
         il.Emit(OpCodes.Shr_Un);
         il.Emit(OpCodes.Bne_Un, miss);
-        if (size > 1)
-        {
-            il.Emit(OpCodes.Ldloc, tlbAddress);
-            il.Emit(OpCodes.Ldc_I8, (long)PhysicalPage.OffsetMask);
-            il.Emit(OpCodes.And);
-            il.Emit(OpCodes.Ldc_I8, (long)(PhysicalPage.Size - size));
-            il.Emit(OpCodes.Bgt_Un, miss);
-        }
         il.Emit(OpCodes.Ldloc, tlbEntry);
         il.Emit(OpCodes.Ldfld, TlbDataField);
         il.Emit(OpCodes.Call, ArrayDataMethod);

@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 91;
+    private const int KindCount = 92;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -140,6 +140,8 @@ public sealed class TranslatorDifferentialTests
             // ALU chains with memory sources: each one's flags are seen only if the next one's load faults.
             case 89: asm.add(a, b); asm.mov(m64, a); asm.sub(b, __qword_ptr[rdi + op.Slot * 8 + 8]); asm.xor(a32, m32); asm.cmp(b, m64); asm.jbe(skip); break;
             case 90: asm.and(a32, imm32); asm.movzx(b32, __word_ptr[rdi + op.Slot * 8 + 2]); asm.push(b); asm.pop(a); asm.or(b, m64); asm.test(Regs8[op.A], Regs8[op.B]); break;
+            // Accesses that straddle two pages of the data region (the inline TLB hit path must not take them).
+            case 91: asm.mov(__qword_ptr[rdi + 0xFFD + (op.Slot & 7)], a); asm.add(b, __qword_ptr[rdi + 0xFF9 + (op.Slot & 7)]); asm.movzx(a32, __word_ptr[rdi + 0x1FFF]); asm.sub(__dword_ptr[rdi + 0xFFE], b32); asm.mov(Regs32[op.B], __dword_ptr[rdi + 0xFFD]); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
@@ -178,13 +180,15 @@ public sealed class TranslatorDifferentialTests
     /// </summary>
     private static void EmitFault(Assembler asm, GenOp op)
     {
-        AssemblerMemoryOperand m = __qword_ptr[rdi + r14 * 8 + (int)TestMachine.DataSize - 8 * (1 + op.B % 3)];
+        // Slot 8..15: 1..7 bytes higher, so the faulting access straddles the end of the region.
+        int end = (int)TestMachine.DataSize - 8 * (1 + op.B % 3) + (op.Slot < 8 ? 0 : op.Slot - 7);
+        AssemblerMemoryOperand m = __qword_ptr[rdi + r14 * 8 + end];
         switch (op.A % 4)
         {
             case 0: asm.mov(r11, m); break;
             case 1: asm.mov(m, r11); break;
-            case 2: asm.add(r11d, __dword_ptr[rdi + r14 * 8 + (int)TestMachine.DataSize - 8 * (1 + op.B % 3) + 4]); break;
-            default: asm.movdqu(xmm8, __xmmword_ptr[rdi + r14 * 8 + (int)TestMachine.DataSize - 8 * (1 + op.B % 3)]); break;
+            case 2: asm.add(r11d, __dword_ptr[rdi + r14 * 8 + end + 4]); break;
+            default: asm.movdqu(xmm8, __xmmword_ptr[rdi + r14 * 8 + end]); break;
         }
     }
 
