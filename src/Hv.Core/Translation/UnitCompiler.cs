@@ -122,8 +122,12 @@ internal sealed unsafe class UnitCompiler
     /// An inline ADD/SUB/logic producer whose flags only a fault could see before the next full flag writer
     /// (<see cref="FlagsSeenOnlyByFaults"/>): not recorded yet; its operands stay in tmpA/tmpB/tmpR, and fault
     /// stubs, a self-modification exit or anything else that needs the flags records them from there.
+    /// <see cref="RotateDeferred"/> is a ROL/ROR whose CF/OF bits wait in flagBits (the state holds the rest).
     /// </summary>
     private (FlagOp Op, int Size)? deferred;
+
+    /// <summary>The <see cref="deferred"/> value of a rotate: FlagOp.None, as its bits are eager.</summary>
+    private static readonly (FlagOp Op, int Size) RotateDeferred = (FlagOp.None, 0);
 
     /// <summary>Per instruction of the unit: may its flags be deferred (see <see cref="deferred"/>)?</summary>
     private readonly bool[] deferrable;
@@ -244,7 +248,7 @@ internal sealed unsafe class UnitCompiler
         {
             il.MarkLabel(stub);
             // Flags a producer before this access left unrecorded (tmpA/tmpB/tmpR still hold its operands).
-            if (flags is { } f) EmitSetFlags(f.Op, f.Size);
+            if (flags is { } f) EmitDeferredFlags(f);
             il.Emit(OpCodes.Ldc_I8, (long)ip);
             il.Emit(OpCodes.Stloc, faultIp);
             il.Emit(OpCodes.Ldc_I8, (long)completed);
@@ -429,7 +433,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brfalse, stay);
         if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
-        if (deferred is { } f) EmitSetFlags(f.Op, f.Size);
+        if (deferred is { } f) EmitDeferredFlags(f);
         LeaveUnit();
         il.MarkLabel(stay);
     }
@@ -676,7 +680,8 @@ internal sealed unsafe class UnitCompiler
         (FlagOp Op, int Size)? before = fused;
         // Deferred flags survive only instructions that keep tmpA/tmpB/tmpR and the state's flags, up to the
         // register-destination ALU instruction that overwrites them (which reads memory before its operands).
-        if (!KeepsFusedCondition(in ins) && !IsDeferralEnd(in ins)) FlushDeferredFlags();
+        if (!KeepsFusedCondition(in ins) && !IsDeferralEnd(in ins) && !(deferred == RotateDeferred && IsChainedRotate(in ins)))
+            FlushDeferredFlags();
         if (!TryEmitInlineCore(in ins, flagsLive)) return false;
         // A compare's fused condition survives moves, loads, stores and the like in between (cmp; mov; jcc).
         if (KeepsFusedCondition(in ins)) fused = before;
@@ -704,10 +709,29 @@ internal sealed unsafe class UnitCompiler
     private void FlushDeferredFlags()
     {
         if (deferred is not { } f) return;
-        Debug.Assert(fused == f, "deferred flags need their operands in tmpA/tmpB/tmpR");
-        EmitSetFlags(f.Op, f.Size);
+        EmitDeferredFlags(f);
         deferred = null;
     }
+
+    /// <summary>Records deferred flags: a rotate's CF/OF from flagBits, or an ALU producer's from tmpA/tmpB/tmpR.</summary>
+    private void EmitDeferredFlags((FlagOp Op, int Size) f)
+    {
+        if (f == RotateDeferred)
+        {
+            EmitSetStatus(all: false);
+            return;
+        }
+        Debug.Assert(fused == f, "deferred flags need their operands in tmpA/tmpB/tmpR");
+        EmitSetFlags(f.Op, f.Size);
+    }
+
+    /// <summary>
+    /// ROL/ROR of an inline register by an immediate with a nonzero masked count: it cannot fault and replaces
+    /// exactly the CF and OF a deferred rotate would have set, keeping the rest.
+    /// </summary>
+    private static bool IsChainedRotate(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror && ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+        && ins.Op1Kind == OpKind.Immediate8 && (ins.Immediate8 & (Operands.GprSize(ins.Op0Register) == 8 ? 63 : 31)) != 0;
 
     /// <summary>
     /// An inline ADD/SUB/CMP/logic instruction with a register destination: it overwrites every status flag,
@@ -723,13 +747,15 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private static bool FlagsSeenOnlyByFaults(ReadOnlySpan<Instruction> code, int i)
     {
-        if (!IsInlineFlagProducer(in code[i])) return false;
+        // A rotate's CF/OF may also wait through further such rotates (each replaces them).
+        bool rotate = IsChainedRotate(in code[i]);
+        if (!rotate && !IsInlineFlagProducer(in code[i])) return false;
         for (int j = i + 1; j < code.Length - 1; j++) // the last instruction ends the block: flags are seen there
         {
             ref readonly Instruction next = ref code[j];
             if ((next.RflagsRead & StatusFlags) != 0) return false;
             if (IsDeferralEnd(in next)) return true;
-            if (!KeepsFusedCondition(in next)) return false;
+            if (!KeepsFusedCondition(in next) && !(rotate && IsChainedRotate(in next))) return false;
         }
         return false;
     }
@@ -961,6 +987,7 @@ internal sealed unsafe class UnitCompiler
     private bool EmitShiftImmediate(in Instruction ins)
     {
         fused = null;
+        deferred = null; // flags nobody sees (a chained rotate's predecessor included: see FlagsSeenOnlyByFaults)
         int size = Operands.GprSize(ins.Op0Register);
         int bits = size * 8;
         int count = (int)(ins.Immediate8 & (size == 8 ? 63u : 31u));
@@ -1053,7 +1080,9 @@ internal sealed unsafe class UnitCompiler
         });
         il.Emit(OpCodes.Stloc, tmpR);
         StoreResult(in ins, inMemory, size);
-        if (flagsLive) EmitSetStatus(all: !rotate);
+        deferred = null; // only a chained rotate gets here with one pending, and it replaces that one's CF/OF
+        if (flagsLive && rotate && deferrable[currentIndex]) deferred = RotateDeferred;
+        else if (flagsLive) EmitSetStatus(all: !rotate);
         il.Emit(OpCodes.Br, done);
         il.MarkLabel(zero);
         EmitZeroCountShift(in ins, inMemory);

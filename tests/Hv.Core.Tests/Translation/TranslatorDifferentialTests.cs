@@ -19,12 +19,12 @@ public sealed class TranslatorDifferentialTests
         public override string ToString() => $"{Kind}:{A},{B},{Imm:x},{Slot}";
     }
 
-    private static readonly AssemblerRegister64[] Regs64 = [rax, rbx, rcx, rdx, rsi, r8, r9, r10];
+    private static readonly AssemblerRegister64[] Regs64 = [rax, rbx, rcx, rdx, rsi, r8, r9, r10]; // r11-r13: EmitFault's
     private static readonly AssemblerRegister32[] Regs32 = [eax, ebx, ecx, edx, esi, r8d, r9d, r10d];
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 92;
+    private const int KindCount = 94;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -142,6 +142,9 @@ public sealed class TranslatorDifferentialTests
             case 90: asm.and(a32, imm32); asm.movzx(b32, __word_ptr[rdi + op.Slot * 8 + 2]); asm.push(b); asm.pop(a); asm.or(b, m64); asm.test(Regs8[op.A], Regs8[op.B]); break;
             // Accesses that straddle two pages of the data region (the inline TLB hit path must not take them).
             case 91: asm.mov(__qword_ptr[rdi + 0xFFD + (op.Slot & 7)], a); asm.add(b, __qword_ptr[rdi + 0xFF9 + (op.Slot & 7)]); asm.movzx(a32, __word_ptr[rdi + 0x1FFF]); asm.sub(__dword_ptr[rdi + 0xFFE], b32); asm.mov(Regs32[op.B], __dword_ptr[rdi + 0xFFD]); break;
+            // Rotates (chained) whose CF/OF only a fault before the next ALU instruction could see.
+            case 92: asm.ror(a32, (byte)(op.Imm | 1)); asm.rol(b, (byte)(op.Imm >> 8 | 2)); asm.add(a32, m32); break;
+            case 93: asm.rol(a, (byte)(op.Imm | 1)); asm.mov(m64, b); asm.ror(Regs16[op.B], (byte)(op.Imm >> 4 | 1)); asm.movzx(a32, __byte_ptr[rdi + op.Slot * 8 + 7]); asm.xor(b, m64); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
@@ -176,15 +179,18 @@ public sealed class TranslatorDifferentialTests
 
     /// <summary>
     /// An access just below the end of the data region that runs past it (a page fault) from iteration
-    /// 1 + (B mod 3) on: a load, a store, a flag-writing load or an SSE load, by A.
+    /// 1 + (B mod 3) on: a load, a store, a flag-writing load or an SSE load, or one of those loads right after
+    /// rotates (whose CF/OF the fault must show), by A.
     /// </summary>
     private static void EmitFault(Assembler asm, GenOp op)
     {
         // Slot 8..15: 1..7 bytes higher, so the faulting access straddles the end of the region.
         int end = (int)TestMachine.DataSize - 8 * (1 + op.B % 3) + (op.Slot < 8 ? 0 : op.Slot - 7);
         AssemblerMemoryOperand m = __qword_ptr[rdi + r14 * 8 + end];
-        switch (op.A % 4)
+        switch (op.A % 6)
         {
+            case 4: asm.ror(r11d, (byte)(op.Imm | 1)); asm.rol(r12, 13); asm.add(r11d, __dword_ptr[rdi + r14 * 8 + end]); break;
+            case 5: asm.rol(r12, (byte)(op.Imm | 1)); asm.mov(r13, m); asm.xor(r12d, r13d); break;
             case 0: asm.mov(r11, m); break;
             case 1: asm.mov(m, r11); break;
             case 2: asm.add(r11d, __dword_ptr[rdi + r14 * 8 + end + 4]); break;
