@@ -44,11 +44,13 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
-    private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
-    private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
-    private static readonly MethodInfo SetAdcMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdc))!;
-    private static readonly MethodInfo SetSbbMethod = typeof(Flags).GetMethod(nameof(Flags.SetSbb))!;
-    private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
+    private static readonly FieldInfo FlagOpField = LazyFlagField(nameof(CpuState.FlagOp));
+    private static readonly FieldInfo FlagSrc1Field = LazyFlagField(nameof(CpuState.FlagSrc1));
+    private static readonly FieldInfo FlagSrc2Field = LazyFlagField(nameof(CpuState.FlagSrc2));
+    private static readonly FieldInfo FlagResultField = LazyFlagField(nameof(CpuState.FlagResult));
+    private static readonly FieldInfo FlagSizeField = LazyFlagField(nameof(CpuState.FlagSize));
+
+    private static FieldInfo LazyFlagField(string name) => typeof(CpuState).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
     private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
     private static readonly MethodInfo TryRead8 = typeof(UnitCompiler).GetMethod(nameof(MissRead8), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -1345,24 +1347,28 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
+    /// <summary>
+    /// Records lazy flags (what Flags.SetAdd/SetSub/SetAdc/SetSbb/SetLogic do) with direct field stores: less for
+    /// the JIT than an inlined call, and logic results need no operands (nothing reads them for FlagOp.Logic).
+    /// </summary>
     private void EmitSetFlags(FlagOp op, int size)
     {
-        il.Emit(OpCodes.Ldloc, state);
+        EmitStoreState(FlagOpField, null, (int)op);
         if (op != FlagOp.Logic)
         {
-            il.Emit(OpCodes.Ldloc, tmpA);
-            il.Emit(OpCodes.Ldloc, tmpB);
+            EmitStoreState(FlagSrc1Field, tmpA);
+            EmitStoreState(FlagSrc2Field, tmpB);
         }
-        il.Emit(OpCodes.Ldloc, tmpR);
-        il.Emit(OpCodes.Ldc_I4, size);
-        il.Emit(OpCodes.Call, op switch
-        {
-            FlagOp.Add => SetAddMethod,
-            FlagOp.Sub => SetSubMethod,
-            FlagOp.Adc => SetAdcMethod,
-            FlagOp.Sbb => SetSbbMethod,
-            _ => SetLogicMethod,
-        });
+        EmitStoreState(FlagResultField, tmpR);
+        EmitStoreState(FlagSizeField, null, size);
+    }
+
+    /// <summary>state.field = <paramref name="value"/>, or the constant when no local is given.</summary>
+    private void EmitStoreState(FieldInfo field, LocalBuilder? value, int constant = 0)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        if (value is null) il.Emit(OpCodes.Ldc_I4, constant); else il.Emit(OpCodes.Ldloc, value);
+        il.Emit(OpCodes.Stfld, field);
     }
 
     private void EmitPush(Action pushValue)
