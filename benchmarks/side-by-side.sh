@@ -31,7 +31,9 @@ command -v qemu-x86_64 >/dev/null || { echo "qemu-x86_64 missing: apt-get instal
 build="$root/benchmarks/.build/hv"
 # The commit measured is the one built now (the tree may move on while the workloads run).
 commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-dotnet build "$root/src/Hv.Cli" -c Release -o "$build" -v q -nologo >/dev/null
+# Published as users deploy it: ReadyToRun-precompiled, which halves hv's own start-up (~0.19 -> ~0.10 s).
+dotnet publish "$root/src/Hv.Cli" -c Release -r linux-x64 --self-contained false -p:PublishReadyToRun=true \
+  -o "$build" -v q -nologo >/dev/null
 hv=(dotnet "$build/hv.dll" run)
 # shellcheck disable=SC2206
 if [ -n "$HV_ARGS" ]; then hv+=($HV_ARGS); fi

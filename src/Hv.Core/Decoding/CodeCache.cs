@@ -47,7 +47,7 @@ internal sealed class CodeCache
             if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0)
             {
                 page.EngineFlags |= EnginePageFlags.CodeWriteProtected;
-                space.RevokeFastWrites(page);
+                space.RevokeFastWrites(page, block.PartBase(part));
             }
         }
         BlockAdded?.Invoke(block);

@@ -39,6 +39,14 @@ public sealed unsafe class DecodedBlock : IChained<DecodedBlock>
     /// <summary>Bumped whenever an instruction of the block is re-decoded in place (a patched operand).</summary>
     internal int Revision;
 
+    /// <summary>
+    /// Bit i set: instruction i's immediate was patched in place, so translated code reads it from the frame each
+    /// time the instruction runs (a later store that changes only those bytes needs no retranslation). Only set,
+    /// never cleared, and set before <see cref="Revision"/> is bumped, so a unit that copied the block before the
+    /// bit was set is stale.
+    /// </summary>
+    internal ulong VolatileImmediates;
+
     /// <summary>How many times the block was entered (drives tiering).</summary>
     public int Executions;
 

@@ -44,4 +44,8 @@ internal static partial class EngineLog
     [LoggerMessage(EventId = 2003, EventName = nameof(HvEventIds.SmcRepromoted), Level = LogLevel.Debug,
         Message = "SMC: code at 0x{Address:x} calmed down and is translated again")]
     public static partial void SmcRepromoted(ILogger logger, ulong address);
+
+    [LoggerMessage(EventId = 2004, EventName = nameof(HvEventIds.SmcImmediateLoaded), Level = LogLevel.Debug,
+        Message = "SMC: the immediate of the instruction at 0x{Address:x} was patched; translated code loads it from guest memory from now on")]
+    public static partial void SmcImmediateLoaded(ILogger logger, ulong address);
 }

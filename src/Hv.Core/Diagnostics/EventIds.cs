@@ -25,6 +25,8 @@ public static class HvEventIds
     public static readonly EventId SmcDemoted = new(2002, nameof(SmcDemoted));
     /// <summary>Demoted code calmed down and was translated again.</summary>
     public static readonly EventId SmcRepromoted = new(2003, nameof(SmcRepromoted));
+    /// <summary>A patched immediate is loaded from guest memory by translated code from now on.</summary>
+    public static readonly EventId SmcImmediateLoaded = new(2004, nameof(SmcImmediateLoaded));
     /// <summary>A syscall Hv does not implement (logged once per number).</summary>
     public static readonly EventId UnimplementedSyscall = new(3000, nameof(UnimplementedSyscall));
     /// <summary>A syscall (trace only).</summary>

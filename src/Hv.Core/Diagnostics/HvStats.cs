@@ -34,6 +34,11 @@ public sealed class HvStats
     public long TranslationCacheHits;
     /// <summary>Unit-to-unit transfers taken through the successor chain, without a cache lookup.</summary>
     public long ChainedExits;
+    /// <summary>
+    /// CALLs in translated code that entered the callee's unit directly (a nested host call, no dispatcher
+    /// round trip; the callee's RET returns into the caller's unit).
+    /// </summary>
+    public long TranslatedCalls;
     /// <summary>Time spent translating, in Stopwatch ticks.</summary>
     public long TranslateTicks;
     /// <summary>Translated units invalidated because their code was written or unmapped.</summary>
@@ -42,7 +47,7 @@ public sealed class HvStats
     public long TranslationCacheFlushes;
     /// <summary>Background-compiled units thrown away because a block they came from was invalidated meanwhile.</summary>
     public long UnitsDiscarded;
-    /// <summary>Translate-mode units compiled again over a larger region once hot (the old unit is replaced, not invalidated).</summary>
+    /// <summary>Units compiled again over a larger region once hot (the old unit is replaced, not invalidated).</summary>
     public long UnitsRegrown;
 
     /// <summary>Writes that changed bytes Hv had decoded or translated.</summary>
@@ -55,11 +60,19 @@ public sealed class HvStats
     public long PreciseSmcExits;
     /// <summary>Decoded instructions re-decoded in place (only an operand changed), without dropping their block.</summary>
     public long SmcInPlacePatches;
+    /// <summary>
+    /// In-place patches that changed only an immediate translated code loads from guest memory (made volatile by an
+    /// earlier patch): no unit died.
+    /// </summary>
+    public long SmcImmediatePatches;
     /// <summary>Times code rewritten again and again was demoted to the interpreter.</summary>
     public long SmcDemotions;
     /// <summary>Times demoted code calmed down and was translated again.</summary>
     public long SmcRepromotions;
-    /// <summary>Time spent handling SMC events, in Stopwatch ticks.</summary>
+    /// <summary>
+    /// Time spent handling SMC events, in Stopwatch ticks. While patches of loaded immediates follow one another
+    /// only one in 16 is timed and the others count at their mean (two clock reads would cost as much as the patch).
+    /// </summary>
     public long SmcTicks;
     /// <summary>TLB range flushes (per TLB) caused by mapping or permission changes.</summary>
     public long TlbFlushes;
@@ -92,6 +105,7 @@ public sealed class HvStats
             ["translation_cache_lookups"] = TranslationCacheLookups,
             ["translation_cache_hits"] = TranslationCacheHits,
             ["chained_exits"] = ChainedExits,
+            ["translated_calls"] = TranslatedCalls,
             ["translate_time_ms"] = (long)(TranslateTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),
             ["units_invalidated"] = UnitsInvalidated,
             ["translation_cache_flushes"] = TranslationCacheFlushes,
@@ -102,6 +116,7 @@ public sealed class HvStats
             ["smc_unchanged_writes"] = SmcUnchangedWrites,
             ["precise_smc_exits"] = PreciseSmcExits,
             ["smc_in_place_patches"] = SmcInPlacePatches,
+            ["smc_immediate_patches"] = SmcImmediatePatches,
             ["smc_demotions"] = SmcDemotions,
             ["smc_repromotions"] = SmcRepromotions,
             ["smc_time_ms"] = (long)(SmcTicks * 1000.0 / System.Diagnostics.Stopwatch.Frequency),

@@ -53,7 +53,7 @@ public sealed unsafe partial class Vcpu
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
-            if (machine.Options.Mode == ExecutionMode.Translate) retranslateEntries = RetranslateEntries;
+            retranslateEntries = RetranslateEntries;
             // Translate mode stays translate-on-first-use, synchronous and deterministic.
             if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
@@ -108,6 +108,7 @@ public sealed unsafe partial class Vcpu
             catch (GuestFaultException e)
             {
                 RunningUnit = null;
+                callDepth = 0; // the fault unwound every nested unit
                 State.Rip = InstructionStart;
                 HandleFault(e.Fault);
             }
@@ -129,6 +130,13 @@ public sealed unsafe partial class Vcpu
                 Stop(new StopReason(StopKind.InstructionLimit));
                 return;
             }
+            // Finished units are installed here, between two blocks or units: never while code runs.
+            if (background is not null && background.HasCompleted)
+            {
+                InstallCompleted();
+                previous = null;
+                previousUnit = null;
+            }
             ulong rip = state.Rip;
             // Null unless a debugger set breakpoints (see Vcpu.Debug.cs): blocks are split at them and never translated.
             if (breakpoints is not null && breakpoints.Contains(rip) && StopAtBreakpoint(rip)) return;
@@ -141,14 +149,12 @@ public sealed unsafe partial class Vcpu
                 }
                 else if (translationCache.TryGet(rip, out unit))
                 {
-                    if (previousUnit is not null) previousUnit.Successor = unit;
+                    Chain(previousUnit, unit!);
                 }
                 if (unit is not null)
                 {
-                    if (unit.Entries == retranslateEntries) unit = Regrow(unit);
-                    previousUnit = unit;
                     previous = null;
-                    EnterUnit(unit);
+                    previousUnit = EnterUnit(unit);
                     continue;
                 }
             }
@@ -163,23 +169,15 @@ public sealed unsafe partial class Vcpu
             }
             if (background is not null)
             {
-                // Finished units are installed here, between two interpreted blocks: never while code runs.
-                if (background.HasCompleted)
-                {
-                    InstallCompleted();
-                    previous = null;
-                    continue;
-                }
                 if (++block.Executions == hotThreshold && !inFlight.Contains(block)) RequestTranslation(block);
             }
             else if (++block.Executions >= hotThreshold && translator is not null)
             {
                 TranslatedUnit unit = translator.Translate(block);
                 translationCache!.Add(unit);
-                if (previousUnit is not null) previousUnit.Successor = unit;
-                previousUnit = unit;
+                Chain(previousUnit, unit);
                 previous = null;
-                EnterUnit(unit);
+                previousUnit = EnterUnit(unit);
                 continue;
             }
             previous = block;
@@ -188,32 +186,50 @@ public sealed unsafe partial class Vcpu
         }
     }
 
-    private void RequestTranslation(DecodedBlock block)
+    /// <summary>
+    /// Remembers <paramref name="next"/> as what follows <paramref name="from"/>. The first successor sticks
+    /// until it dies: exits whose target varies (returns, indirect jumps) would otherwise relink on every pass,
+    /// and the cache lookup serves them well.
+    /// </summary>
+    private static void Chain(TranslatedUnit? from, TranslatedUnit next)
     {
-        DecodedBlock[] region = translator!.SelectRegion(block);
+        if (from is not null && !from.Invalidated && from.Successor is null or { Invalidated: true }) from.Successor = next;
+    }
+
+    private void RequestTranslation(DecodedBlock block) => RequestTranslation(translator!.SelectRegion(block));
+
+    private void RequestTranslation(DecodedBlock[] region)
+    {
         foreach (DecodedBlock b in region) inFlight.Add(b);
         background!.Request(Translator.CreateUnit(region));
     }
 
-    /// <summary>Entries of a translate-mode unit after which it is regrown (deterministic: a count, not a clock).</summary>
+    /// <summary>Entries of a unit after which it is regrown (deterministic: a count, not a clock).</summary>
     internal const long RetranslateEntries = 256;
 
     /// <summary>
-    /// Translate mode compiles each block the first time it runs, when its successors are not decoded yet, so
-    /// its units are single blocks and a hot loop crosses the dispatcher on every iteration. A unit that turns
-    /// out hot is compiled once more from the same entry, now over every block decoded since; the old unit dies.
+    /// A region is chosen when its entry gets hot, before all of its paths have run: translate mode compiles
+    /// each block the first time it runs, when its successors are not even decoded, and in tiered mode the
+    /// paths a function takes after its calls return warm up later than its entry. A unit that turns out hot
+    /// is compiled once more from the same entry over every block warm by now (translate mode: here and now;
+    /// tiered: in the background, the old unit running meanwhile); the new unit replaces the old one.
     /// </summary>
     private TranslatedUnit Regrow(TranslatedUnit unit)
     {
         DecodedBlock entry = unit.Blocks[0];
-        if (entry.Invalidated) return unit;
+        if (entry.Invalidated || background is not null && inFlight.Contains(entry)) return unit;
         DecodedBlock[] region = translator!.SelectRegion(entry);
         if (region.Length <= unit.Blocks.Length) return unit; // nothing new: compiling it again would be wasted
+        Stats.UnitsRegrown++;
+        if (background is not null)
+        {
+            RequestTranslation(region);
+            return unit;
+        }
         TranslatedUnit grown = Translator.CreateUnit(region);
         Translator.Compile(grown, out long ticks);
         translator.Account(grown, ticks);
         translationCache!.Add(grown);
-        Stats.UnitsRegrown++;
         return grown;
     }
 
@@ -278,16 +294,66 @@ public sealed unsafe partial class Vcpu
     /// </summary>
     internal long translatedLimit;
 
-    private void EnterUnit(TranslatedUnit unit)
+    /// <summary>Runs a unit from the dispatcher; returns the unit that ran (a regrown one may replace it).</summary>
+    private TranslatedUnit EnterUnit(TranslatedUnit unit)
     {
         HvStats stats = Stats;
         long remaining = budgetEnd - stats.GuestInstructions;
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
-        unit.Entries++;
-        if (icache is not null) FetchUnit(icache, unit);
+        unit = PrepareEntry(unit);
         RunningUnit = unit;
         unit.Body(this, unit);
         RunningUnit = null;
+        return unit;
+    }
+
+    /// <summary>Bookkeeping of every unit entry (from the dispatcher or a translated call); returns the unit to run.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private TranslatedUnit PrepareEntry(TranslatedUnit unit)
+    {
+        if (unit.Entries == retranslateEntries) unit = Regrow(unit);
+        unit.Entries++;
+        if (icache is not null) FetchUnit(icache, unit);
+        return unit;
+    }
+
+    /// <summary>Most translated calls nested on the host stack; deeper guest calls go through the dispatcher.</summary>
+    internal const int MaxCallDepth = 64;
+
+    /// <summary>Translated calls currently nested on the host stack.</summary>
+    private int callDepth;
+
+    /// <summary>
+    /// A CALL in translated code (the return address is pushed, RIP is <paramref name="target"/>, registers are
+    /// in the state): runs the callee's unit as a nested host call, so that its RET comes straight back into
+    /// <paramref name="caller"/>, which continues at the return address if that is where the guest went (it
+    /// checks). Returns false, having run nothing, when the dispatcher must take over: no unit at the target
+    /// yet, nesting too deep, the instruction budget spent, a stop or a debugger pending, or finished
+    /// background translations to install.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal bool CallTranslated(TranslatedUnit caller, int site, ulong target)
+    {
+        if (callDepth == MaxCallDepth || stop is not null || breakpoints is not null
+            || Stats.TranslatedInstructions >= translatedLimit || background?.HasCompleted == true) return false;
+        TranslatedUnit? callee = caller.CallTargets![site];
+        if (callee is null || callee.Invalidated || callee.Start != target)
+        {
+            if (!translationCache!.TryGet(target, out TranslatedUnit? found)) return false;
+            // The first callee sticks until it dies: an indirect call whose target varies is served by the lookup.
+            if (callee is null || callee.Invalidated) caller.SetCallTarget(site, found!);
+            callee = found;
+        }
+        else Stats.ChainedExits++;
+        Stats.TranslatedCalls++;
+        callee = PrepareEntry(callee!);
+        TranslatedUnit? outer = RunningUnit;
+        callDepth++;
+        RunningUnit = callee;
+        callee.Body(this, callee);
+        RunningUnit = outer;
+        callDepth--;
+        return true;
     }
 
     /// <summary>The unit executing right now, if any (the SMC engine counts precise exits from it).</summary>
@@ -296,11 +362,12 @@ public sealed unsafe partial class Vcpu
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;
     private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
-        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks));
+        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks), ref unit.ICacheVerified);
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold
-    /// times). Cold paths stay out of regions: they would only add JIT time.
+    /// times). Cold paths stay out of regions: they would only add JIT time (and paths that warm up later join
+    /// when the unit is regrown).
     /// </summary>
     private DecodedBlock? TryGetBlock(ulong address) =>
         codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4)

@@ -271,6 +271,7 @@ public sealed class AddressSpace
     }
 
     /// <summary>Stores into a frame, notifying the SMC observer first when the frame holds code.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal void StoreToFrame(PhysicalPage page, int offset, ReadOnlySpan<byte> bytes, ulong guestAddress)
     {
         if ((page.EngineFlags & EnginePageFlags.CodeWriteProtected) != 0 && CodeWriteObserver is { } observer)
@@ -283,10 +284,13 @@ public sealed class AddressSpace
         bytes.CopyTo(page.Data.AsSpan(offset));
     }
 
-    /// <summary>Drops write entries for <paramref name="page"/> from every TLB (it just became code-protected).</summary>
-    internal void RevokeFastWrites(PhysicalPage page)
+    /// <summary>
+    /// Drops write entries for <paramref name="page"/> (mapped at <paramref name="pageAddress"/>) from every TLB:
+    /// it just became code-protected.
+    /// </summary>
+    internal void RevokeFastWrites(PhysicalPage page, ulong pageAddress)
     {
-        foreach (SoftTlb tlb in tlbs) tlb.DropWritesTo(page);
+        foreach (SoftTlb tlb in tlbs) tlb.DropWritesTo(page, pageAddress >> PhysicalPage.Shift);
     }
 
     /// <summary>Flushes every TLB for [start, end).</summary>

@@ -276,9 +276,10 @@ public sealed class GuestMemory
         int i = (int)vpn & SoftTlb.IndexMask;
         ref TlbEntry e = ref tlb.Write[i];
         int offset = (int)(address & PhysicalPage.OffsetMask);
+        Smc.CodeFrame? frame = e.Vpn == (vpn | SoftTlb.CodeTag) ? tlb.WriteFrames[i]
+            : tlb.CodeWrite.Vpn == (vpn | SoftTlb.CodeTag) ? tlb.CodeWriteFrame : null;
         // Watchpoints need the full slow path.
-        if (e.Vpn != (vpn | SoftTlb.CodeTag) || offset > PhysicalPage.Size - Unsafe.SizeOf<T>() || space.DebugHooks is not null
-            || tlb.WriteFrames[i] is not { } frame)
+        if (frame is null || offset > PhysicalPage.Size - Unsafe.SizeOf<T>() || space.DebugHooks is not null)
             return false;
         if (frame.Touches(offset, offset + Unsafe.SizeOf<T>()))
         {
@@ -286,7 +287,7 @@ public sealed class GuestMemory
             return true;
         }
         if (space.Stats is { } stats) stats.SmcFalseHits++;
-        Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset), value);
+        Unsafe.WriteUnaligned(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(frame.Page.Data), (nint)offset), value);
         return true;
     }
 
@@ -299,7 +300,7 @@ public sealed class GuestMemory
         TryWriteBesideCode(address, value) || TryWriteWalk(address, value);
 
     /// <summary>A store onto decoded bytes: through the frame's SMC hook (kept out of the lean false-hit path).</summary>
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] // four instantiations, each hot at once
     private void StoreOntoCode<T>(PhysicalPage page, int offset, T value, ulong address) where T : unmanaged
     {
         Span<byte> bytes = stackalloc byte[Unsafe.SizeOf<T>()];
@@ -418,6 +419,8 @@ public sealed class GuestMemory
                 {
                     tlb.Write[i] = new TlbEntry { Vpn = vpn | SoftTlb.CodeTag, Data = pte.Page.Data };
                     tlb.WriteFrames[i] = pte.Page.CodeTracking as Smc.CodeFrame;
+                    tlb.CodeWrite = tlb.Write[i];
+                    tlb.CodeWriteFrame = tlb.WriteFrames[i];
                 }
                 // Writable implies readable on x86 page tables, but PROT_WRITE alone is mapped readable by Linux too.
                 break;

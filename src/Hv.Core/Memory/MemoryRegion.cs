@@ -21,7 +21,7 @@ public sealed class SharedMemoryObject
     public PhysicalPage GetPage(long index)
     {
         if ((ulong)index >= (ulong)pages.Length) Array.Resize(ref pages, (int)index + 1);
-        return pages[index] ??= new PhysicalPage();
+        return pages[index] ??= new PhysicalPage { Shared = true };
     }
 
     private static int PageCount(ulong size) => checked((int)((size + PhysicalPage.OffsetMask) >> PhysicalPage.Shift));

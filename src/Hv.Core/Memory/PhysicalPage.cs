@@ -19,6 +19,12 @@ public sealed class PhysicalPage
     /// <summary>Engine-owned state (e.g. write protection because code was decoded from this frame).</summary>
     public EnginePageFlags EngineFlags;
 
+    /// <summary>
+    /// True for frames of a shared object (memfd, shared file mapping), which may be mapped at several virtual
+    /// pages at once; a private frame is mapped at exactly one virtual page.
+    /// </summary>
+    internal bool Shared { get; init; }
+
     /// <summary>Opaque per-frame state of the code tracker (the blocks decoded from this frame).</summary>
     internal object? CodeTracking;
 }

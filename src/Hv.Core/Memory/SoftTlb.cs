@@ -17,7 +17,7 @@ internal struct TlbEntry
 public sealed class SoftTlb
 {
     /// <summary>Entries per array.</summary>
-    public const int Entries = 256;
+    public const int Entries = 1024;
     internal const int IndexMask = Entries - 1;
     internal const ulong InvalidVpn = ulong.MaxValue;
     /// <summary>Marks a write entry of a code frame (never equal to a real page number).</summary>
@@ -29,6 +29,15 @@ public sealed class SoftTlb
     /// <summary>The code tracking of the frame behind each code-tagged write entry.</summary>
     internal readonly Smc.CodeFrame?[] WriteFrames = new Smc.CodeFrame?[Entries];
 
+    /// <summary>
+    /// The last code-tagged write entry filled, kept apart from <see cref="Write"/>: a code page patched between
+    /// calls often shares its slot with the stack page (top-down layouts put both just below a round address),
+    /// and without this copy every patch and every push would evict the other.
+    /// </summary>
+    internal TlbEntry CodeWrite = Invalid;
+    /// <summary>The code tracking of the frame behind <see cref="CodeWrite"/>.</summary>
+    internal Smc.CodeFrame? CodeWriteFrame;
+
     /// <summary>Full flushes plus single-page flushes performed on this TLB.</summary>
     public long Flushes { get; private set; }
 
@@ -38,6 +47,7 @@ public sealed class SoftTlb
         Clear(Read);
         Clear(Write);
         Clear(Fetch);
+        CodeWrite = Invalid;
         Flushes++;
     }
 
@@ -53,14 +63,25 @@ public sealed class SoftTlb
             if ((Write[i].Vpn & ~CodeTag) == vpn) Write[i] = Invalid;
             if (Fetch[i].Vpn == vpn) Fetch[i] = Invalid;
         }
+        ulong codeVpn = CodeWrite.Vpn & ~CodeTag;
+        if (codeVpn >= first && codeVpn < last) CodeWrite = Invalid;
         Flushes++;
     }
 
-    /// <summary>Drops write entries that point at <paramref name="page"/> (through any alias).</summary>
-    internal void DropWritesTo(PhysicalPage page)
+    /// <summary>
+    /// Drops write entries that point at <paramref name="page"/>, mapped at virtual page <paramref name="vpn"/>:
+    /// a private frame can only sit in that page's slot; a shared one may have other aliases, so every slot is
+    /// checked.
+    /// </summary>
+    internal void DropWritesTo(PhysicalPage page, ulong vpn)
     {
-        for (int i = 0; i < Write.Length; i++)
-            if (ReferenceEquals(Write[i].Data, page.Data)) Write[i] = Invalid;
+        if (page.Shared)
+        {
+            for (int i = 0; i < Write.Length; i++)
+                if (ReferenceEquals(Write[i].Data, page.Data)) Write[i] = Invalid;
+        }
+        else if (ReferenceEquals(Write[(int)vpn & IndexMask].Data, page.Data)) Write[(int)vpn & IndexMask] = Invalid;
+        if (ReferenceEquals(CodeWrite.Data, page.Data)) CodeWrite = Invalid;
     }
 
     private static TlbEntry Invalid => new() { Vpn = InvalidVpn };

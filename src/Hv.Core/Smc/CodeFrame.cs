@@ -33,6 +33,32 @@ internal sealed class CodeFrame
     /// <summary>Lines whose code is rewritten again and again: blocks on them stay interpreted for a while.</summary>
     public ulong DemotedLines;
 
+    /// <summary>
+    /// Bytes of immediates that were patched in place (one bit per byte, made on first use): a block decoded
+    /// here later loads such an immediate in translated code from the start (a neighbour's rewrite that
+    /// re-decodes the block does not make it constant again).
+    /// </summary>
+    private ulong[]? volatileImmediates;
+
+    /// <summary>Notes that frame bytes [start, end) hold an immediate that is patched in place.</summary>
+    public void MarkVolatileImmediate(int start, int end)
+    {
+        volatileImmediates ??= new ulong[Lines];
+        for (int i = start; i < end; i++) volatileImmediates[i >> 6] |= 1UL << (i & 63);
+    }
+
+    /// <summary>True if every byte of [start, end) was marked by <see cref="MarkVolatileImmediate"/>.</summary>
+    public bool IsVolatileImmediate(int start, int end)
+    {
+        if (volatileImmediates is null) return false;
+        for (int i = start; i < end; i++)
+            if ((volatileImmediates[i >> 6] >> (i & 63) & 1) == 0) return false;
+        return true;
+    }
+
+    /// <summary>True once some immediate on this frame was patched in place.</summary>
+    public bool HasVolatileImmediates => volatileImmediates is not null;
+
     /// <summary>Per line: changing writes in the current burst, and when the last one happened (guest instructions).</summary>
     private int[]? rewrites;
     private long[]? lastRewrite;
@@ -46,9 +72,13 @@ internal sealed class CodeFrame
         return f;
     }
 
+    /// <summary>Bumped whenever a block is added or removed (so a remembered overlap query can be reused).</summary>
+    public int Version { get; private set; }
+
     /// <summary>Registers a block and marks its bytes [start, end) on this frame.</summary>
     public void Add(DecodedBlock block, int start, int end)
     {
+        Version++;
         if (Blocks.Count == 0 || !ReferenceEquals(Blocks[^1], block)) Blocks.Add(block);
         for (int line = start >> LineShift; line <= (end - 1) >> LineShift; line++)
         {
@@ -63,6 +93,7 @@ internal sealed class CodeFrame
     {
         int i = Blocks.LastIndexOf(block);
         if (i < 0) return;
+        Version++;
         Blocks.RemoveAt(i);
         for (int part = 0; part < block.PartCount; part++)
         {
@@ -104,6 +135,7 @@ internal sealed class CodeFrame
     /// The overlap query: adds to <paramref name="into"/> every live block with a byte in frame offsets
     /// [<paramref name="start"/>, <paramref name="end"/>) (looking only at the lines the range touches).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void CollectOverlapping(int start, int end, List<DecodedBlock> into)
     {
         int first = into.Count;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Hv.Core.Smc;
 
@@ -115,11 +116,16 @@ public sealed class InstructionCacheModel
 
     private readonly ulong[] tags;    // line number (address >> lineShift) per way, NoLine if never filled
     private readonly ulong[] stamps;  // clock at last use; 0 = empty (never filled or invalidated)
+    private readonly int[] recentWay; // per set: the way used last, tried first (most hits are repeats)
     private readonly int lineShift;
     private readonly int ways;
     private readonly ulong setMask;
     private ulong clock;
     private ulong lastLine = NoLine; // the line fetched last: still the most recent of its set, so a repeat is a hit
+    // Bumped whenever a set's recent way, or whether a line is present, may have changed. A batch whose lines
+    // were all found in their sets' recent ways at this version still is: fetching it again is all hits and
+    // changes nothing (FetchLine's first check).
+    private long version;
 
     private InstructionCacheModel(InstructionCacheGeometry geometry)
     {
@@ -129,6 +135,7 @@ public sealed class InstructionCacheModel
         setMask = (ulong)geometry.Sets - 1;
         tags = new ulong[geometry.Sets * ways];
         stamps = new ulong[tags.Length];
+        recentWay = new int[geometry.Sets];
         tags.AsSpan().Fill(NoLine);
     }
 
@@ -178,10 +185,42 @@ public sealed class InstructionCacheModel
         }
     }
 
-    /// <summary>Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.</summary>
-    internal void FetchLines(ulong[] lines)
+    /// <summary>
+    /// Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.
+    /// <paramref name="verified"/> belongs to the batch (start it at -1): it lets a batch fetched again, with
+    /// nothing in between that could change its outcome, be counted without looking at its lines.
+    /// </summary>
+    internal void FetchLines(ulong[] lines, ref long verified)
     {
-        for (int i = 0; i < lines.Length; i++) FetchLine(lines[i]);
+        if (verified == version)
+        {
+            Fetches += lines.Length;
+            Hits += lines.Length;
+            lastLine = lines[^1];
+            return;
+        }
+        // The common case without calls: each line present in its set's recent way (FetchLine's first check,
+        // which changes nothing but the counters); from the first other line on, FetchLine does the work.
+        ref ulong tagBase = ref MemoryMarshal.GetArrayDataReference(tags);
+        ref ulong stampBase = ref MemoryMarshal.GetArrayDataReference(stamps);
+        ref int recentBase = ref MemoryMarshal.GetArrayDataReference(recentWay);
+        int i = 0;
+        for (; i < lines.Length; i++)
+        {
+            ulong line = lines[i];
+            int set = (int)(line & setMask);
+            int way = set * ways + Unsafe.Add(ref recentBase, set);
+            if (Unsafe.Add(ref tagBase, way) != line || Unsafe.Add(ref stampBase, way) == 0) break;
+        }
+        Fetches += i;
+        Hits += i;
+        if (i > 0) lastLine = lines[i - 1];
+        if (i == lines.Length)
+        {
+            verified = version;
+            return;
+        }
+        for (; i < lines.Length; i++) FetchLine(lines[i]);
     }
 
     /// <summary>The distinct line numbers the blocks' bytes occupy, in first-touch order (built once per unit).</summary>
@@ -205,15 +244,25 @@ public sealed class InstructionCacheModel
             return;
         }
         lastLine = line;
-        int baseIndex = (int)(line & setMask) * ways;
+        int set = (int)(line & setMask);
+        int baseIndex = set * ways;
         // In range by construction (set index < sets, ways per set): no bounds checks on this path.
         ref ulong setTags = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(tags), baseIndex);
         ref ulong setStamps = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(stamps), baseIndex);
-        ulong now = ++clock;
-        for (int i = 0; i < ways; i++)
+        ref int recent = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(recentWay), set);
+        // The set's recent way already holds its newest stamp, so a hit there changes no order: nothing to update.
+        int r = recent;
+        if (Unsafe.Add(ref setTags, r) == line && Unsafe.Add(ref setStamps, r) != 0)
         {
-            if (Unsafe.Add(ref setTags, i) != line) continue;
-            ref ulong stamp = ref Unsafe.Add(ref setStamps, i);
+            Hits++;
+            return;
+        }
+        ulong now = ++clock;
+        version++; // the recent way changes below (a hit elsewhere in the set, or a fill)
+        int found = FindWay(ref setTags, line);
+        if (found >= 0)
+        {
+            ref ulong stamp = ref Unsafe.Add(ref setStamps, found);
             if (stamp != 0) Hits++;
             else
             {
@@ -222,6 +271,7 @@ public sealed class InstructionCacheModel
                 SmcMisses++;
             }
             stamp = now;
+            recent = found;
             return;
         }
         // Victim order: never used (key 0) < emptied by SMC (key 1) < least recently used (stamp + 1).
@@ -240,6 +290,27 @@ public sealed class InstructionCacheModel
         Misses++;
         Unsafe.Add(ref setTags, victim) = line;
         Unsafe.Add(ref setStamps, victim) = now;
+        recent = victim;
+    }
+
+    /// <summary>The way of the set starting at <paramref name="setTags"/> that holds <paramref name="line"/>, or -1.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private int FindWay(ref ulong setTags, ulong line)
+    {
+        if (ways % 4 == 0 && Vector256.IsHardwareAccelerated)
+        {
+            // Four tags per compare: an 8-way set is two compares.
+            Vector256<ulong> wanted = Vector256.Create(line);
+            for (int i = 0; i < ways; i += 4)
+            {
+                uint match = Vector256.Equals(Vector256.LoadUnsafe(ref setTags, (nuint)i), wanted).ExtractMostSignificantBits();
+                if (match != 0) return i + BitOperations.TrailingZeroCount(match);
+            }
+            return -1;
+        }
+        for (int i = 0; i < ways; i++)
+            if (Unsafe.Add(ref setTags, i) == line) return i;
+        return -1;
     }
 
     /// <summary>
@@ -280,6 +351,7 @@ public sealed class InstructionCacheModel
 
     private void Drop(int way, bool smc)
     {
+        version++;
         if (!smc)
         {
             tags[way] = NoLine;
@@ -297,6 +369,7 @@ public sealed class InstructionCacheModel
         tags.AsSpan().Fill(NoLine);
         stamps.AsSpan().Clear();
         lastLine = NoLine;
+        version++;
     }
 
     /// <summary>Whether the line holding <paramref name="address"/> is present (for tests and tools; counts nothing).</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
 using Hv.Core.Execution;
@@ -39,6 +40,8 @@ internal sealed class SmcEngine : ICodeWriteObserver
     private readonly TranslationCache? translationCache;
     private readonly HvStats stats;
     private readonly ILogger logger;
+    /// <summary>Debug logging was on when the engine was made (the check itself costs as much as a patch).</summary>
+    private readonly bool logEvents;
     private readonly List<DecodedBlock> hits = [];
     private readonly List<TranslatedUnit> killedUnits = [];
     private readonly PatchReader patchReader = new();
@@ -48,6 +51,14 @@ internal sealed class SmcEngine : ICodeWriteObserver
     // The write between OnCodeWrite and OnCodeWritten.
     private bool pending;
     private long pendingStart;
+
+    // smc_time_ms without two clock reads per patch of a loaded immediate (they would cost as much as the patch):
+    // while such patches follow one another, one in SampleEvery is timed and the others are counted at the mean.
+    private const int SampleEvery = 16;
+    private bool timed;
+    private bool lastWasImmediate;
+    private long untimedEvents;
+    private long immediateTicks, immediateTimed;
     private PendingEvent? record;
     private long sequence;
     private string? writerOverride;
@@ -59,6 +70,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         this.translationCache = translationCache;
         stats = machine.Stats;
         logger = machine.Logger;
+        logEvents = logger.IsEnabled(LogLevel.Debug);
         patchDecoder = Decoder.Create(64, patchReader, DecoderOptions.None);
         codeCache.BlockInvalidated = OnBlockInvalidated;
         codeCache.BlockAdded = OnBlockAdded;
@@ -67,6 +79,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
     }
 
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // hot from the first SMC event: no tier-0 copy
     public void OnCodeWrite(PhysicalPage page, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress)
     {
         if (page.CodeTracking is not CodeFrame frame || frame.Blocks.Count == 0)
@@ -96,10 +109,53 @@ internal sealed class SmcEngine : ICodeWriteObserver
             stats.SmcFalseHits++;
             return;
         }
-        HandleChange(frame, offset, newBytes, guestAddress, changedStart, changedEnd);
+        if (!TryRepeatImmediatePatch(frame, offset, newBytes, guestAddress, changedStart, changedEnd))
+            HandleChange(frame, offset, newBytes, guestAddress, changedStart, changedEnd);
     }
 
+    /// <summary>
+    /// The usual patch loop rewrites one loaded immediate again and again: the last patch that changed only such
+    /// an immediate is remembered with the one block holding its bytes, so a store within the same bytes, while
+    /// the frame's blocks are unchanged, needs no overlap query — same outcome as <see cref="HandleChange"/>.
+    /// </summary>
+    private bool TryRepeatImmediatePatch(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
+    {
+        if (!ReferenceEquals(frame, repeat.Frame) || frame.Version != repeat.Version || changedStart < repeat.Start
+            || changedEnd > repeat.End || repeat.Block!.Invalidated || machine.WantsSmcEvents)
+            return false;
+        Vcpu cpu = machine.Cpu;
+        ref Instruction ins = ref repeat.Block.Instructions[repeat.Index];
+        if (cpu.RunningUnit is null && cpu.InstructionStart == ins.IP) return false; // the interpreted writer itself
+        BeginEvent();
+        cpu.InstructionCache?.InvalidateWrite(repeat.PageBase + (ulong)changedStart, changedEnd - changedStart);
+        int size = repeat.End - repeat.Start, at = repeat.End - ins.Length;
+        patchReader.Load(frame.Page.Data, at, ins.Length, offset, newBytes);
+        ins.SetImmediate(1, patchReader.Immediate(ins.Length - size, size, ins.Op1Kind));
+        stats.SmcInPlacePatches++;
+        stats.SmcImmediatePatches++;
+        lastWasImmediate = true;
+        if (logEvents) EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, 0, 1, 0);
+        return true;
+    }
+
+    /// <summary>After a patch that changed only instruction <paramref name="index"/>'s loaded immediate in <paramref name="block"/>.</summary>
+    private void RememberImmediatePatch(CodeFrame frame, DecodedBlock block, int index)
+    {
+        ref Instruction ins = ref block.Instructions[index];
+        if (!UnitCompiler.TryLocateImmediate(block, in ins, out int part, out int start) || !ReferenceEquals(block.PageOf(part), frame.Page)) return;
+        int end = start + UnitCompiler.ImmediateBytes(ins.Op1Kind);
+        hits.Clear();
+        CodeCache.CollectOverlapping(frame, start, end, hits);
+        if (hits.Count == 1) repeat = new RepeatPatch(frame, frame.Version, block, index, start, end, block.PartBase(part));
+    }
+
+    /// <summary>See <see cref="TryRepeatImmediatePatch"/>.</summary>
+    private readonly record struct RepeatPatch(CodeFrame? Frame, int Version, DecodedBlock? Block, int Index, int Start, int End, ulong PageBase);
+
+    private RepeatPatch repeat;
+
     /// <inheritdoc />
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void OnCodeWritten(PhysicalPage page, int offset, int length, ulong guestAddress)
     {
         if (!pending) return;
@@ -109,7 +165,18 @@ internal sealed class SmcEngine : ICodeWriteObserver
             record = null;
             machine.RaiseSmcEvent(machine.Cpu, r.Finish(machine.Cpu, Stopwatch.GetElapsedTime(pendingStart)));
         }
-        stats.SmcTicks += Stopwatch.GetTimestamp() - pendingStart;
+        if (!timed)
+        {
+            stats.SmcTicks += immediateTicks / Math.Max(1, immediateTimed);
+            return;
+        }
+        long ticks = Stopwatch.GetTimestamp() - pendingStart;
+        stats.SmcTicks += ticks;
+        if (lastWasImmediate)
+        {
+            immediateTicks += ticks;
+            immediateTimed++;
+        }
     }
 
     /// <inheritdoc />
@@ -177,11 +244,10 @@ internal sealed class SmcEngine : ICodeWriteObserver
             }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void HandleChange(CodeFrame frame, int offset, ReadOnlySpan<byte> newBytes, ulong guestAddress, int changedStart, int changedEnd)
     {
-        pendingStart = Stopwatch.GetTimestamp();
-        pending = true;
-        stats.SmcEvents++;
+        BeginEvent();
         hits.Clear();
         killedUnits.Clear();
         CodeCache.CollectOverlapping(frame, changedStart, changedEnd, hits);
@@ -189,38 +255,60 @@ internal sealed class SmcEngine : ICodeWriteObserver
         if (machine.WantsSmcEvents)
             record = PendingEvent.Begin(++sequence, clock, stats, machine.Cpu, writerOverride, frame, offset, newBytes, guestAddress, changedStart, changedEnd, hits);
 
-        bool hot = RecordRewrite(frame, changedStart, changedEnd, guestAddress);
-
-        int patched = 0, killedBlocks = 0;
+        int patched = 0, killedBlocks = 0, loaded = 0;
+        bool? hot = null; // a store that changed only loaded immediates is no churn: the line's history is left alone
         Vcpu cpu = machine.Cpu;
         // Only an interpreted writer reads its own decoded instruction after storing (translated code runs its
         // unit's copy, and publishes InstructionStart only where it calls out).
         ulong running = cpu.RunningUnit is null ? cpu.InstructionStart : ulong.MaxValue;
         foreach (DecodedBlock b in hits)
         {
-            if (TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running))
+            PatchResult result = TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running);
+            if (result == PatchResult.LoadedImmediate)
             {
+                // Translated code reads this immediate when the instruction runs: its units stay valid.
                 patched++;
+                loaded++;
                 stats.SmcInPlacePatches++;
-                translationCache?.KillUnitsOf(b, killedUnits);
+                stats.SmcImmediatePatches++;
                 record?.Patched(b);
-                if (hot) Demote(b);
+                continue;
             }
-            else
+            hot ??= RecordRewrite(frame, changedStart, changedEnd, guestAddress);
+            if (result == PatchResult.Failed)
             {
                 killedBlocks++;
                 record?.Killed(b);
                 codeCache.Invalidate(b); // kills its units through OnBlockInvalidated
+                continue;
             }
+            patched++;
+            stats.SmcInPlacePatches++;
+            translationCache?.KillUnitsOf(b, killedUnits);
+            record?.Patched(b);
+            // An immediate just made volatile keeps its block translatable; other rewritten operands churn.
+            if (result == PatchResult.Patched && hot == true) Demote(b);
         }
+        if (hot is null && loaded == 0) RecordRewrite(frame, changedStart, changedEnd, guestAddress);
+        lastWasImmediate = loaded > 0 && hot is null;
         foreach (TranslatedUnit u in killedUnits)
         {
             if (ReferenceEquals(u, cpu.RunningUnit)) stats.PreciseSmcExits++;
             record?.Killed(u);
         }
-        EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
+        if (logEvents) EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);
+        if (hits.Count == 1 && loaded == 1) RememberImmediatePatch(frame, hits[0], lastPatchedIndex);
         hits.Clear();
         killedUnits.Clear();
+    }
+
+    /// <summary>Starts one SMC event (its time is taken, or sampled, up to <see cref="OnCodeWritten"/>).</summary>
+    private void BeginEvent()
+    {
+        timed = !lastWasImmediate || ++untimedEvents % SampleEvery == 0 || machine.WantsSmcEvents;
+        if (timed) pendingStart = Stopwatch.GetTimestamp();
+        pending = true;
+        stats.SmcEvents++;
     }
 
     /// <summary>
@@ -243,6 +331,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
 
     private void OnBlockAdded(DecodedBlock block)
     {
+        MarkKnownVolatileImmediates(block);
         for (int part = 0; part < block.PartCount; part++)
         {
             if (block.PageOf(part).CodeTracking is not CodeFrame frame || frame.DemotedLines == 0) continue;
@@ -252,6 +341,20 @@ internal sealed class SmcEngine : ICodeWriteObserver
                 Demote(block);
                 return;
             }
+        }
+    }
+
+    /// <summary>A fresh block loads the immediates its frame knows to be patched (before any unit is made from it).</summary>
+    private static void MarkKnownVolatileImmediates(DecodedBlock block)
+    {
+        if (block.PageOf(0).CodeTracking is not CodeFrame { HasVolatileImmediates: true } && block.PageOf(block.PartCount - 1).CodeTracking is not CodeFrame { HasVolatileImmediates: true })
+            return;
+        Instruction[] code = block.Instructions;
+        for (int i = 0; i < code.Length && i < 64; i++)
+        {
+            if (!UnitCompiler.LoadsImmediate(in code[i]) || !UnitCompiler.TryLocateImmediate(block, in code[i], out int part, out int offset)) continue;
+            if (block.PageOf(part).CodeTracking is CodeFrame frame && frame.IsVolatileImmediate(offset, offset + UnitCompiler.ImmediateBytes(code[i].Op1Kind)))
+                block.VolatileImmediates |= 1UL << i;
         }
     }
 
@@ -278,22 +381,41 @@ internal sealed class SmcEngine : ICodeWriteObserver
         }
     }
 
+    /// <summary>The instruction <see cref="TryPatchInPlace"/> patched last.</summary>
+    private int lastPatchedIndex;
+
+    /// <summary>What <see cref="TryPatchInPlace"/> did with a block.</summary>
+    private enum PatchResult
+    {
+        /// <summary>The block cannot be patched: it must die.</summary>
+        Failed,
+        /// <summary>An operand was re-decoded: the block lives, its units must die.</summary>
+        Patched,
+        /// <summary>A patched immediate that translated code will load from now on: units made so far must die.</summary>
+        MadeVolatile,
+        /// <summary>Only an immediate that translated code loads changed: the block and its units live.</summary>
+        LoadedImmediate,
+    }
+
     /// <summary>
     /// Re-decodes the one instruction of <paramref name="block"/> whose bytes changed, if the change keeps its
     /// opcode and length (a patched immediate, displacement or branch target): then the block stays valid and
     /// only its translations die. Not for the instruction that is running (it already read its old bytes).
+    /// A patched immediate that inline translated code can load (<see cref="UnitCompiler.LoadsImmediate"/>) is
+    /// made volatile: later units read it from the frame, so later stores that change only it kill nothing.
     /// </summary>
-    private bool TryPatchInPlace(DecodedBlock block, CodeFrame frame, int writeOffset, ReadOnlySpan<byte> newBytes,
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private PatchResult TryPatchInPlace(DecodedBlock block, CodeFrame frame, int writeOffset, ReadOnlySpan<byte> newBytes,
         int changedStart, int changedEnd, ulong running)
     {
         int part = -1;
         for (int p = 0; p < block.PartCount; p++)
         {
             if (!ReferenceEquals(block.PageOf(p), frame.Page)) continue;
-            if (part >= 0) return false; // both halves on one frame: too odd to patch
+            if (part >= 0) return PatchResult.Failed; // both halves on one frame: too odd to patch
             part = p;
         }
-        if (part < 0) return false;
+        if (part < 0) return PatchResult.Failed;
         ulong pageBase = block.PartBase(part);
         ulong changedFirst = pageBase + (ulong)changedStart, changedLast = pageBase + (ulong)changedEnd;
         Instruction[] code = block.Instructions;
@@ -301,20 +423,40 @@ internal sealed class SmcEngine : ICodeWriteObserver
         for (int i = 0; i < code.Length; i++)
         {
             if (code[i].IP >= changedLast || code[i].NextIP <= changedFirst) continue;
-            if (index >= 0) return false;
+            if (index >= 0) return PatchResult.Failed;
             index = i;
         }
-        if (index < 0) return false;
+        if (index < 0) return PatchResult.Failed;
         ref Instruction ins = ref code[index];
-        if (ins.IP == running || ins.IP < pageBase || ins.NextIP > pageBase + PhysicalPage.Size) return false;
+        if (ins.IP == running || ins.IP < pageBase || ins.NextIP > pageBase + PhysicalPage.Size) return PatchResult.Failed;
         int at = (int)(ins.IP - pageBase);
-        if (!patchReader.Load(frame.Page.Data, at, ins.Length, writeOffset, newBytes)) return false;
+        if (!patchReader.Load(frame.Page.Data, at, ins.Length, writeOffset, newBytes)) return PatchResult.Failed;
+        int immediateBytes = UnitCompiler.ImmediateBytes(ins.Op1Kind);
+        bool inImmediate = index < 64 && immediateBytes != 0 && changedFirst >= ins.NextIP - (ulong)immediateBytes;
+        ulong bit = 1UL << index;
+        if (inImmediate && (block.VolatileImmediates & bit) != 0)
+        {
+            lastPatchedIndex = index;
+            // Only the immediate changed: set it (no decode), and no revision bump (a unit compiled in the
+            // background meanwhile loads this immediate too).
+            ins.SetImmediate(1, patchReader.Immediate(ins.Length - immediateBytes, immediateBytes, ins.Op1Kind));
+            return PatchResult.LoadedImmediate;
+        }
         patchDecoder.IP = ins.IP;
         patchDecoder.Decode(out Instruction fresh);
-        if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return false;
+        if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return PatchResult.Failed;
+        bool immediateOnly = inImmediate && UnitCompiler.LoadsImmediate(in fresh) && UnitCompiler.TryLocateImmediate(block, in fresh, out _, out _);
+        if (immediateOnly)
+        {
+            // The mark first, then the revision: a unit copied before the mark was seen is stale.
+            Interlocked.Or(ref block.VolatileImmediates, bit);
+            UnitCompiler.TryLocateImmediate(block, in fresh, out _, out int immediateAt);
+            frame.MarkVolatileImmediate(immediateAt, immediateAt + immediateBytes);
+            EngineLog.SmcImmediateLoaded(logger, ins.IP);
+        }
         ins = fresh;
         block.Revision++;
-        return true;
+        return immediateOnly ? PatchResult.MadeVolatile : PatchResult.Patched;
     }
 
     /// <summary>Feeds the patch decoder one instruction's bytes as they will be after the write.</summary>
@@ -323,6 +465,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         private readonly byte[] bytes = new byte[16];
         private int length, position;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public bool Load(byte[] frame, int at, int count, int writeOffset, ReadOnlySpan<byte> newBytes)
         {
             if (count > bytes.Length) return false;
@@ -335,5 +478,18 @@ internal sealed class SmcEngine : ICodeWriteObserver
         }
 
         public override int ReadByte() => position < length ? bytes[position++] : -1;
+
+        /// <summary>The loaded instruction's immediate of <paramref name="count"/> bytes at <paramref name="at"/>, sign-extended as <paramref name="kind"/> says.</summary>
+        public ulong Immediate(int at, int count, OpKind kind)
+        {
+            ulong raw = 0;
+            for (int i = count - 1; i >= 0; i--) raw = raw << 8 | bytes[at + i];
+            return kind switch
+            {
+                OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 => (ulong)(long)(sbyte)raw,
+                OpKind.Immediate32to64 => (ulong)(long)(int)raw,
+                _ => raw,
+            };
+        }
     }
 }

@@ -87,8 +87,57 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
 
     ChainLink<TranslatedUnit> IChained<TranslatedUnit>.Link => link;
 
-    /// <summary>Cuts every chain into and out of this node (it was invalidated).</summary>
-    internal void Unlink() => link.Unlink(this);
+    /// <summary>
+    /// Cuts every chain into and out of this node (it was invalidated): the dispatcher's successor links and
+    /// the call sites of other units that call it directly, and its own call sites.
+    /// </summary>
+    internal void Unlink()
+    {
+        link.Unlink(this);
+        if (callers is not null)
+        {
+            foreach (TranslatedUnit caller in callers) caller.ForgetCallee(this);
+            callers = null;
+        }
+        if (CallTargets is { } targets)
+            for (int i = 0; i < targets.Length; i++)
+            {
+                targets[i]?.callers?.Remove(this);
+                targets[i] = null;
+            }
+    }
+
+    /// <summary>
+    /// The unit each call site of this unit entered last time (indexed by the site numbers the compiler gave
+    /// them; null until the first call, or when the callee died). Translated code calls the unit here when its
+    /// entry is the call's target, without a trip through the dispatcher.
+    /// </summary>
+    internal TranslatedUnit?[]? CallTargets;
+
+    /// <summary>Units whose <see cref="CallTargets"/> name this one: back links, so that its death clears them.</summary>
+    private List<TranslatedUnit>? callers;
+
+    /// <summary>The units whose call sites enter this one directly (for tests and diagnostics).</summary>
+    internal IReadOnlyList<TranslatedUnit> Callers => callers ?? (IReadOnlyList<TranslatedUnit>)[];
+
+    /// <summary>Points call site <paramref name="site"/> at <paramref name="callee"/> (recording the back link).</summary>
+    internal void SetCallTarget(int site, TranslatedUnit callee)
+    {
+        TranslatedUnit?[] targets = CallTargets!;
+        TranslatedUnit? old = targets[site];
+        if (ReferenceEquals(old, callee)) return;
+        targets[site] = callee;
+        if (old is not null && Array.IndexOf(targets, old) < 0) old.callers?.Remove(this);
+        if (!(callee.callers ??= []).Contains(this)) callee.callers.Add(this);
+    }
+
+    private void ForgetCallee(TranslatedUnit callee)
+    {
+        TranslatedUnit?[] targets = CallTargets!;
+        for (int i = 0; i < targets.Length; i++) if (ReferenceEquals(targets[i], callee)) targets[i] = null;
+    }
     /// <summary>The I-cache lines of the unit's blocks, fetched on each entry (built on first entry).</summary>
     internal ulong[]? ICacheLines;
+    /// <summary>The I-cache model's verification stamp for <see cref="ICacheLines"/> (see <see cref="Smc.InstructionCacheModel.FetchLines"/>).</summary>
+    internal long ICacheVerified = -1;
 }

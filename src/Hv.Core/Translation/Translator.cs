@@ -29,7 +29,7 @@ internal sealed unsafe class Translator
 
     /// <param name="stats">Counters.</param>
     /// <param name="logger">The engine's logger.</param>
-    /// <param name="blockAt">Returns the (cached or freshly decoded) block at an address, or null if it cannot be decoded.</param>
+    /// <param name="blockAt">Returns the decoded block at an address if it is worth adding to a region, else null.</param>
     public Translator(HvStats stats, ILogger logger, Func<ulong, DecodedBlock?> blockAt)
     {
         this.stats = stats;
@@ -105,6 +105,8 @@ internal sealed unsafe class Translator
         for (int i = 0; i < region.Count && region.Count < MaxRegionBlocks; i++)
         {
             int n = StaticSuccessors(region[i], successors);
+            // Calls come back (translated calls return into the caller's unit): grow over the return address.
+            if (n == 0 && UnitCompiler.IsInlineCall(in region[i].Code[^1])) successors[n++] = region[i].Code[^1].NextIP;
             for (int s = 0; s < n; s++)
             {
                 if (!seen.Add(successors[s])) continue;

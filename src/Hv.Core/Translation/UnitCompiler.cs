@@ -41,7 +41,11 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo GsBaseField = typeof(CpuState).GetField(nameof(CpuState.GsBase))!;
     private static readonly FieldInfo TranslatedField = typeof(HvStats).GetField(nameof(HvStats.TranslatedInstructions))!;
     private static readonly FieldInfo InstructionsField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Instructions), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo BlocksField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Blocks), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo PageOfMethod = typeof(DecodedBlock).GetMethod(nameof(DecodedBlock.PageOf), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
+    private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly FieldInfo FlagOpField = LazyFlagField(nameof(CpuState.FlagOp));
@@ -101,6 +105,7 @@ internal sealed unsafe class UnitCompiler
     private readonly TranslatedUnit unit;
     private readonly ILGenerator il;
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
+    private readonly LocalBuilder gprs;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
     private readonly List<(Label Stub, ulong Ip, int Completed, (FlagOp Op, int Size)? Flags)> faultStubs = [];
     private ulong currentIp;
@@ -112,6 +117,9 @@ internal sealed unsafe class UnitCompiler
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
     private readonly FloatEmitter fp;
+
+    /// <summary>Call sites numbered so far (indexes into <see cref="TranslatedUnit.CallTargets"/>).</summary>
+    private int callSites;
 
     /// <summary>Index of the current instruction in <see cref="TranslatedUnit.Instructions"/>.</summary>
     private int currentIndex;
@@ -144,6 +152,7 @@ internal sealed unsafe class UnitCompiler
         this.unit = unit;
         il = method.GetILGenerator();
         state = il.DeclareLocal(typeof(CpuState));
+        gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
         stats = il.DeclareLocal(typeof(HvStats));
         memory = il.DeclareLocal(typeof(GuestMemory));
         carry = il.DeclareLocal(typeof(bool));
@@ -206,6 +215,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, TlbWriteField);
         il.Emit(OpCodes.Stloc, tlbWrite);
         simd.EmitPrologue();
+        EmitRegisterFileAddress();
         LoadRegisters();
 
         int g = 0;
@@ -234,6 +244,7 @@ internal sealed unsafe class UnitCompiler
         StoreRegisters();
         il.Emit(OpCodes.Ret);
         EmitFaultStubs();
+        if (callSites > 0) unit.CallTargets = new TranslatedUnit?[callSites];
     }
 
     /// <summary>
@@ -307,15 +318,37 @@ internal sealed unsafe class UnitCompiler
         regs[i] ??= il.DeclareLocal(typeof(ulong));
     }
 
+    /// <summary>
+    /// Prologue: a managed pointer to the state's register array (16 elements, never replaced), so spills and
+    /// reloads are plain stores and loads: no array reference to fetch and no bounds check per register.
+    /// </summary>
+    private void EmitRegisterFileAddress()
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldfld, GprField);
+        il.Emit(OpCodes.Ldc_I4, 15);
+        il.Emit(OpCodes.Ldelema, typeof(ulong)); // the one bounds check: the last register exists
+        il.Emit(OpCodes.Ldc_I4, -15 * sizeof(ulong));
+        il.Emit(OpCodes.Add);
+        il.Emit(OpCodes.Stloc, gprs);
+    }
+
+    /// <summary>Pushes the address of register <paramref name="i"/> in the state.</summary>
+    private void EmitRegisterSlot(int i)
+    {
+        il.Emit(OpCodes.Ldloc, gprs);
+        if (i == 0) return;
+        il.Emit(OpCodes.Ldc_I4, i * sizeof(ulong));
+        il.Emit(OpCodes.Add);
+    }
+
     private void LoadRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
             if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
-            il.Emit(OpCodes.Ldloc, state);
-            il.Emit(OpCodes.Ldfld, GprField);
-            il.Emit(OpCodes.Ldc_I4, i);
-            il.Emit(OpCodes.Ldelem_I8);
+            EmitRegisterSlot(i);
+            il.Emit(OpCodes.Ldind_I8);
             il.Emit(OpCodes.Stloc, local);
         }
     }
@@ -325,11 +358,9 @@ internal sealed unsafe class UnitCompiler
         for (int i = 0; i < 16; i++)
         {
             if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
-            il.Emit(OpCodes.Ldloc, state);
-            il.Emit(OpCodes.Ldfld, GprField);
-            il.Emit(OpCodes.Ldc_I4, i);
+            EmitRegisterSlot(i);
             il.Emit(OpCodes.Ldloc, local);
-            il.Emit(OpCodes.Stelem_I8);
+            il.Emit(OpCodes.Stind_I8);
         }
     }
 
@@ -456,6 +487,7 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitFallback(in Instruction ins)
     {
+        System.Diagnostics.Debug.Assert(!IsVolatileImmediate(out _), "a volatile immediate must be emitted inline (see LoadsImmediate)");
         FlushDeferredFlags();
         fused = null;
         FlushPending();
@@ -576,6 +608,41 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Br, blockLabels[index]);
     }
 
+    /// <summary>
+    /// The call itself, after the push (RIP = target, count published): enters the callee's unit as a nested
+    /// host call (<see cref="Vcpu.CallTranslated"/>). When it comes back with the guest at
+    /// <paramref name="returnAddress"/> and this unit intact, execution goes on here; anything else (no unit to
+    /// call, a longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as
+    /// the guest left it.
+    /// </summary>
+    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k)
+    {
+        StoreRegisters();
+        il.Emit(OpCodes.Ldarg_0);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldc_I4, callSites++);
+        pushTarget();
+        il.Emit(OpCodes.Call, CallTranslatedMethod);
+        il.Emit(OpCodes.Brfalse, exit);
+        LoadRegisters();
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldfld, RipField);
+        il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
+        il.Emit(OpCodes.Bne_Un, exit);
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, InvalidatedField);
+        il.Emit(OpCodes.Brtrue, exit);
+        GoTo(returnAddress, k);
+    }
+
+    /// <summary>
+    /// CALLs <see cref="TryEmitTerminator"/> handles (direct, or through a 64-bit register or memory operand):
+    /// their return address is where the caller's unit continues, so regions grow over it.
+    /// </summary>
+    internal static bool IsInlineCall(in Instruction ins) =>
+        ins.Mnemonic == Mnemonic.Call && (ins.Op0Kind == OpKind.NearBranch64
+            || ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8);
+
     private int IndexOfBlock(ulong start)
     {
         DecodedBlock[] blocks = unit.Blocks;
@@ -615,19 +682,22 @@ internal sealed unsafe class UnitCompiler
             case Mnemonic.Call when ins.Op0Kind == OpKind.NearBranch64:
             {
                 fused = null;
-                ulong returnAddress = ins.NextIP;
+                ulong returnAddress = ins.NextIP, target = ins.NearBranchTarget;
                 EmitPush(() => il.Emit(OpCodes.Ldc_I8, (long)returnAddress));
                 pending++;
                 FlushPending();
-                SetRip(ins.NearBranchTarget);
+                SetRip(target);
                 il.Emit(OpCodes.Ldarg_1);
                 il.Emit(OpCodes.Ldfld, InvalidatedField);
                 il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
-                GoTo(ins.NearBranchTarget, k);
+                // A target inside the region (not its entry: that is recursion) is only a branch.
+                if (IndexOfBlock(target) > 0) GoTo(target, k);
+                else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k);
                 return true;
             }
             case Mnemonic.Call or Mnemonic.Jmp
                 when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8:
+                // (Iced gives near indirect CALL/JMP in 64-bit mode a 64-bit operand; IsInlineCall says the same.)
             {
                 // Indirect: read the target (with the old RSP), check it is canonical, push, leave the unit.
                 fused = null;
@@ -647,7 +717,14 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Ldloc, state);
                 il.Emit(OpCodes.Ldloc, source);
                 il.Emit(OpCodes.Stfld, RipField);
-                il.Emit(OpCodes.Br, exit);
+                if (ins.Mnemonic == Mnemonic.Call)
+                {
+                    il.Emit(OpCodes.Ldarg_1);
+                    il.Emit(OpCodes.Ldfld, InvalidatedField);
+                    il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
+                    EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k);
+                }
+                else il.Emit(OpCodes.Br, exit);
                 return true;
             }
             case Mnemonic.Ret when ins.OpCount == 0:
@@ -1395,7 +1472,7 @@ internal sealed unsafe class UnitCompiler
         if (ins.Op0Kind == OpKind.Register)
         {
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
-            else if (IsImmediate(k1)) il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            else if (IsImmediate(k1)) EmitImmediate(in ins, size);
             else EmitLoad(in ins, size);
             StoreReg(ins.Op0Register);
         }
@@ -1405,11 +1482,98 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Stloc, address);
             il.Emit(OpCodes.Ldloc, address);
             if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
-            else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+            else EmitImmediate(in ins, size);
             EmitTryWrite(size);
         }
         fused = null;
         return true;
+    }
+
+    /// <summary>
+    /// Pushes operand 1's immediate, zero-extended from <paramref name="size"/> bytes. An immediate the SMC policy
+    /// made volatile (<see cref="DecodedBlock.VolatileImmediates"/>) is read from its frame each time the
+    /// instruction runs, so a store that changes only those bytes needs no retranslation and still takes effect
+    /// for the very next execution, as on x86.
+    /// </summary>
+    private void EmitImmediate(in Instruction ins, int size)
+    {
+        ulong mask = Operands.SizeMask(size);
+        if (!IsVolatileImmediate(out int k) || !TryLocateImmediate(unit.Blocks[k], in ins, out int part, out int offset))
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & mask));
+            return;
+        }
+        il.Emit(OpCodes.Ldarg_1);
+        il.Emit(OpCodes.Ldfld, BlocksField);
+        il.Emit(OpCodes.Ldc_I4, k);
+        il.Emit(OpCodes.Ldelem_Ref);
+        il.Emit(OpCodes.Ldc_I4, part);
+        il.Emit(OpCodes.Call, PageOfMethod);
+        il.Emit(OpCodes.Ldfld, PageDataField);
+        il.Emit(OpCodes.Call, ArrayDataMethod);
+        il.Emit(OpCodes.Ldc_I4, offset);
+        il.Emit(OpCodes.Add);
+        OpKind kind = ins.Op1Kind;
+        int bytes = ImmediateBytes(kind);
+        if (bytes > 1) il.Emit(OpCodes.Unaligned, (byte)1);
+        bool signed = kind is OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 or OpKind.Immediate32to64;
+        il.Emit(bytes switch
+        {
+            1 => signed ? OpCodes.Ldind_I1 : OpCodes.Ldind_U1,
+            2 => OpCodes.Ldind_U2,
+            4 => signed ? OpCodes.Ldind_I4 : OpCodes.Ldind_U4,
+            _ => OpCodes.Ldind_I8,
+        });
+        if (bytes < 8) il.Emit(signed ? OpCodes.Conv_I8 : OpCodes.Conv_U8);
+        if (size < 8)
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)mask);
+            il.Emit(OpCodes.And);
+        }
+    }
+
+    /// <summary>True if the current instruction's immediate is volatile; <paramref name="k"/> is its block's index.</summary>
+    private bool IsVolatileImmediate(out int k)
+    {
+        int i = currentIndex;
+        k = 0;
+        while (i >= unit.Blocks[k].Count) i -= unit.Blocks[k++].Count;
+        return i < 64 && (Volatile.Read(ref unit.Blocks[k].VolatileImmediates) >> i & 1) != 0;
+    }
+
+    /// <summary>
+    /// True for instructions whose immediate the inline MOV/ALU emitters push through <see cref="EmitImmediate"/>
+    /// (so marking it volatile makes translated code load it): the SMC policy marks nothing else.
+    /// </summary>
+    internal static bool LoadsImmediate(in Instruction ins) =>
+        IsImmediate(ins.Op1Kind) && InlineSize(in ins, 0) != 0 && ins.Mnemonic switch
+        {
+            Mnemonic.Mov => true,
+            Mnemonic.Adc or Mnemonic.Sbb => !ins.HasLockPrefix,
+            _ => IsInlineFlagProducer(in ins),
+        };
+
+    /// <summary>Bytes the immediate operand <paramref name="kind"/> takes in the encoding (0 if not an immediate).</summary>
+    internal static int ImmediateBytes(OpKind kind) => kind switch
+    {
+        OpKind.Immediate8 or OpKind.Immediate8to16 or OpKind.Immediate8to32 or OpKind.Immediate8to64 => 1,
+        OpKind.Immediate16 => 2,
+        OpKind.Immediate32 or OpKind.Immediate32to64 => 4,
+        OpKind.Immediate64 => 8,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// Where operand 1's immediate lies in <paramref name="block"/>'s frames: the last bytes of the encoding (true
+    /// of every MOV/ALU immediate form), on one frame. False if it straddles a page boundary.
+    /// </summary>
+    internal static bool TryLocateImmediate(DecodedBlock block, in Instruction ins, out int part, out int offset)
+    {
+        int bytes = ImmediateBytes(ins.Op1Kind);
+        ulong first = ins.NextIP - (ulong)bytes;
+        part = (int)((first >> PhysicalPage.Shift) - (block.Start >> PhysicalPage.Shift));
+        offset = (int)(first & PhysicalPage.OffsetMask);
+        return bytes != 0 && part is 0 or 1 && part < block.PartCount && offset + bytes <= PhysicalPage.Size;
     }
 
     private bool TryEmitExtend(in Instruction ins)
@@ -1466,7 +1630,7 @@ internal sealed unsafe class UnitCompiler
         // b = source value
         if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
         else if (k1 == OpKind.Memory) il.Emit(OpCodes.Ldloc, source);
-        else il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & Operands.SizeMask(size)));
+        else EmitImmediate(in ins, size);
         il.Emit(OpCodes.Stloc, tmpB);
         // r = a op b
         il.Emit(OpCodes.Ldloc, tmpA);

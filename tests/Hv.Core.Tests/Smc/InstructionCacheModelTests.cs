@@ -29,6 +29,42 @@ public sealed class InstructionCacheModelTests
             (m.Fetches, m.Hits, m.Misses, m.SmcInvalidations, m.SmcMisses));
     }
 
+    /// <summary>
+    /// A unit's line batch fetched again with nothing in between that could change its outcome takes a shortcut
+    /// (all hits, nothing to update); it must leave exactly what fetching it afresh leaves, also for the
+    /// accesses that follow.
+    /// </summary>
+    [Theory]
+    [InlineData(new ulong[] { 0, 8 }, true)]           // lines of set 0 (two ways) and set 0 again: 2 lines, 2 ways
+    [InlineData(new ulong[] { 0, 8, 16 }, true)]       // three lines of one 2-way set: every pass misses
+    [InlineData(new ulong[] { 1, 2, 3 }, false)]       // three sets, then an invalidation in between
+    public void FetchLines_SameBatchTwice_MatchesLineByLine(ulong[] batch, bool repeatAtOnce)
+    {
+        InstructionCacheModel shortcut = Small(), lineByLine = Small();
+        void Run(InstructionCacheModel m, bool remember)
+        {
+            long verified = -1;
+            void FetchBatch()
+            {
+                if (!remember) verified = -1; // never verified: every line is looked at
+                m.FetchLines(batch, ref verified);
+            }
+            FetchBatch();
+            if (!repeatAtOnce) m.InvalidateWrite(batch[0] << 4, 1);
+            FetchBatch();
+            FetchBatch();
+            m.Fetch(24 << 4, 1); // another line of set 0, then the batch once more
+            FetchBatch();
+            FetchBatch();
+        }
+        Run(shortcut, remember: true);
+        Run(lineByLine, remember: false);
+        Assert.Equal(
+            (lineByLine.Fetches, lineByLine.Hits, lineByLine.Misses, lineByLine.SmcInvalidations, lineByLine.SmcMisses),
+            (shortcut.Fetches, shortcut.Hits, shortcut.Misses, shortcut.SmcInvalidations, shortcut.SmcMisses));
+        foreach (ulong line in batch) Assert.Equal(lineByLine.Contains(line << 4), shortcut.Contains(line << 4));
+    }
+
     [Fact]
     public void Fetch_WaysPlusOneLinesInOneSet_ConflictMissesEvictLeastRecentlyUsed()
     {
@@ -242,5 +278,94 @@ public sealed class InstructionCacheModelTests
         InstructionCacheModel.AddCounters(d, null);
         Assert.Equal(["icache_fetches", "icache_misses", "icache_smc_invalidations", "icache_smc_misses"], d.Keys.Order());
         Assert.All(d.Values, v => Assert.Equal(0, v));
+    }
+    /// <summary>
+    /// The documented replacement written the obvious way, without the model's shortcuts: per way a line, a
+    /// last-use time and whether it is present; a miss fills the first never-used way, else the first way
+    /// emptied by SMC (which remembers its line), else the least recently used way.
+    /// </summary>
+    private sealed class ReferenceCache(int sets, int ways)
+    {
+        private readonly (ulong Line, long Used, bool Present, bool Filled)[,] cache = new (ulong, long, bool, bool)[sets, ways];
+        private long time;
+        public long Hits, Misses, SmcMisses, SmcInvalidations;
+
+        public void Fetch(ulong line)
+        {
+            int set = (int)(line % (ulong)sets);
+            time++;
+            for (int w = 0; w < ways; w++)
+            {
+                if (!cache[set, w].Filled || cache[set, w].Line != line) continue;
+                if (cache[set, w].Present) Hits++; else { Misses++; SmcMisses++; }
+                cache[set, w] = (line, time, true, true);
+                return;
+            }
+            Misses++;
+            int victim = -1;
+            for (int w = 0; w < ways && victim < 0; w++) if (!cache[set, w].Filled) victim = w;
+            for (int w = 0; w < ways && victim < 0; w++) if (!cache[set, w].Present) victim = w;
+            if (victim < 0)
+            {
+                victim = 0;
+                for (int w = 1; w < ways; w++) if (cache[set, w].Used < cache[set, victim].Used) victim = w;
+            }
+            cache[set, victim] = (line, time, true, true);
+        }
+
+        public void Invalidate(ulong line)
+        {
+            int set = (int)(line % (ulong)sets);
+            for (int w = 0; w < ways; w++)
+            {
+                if (!cache[set, w].Filled || cache[set, w].Line != line || !cache[set, w].Present) continue;
+                SmcInvalidations++;
+                cache[set, w].Present = false;
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    [InlineData(5)]
+    public void RandomFetchesAndBatches_MatchReferenceLru(int seed)
+    {
+        // Lines crowd three of the eight sets, so batches conflict within a set and evict each other.
+        static ulong Line(Random random) => (ulong)(random.Next(0, 5) * 8 + random.Next(0, 3));
+        InstructionCacheModel m = Small(); // 8 sets x 2 ways of 16-byte lines
+        var reference = new ReferenceCache(8, 2);
+        var random = new Random(seed);
+        var batches = new List<ulong[]>();
+        for (int b = 0; b < 6; b++)
+            batches.Add(Enumerable.Range(0, random.Next(1, 4)).Select(_ => Line(random)).Distinct().ToArray());
+        long[] verified = new long[batches.Count];
+        Array.Fill(verified, -1);
+        for (int step = 0; step < 4000; step++)
+        {
+            int what = random.Next(10);
+            if (what < 6)
+            {
+                int which = random.Next(batches.Count);
+                ulong[] batch = batches[which];
+                m.FetchLines(batch, ref verified[which]);
+                foreach (ulong line in batch) reference.Fetch(line);
+            }
+            else if (what < 9)
+            {
+                ulong line = Line(random);
+                m.Fetch(line << 4, 1);
+                reference.Fetch(line);
+            }
+            else
+            {
+                ulong line = Line(random);
+                m.InvalidateWrite(line << 4, 1);
+                reference.Invalidate(line);
+            }
+            Assert.Equal((reference.Hits, reference.Misses, reference.SmcMisses, reference.SmcInvalidations), (m.Hits, m.Misses, m.SmcMisses, m.SmcInvalidations));
+        }
     }
 }

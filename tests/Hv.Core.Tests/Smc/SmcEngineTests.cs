@@ -209,11 +209,16 @@ public sealed class SmcEngineTests
         Assert.True(m.Machine.CodeCache.TryGet(F, out DecodedBlock? f));
         var blockCallers = new List<DecodedBlock>(((IChained<DecodedBlock>)f!).Link.Predecessors);
         var unitCallers = new List<TranslatedUnit>();
+        var callSiteCallers = new List<TranslatedUnit>();
+        TranslatedUnit? fUnit = null;
         if (m.Machine.Cpu.TranslationCache is { } units)
         {
-            Assert.True(units.TryGet(F, out TranslatedUnit? fUnit));
+            Assert.True(units.TryGet(F, out fUnit));
             unitCallers.AddRange(((IChained<TranslatedUnit>)fUnit!).Link.Predecessors);
-            Assert.NotEmpty(unitCallers);
+            // Translated CALLs enter F's unit through their call sites rather than the dispatcher's chain.
+            callSiteCallers.AddRange(fUnit.Callers);
+            foreach (TranslatedUnit u in callSiteCallers) Assert.Contains(fUnit, u.CallTargets!);
+            Assert.NotEmpty(unitCallers.Count > 0 ? unitCallers : callSiteCallers);
         }
         else
         {
@@ -225,6 +230,8 @@ public sealed class SmcEngineTests
 
         foreach (DecodedBlock b in blockCallers) Assert.Null(Chained(b));
         foreach (TranslatedUnit u in unitCallers) Assert.Null(Chained(u));
+        foreach (TranslatedUnit u in callSiteCallers) Assert.DoesNotContain(fUnit, u.CallTargets!);
+        if (fUnit is not null) Assert.Empty(fUnit.Callers);
         Assert.Empty(((IChained<DecodedBlock>)f).Link.Predecessors);
     }
 
@@ -303,37 +310,72 @@ public sealed class SmcEngineTests
         Assert.Equal(5 * returnAddress, m.State[Gpr.Rdx]);
     }
 
-    [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void ImmediateRewrittenAgainAndAgain_IsDemotedAndRepromotedWhenCalm(ExecutionMode mode)
+    /// <summary>
+    /// 40 rounds of "patch F, call F", then calm calls. F's operand at <paramref name="operandOffset"/> takes ecx
+    /// (40 down to 1) each round, so F returns ecx while patched and 1 when calm.
+    /// </summary>
+    private static TestMachine PatchedThenCalm(ExecutionMode mode, Action<Assembler> f, int operandOffset, int calmRounds)
     {
         TestMachine m = Writable(mode, a =>
         {
             a.mov(rbx, F);
             a.xor(edx, edx);
+            a.xor(edi, edi);
             GuestLoops.CountDown(a, 40, hot =>
             {
-                hot.mov(__dword_ptr[rbx + 1], ecx);
+                hot.mov(__dword_ptr[rbx + operandOffset], ecx);
                 hot.call(F);
                 hot.add(edx, eax);
             });
-            GuestLoops.CountDown(a, SmcEngine.CooldownExecutions + 100, calm =>
+            GuestLoops.CountDown(a, calmRounds, calm =>
             {
                 calm.call(F);
                 calm.add(edx, eax);
             });
             a.hlt();
-            ReturnFiveAt(a, F);
+            PadTo(a, F);
+            f(a);
+            a.ret();
         });
         Assert.Equal(StopKind.Halted, m.Run().Kind);
-        Assert.Equal((ulong)(40 * 41 / 2 + SmcEngine.CooldownExecutions + 100), m.State[Gpr.Rdx]);
+        Assert.Equal((ulong)(40 * 41 / 2 + calmRounds), m.State[Gpr.Rdx]);
+        return m;
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void DisplacementRewrittenAgainAndAgain_IsDemotedAndRepromotedWhenCalm(ExecutionMode mode)
+    {
+        // F: lea eax, [rdi + disp32] (8D 87 disp32) with rdi = 0: a displacement is no loaded immediate.
+        TestMachine m = PatchedThenCalm(mode, a => a.lea(eax, __[rdi + 0x1234_5678]), 2, SmcEngine.CooldownExecutions + 100);
         HvStatsView s = new(m);
         Assert.Equal(1, s.Stats.SmcDemotions);
         Assert.True(39 == s.Stats.SmcInPlacePatches, s.Stats.ToJson()); // the first store precedes F's first decode
-        Assert.Equal(0, s.Stats.BlocksInvalidated); // a patched immediate is re-decoded in place
+        Assert.Equal(0, s.Stats.SmcImmediatePatches);
+        Assert.Equal(0, s.Stats.BlocksInvalidated); // a patched displacement is re-decoded in place
         Assert.Equal(mode == ExecutionMode.Interpret ? 0 : 1, s.Stats.SmcRepromotions);
         // While demoted, F was not translated again after each patch: few units died.
         Assert.True(s.Stats.UnitsInvalidated <= SmcEngine.DemoteAfter, $"{s.Stats.UnitsInvalidated} units invalidated");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void ImmediateRewrittenAgainAndAgain_StaysTranslatedAndIsLoadedFromMemory(ExecutionMode mode)
+    {
+        // F: mov eax, imm32 (B8 imm32). The first patch makes the immediate volatile (the unit made so far dies);
+        // the 38 after it change only bytes translated code loads: nothing dies, nothing is demoted.
+        TestMachine m = PatchedThenCalm(mode, a => a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EAX, 5)), 1, 100);
+        HvStatsView s = new(m);
+        Assert.True(39 == s.Stats.SmcInPlacePatches, s.Stats.ToJson());
+        Assert.Equal(38, s.Stats.SmcImmediatePatches);
+        Assert.Equal(0, s.Stats.SmcDemotions);
+        Assert.Equal(0, s.Stats.BlocksInvalidated);
+        Assert.True(s.Stats.UnitsInvalidated <= 1, $"{s.Stats.UnitsInvalidated} units invalidated");
+        Assert.True(m.Machine.CodeCache.TryGet(F, out DecodedBlock? b));
+        Assert.Equal(1UL, b!.VolatileImmediates);
+        Assert.False(b.Demoted);
+        if (mode != ExecutionMode.Interpret)
+            Assert.True(m.Machine.Cpu.TranslationCache!.TryGet(F, out TranslatedUnit? u) && !u!.Invalidated);
     }
 
     [Theory]

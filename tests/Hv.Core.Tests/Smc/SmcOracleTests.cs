@@ -16,15 +16,91 @@ public sealed class SmcOracleTests
     private const int Rounds = 8;
 
     /// <summary>Runs the snippet natively and under Hv (code page made writable) and compares the states.</summary>
-    internal static OracleResult RunWritable(ExecutionMode mode, Action<Assembler> snippet, CpuSnapshot? initial = null)
+    internal static OracleResult RunWritable(ExecutionMode mode, Action<Assembler> snippet, CpuSnapshot? initial = null, Action<SmcDelta>? inspect = null)
     {
         using var oracle = new OracleCase(mode, snippet);
         AddressSpace space = oracle.Machine.Memory;
         Assert.True(space.Protect(TestMachine.CodeBase, space.FindRegion(TestMachine.CodeBase)!.End - TestMachine.CodeBase, PagePermissions.All));
+        Diagnostics.HvStats stats = oracle.Machine.Machine.Stats; // machines are reused: counters are cumulative
+        var before = new SmcDelta(stats.SmcImmediatePatches, stats.UnitsInvalidated, stats.PreciseSmcExits);
         OracleResult r = oracle.Run(initial ?? CpuSnapshot.Create());
         r.AssertSame();
+        inspect?.Invoke(new SmcDelta(stats.SmcImmediatePatches - before.ImmediatePatches, stats.UnitsInvalidated - before.UnitsInvalidated,
+            stats.PreciseSmcExits - before.PreciseSmcExits));
         return r;
     }
+
+    /// <summary>SMC counters of one run.</summary>
+    internal readonly record struct SmcDelta(long ImmediatePatches, long UnitsInvalidated, long PreciseSmcExits);
+
+    /// <summary>
+    /// One loop body that patches five immediates, each right before it runs: a byte, an odd word, a dword, and
+    /// an 8-byte store straddling two instructions (the end of one imm32, the next one's opcode and ModRM
+    /// unchanged, its whole imm32); <paramref name="flipOpcode"/> also flips an ADD into a SUB and back.
+    /// </summary>
+    private static Action<Assembler> PatchedImmediates(bool flipOpcode) => a =>
+    {
+        Label top = a.CreateLabel(), t1 = a.CreateLabel(), t2 = a.CreateLabel(), t3 = a.CreateLabel(), t4 = a.CreateLabel(), t6 = a.CreateLabel();
+        a.mov(ecx, 3 * Rounds);
+        a.xor(r13d, r13d);
+        a.Label(ref top);
+        a.lea(rbx, __[t1]);
+        a.mov(__byte_ptr[rbx + 2 + 2], cl);                   // add eax, imm32: its third byte
+        a.Label(ref t1);
+        a.AddInstruction(Instruction.Create(Code.Add_rm32_imm32, Register.EAX, 0x1111_1111));
+        a.lea(rbx, __[t2]);
+        a.mov(__word_ptr[rbx + 1 + 1], cx);                   // mov edx, imm32: bytes 1-2 (odd address)
+        a.Label(ref t2);
+        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EDX, 0x2222_2222));
+        a.lea(rbx, __[t3]);
+        a.imul(r8d, ecx, 0x0101_0101);
+        a.mov(__dword_ptr[rbx + 2], r8d);                     // sub esi, imm32: all of it
+        a.Label(ref t3);
+        a.AddInstruction(Instruction.Create(Code.Sub_rm32_imm32, Register.ESI, 0x3333_3333));
+        a.lea(rbx, __[t4]);
+        a.mov(r8, __qword_ptr[rbx + 3]);                      // mov ebp, imm32 (5) + add ebp, imm32 (81 C5 id)
+        a.imul(r9, rcx, 0x0123_4567);
+        a.mov(r10, unchecked((long)0xFFFF_FFFF_0000_FFFFUL)); // imm bytes only: never the 81 C5 between
+        a.and(r9, r10);
+        a.xor(r8, r9);
+        a.mov(__qword_ptr[rbx + 3], r8);
+        a.Label(ref t4);
+        a.AddInstruction(Instruction.Create(Code.Mov_r32_imm32, Register.EBP, 0x4444_4444));
+        a.AddInstruction(Instruction.Create(Code.Add_rm32_imm32, Register.EBP, 0x5555_5555));
+        if (flipOpcode)
+        {
+            a.lea(rbx, __[t6]);
+            a.xor(__byte_ptr[rbx], 0x28);                     // 01 (add) <-> 29 (sub)
+        }
+        a.Label(ref t6);
+        a.add(edi, ebp);
+        foreach (AssemblerRegister64 r in new[] { rax, rdx, rsi, rbp, rdi })
+        {
+            a.add(r13, r);
+            a.rol(r13, 7);
+        }
+        a.dec(ecx);
+        a.jnz(top);
+    };
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void StoresOfEveryWidthIntoImmediates_AreSeenByTheVeryNextExecution_AndKillNoUnit(ExecutionMode mode) =>
+        RunWritable(mode, PatchedImmediates(flipOpcode: false), inspect: d =>
+        {
+            // Each immediate's first patch makes it loaded (kills what was translated); after that none kills.
+            Assert.True(d.ImmediatePatches >= 5 * (3 * Rounds - 2), d.ToString());
+            Assert.True(d.UnitsInvalidated <= 5, d.ToString());
+        });
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void OpcodeFlipBesideLoadedImmediates_StillInvalidatesEveryRound(ExecutionMode mode) =>
+        RunWritable(mode, PatchedImmediates(flipOpcode: true), inspect: d =>
+        {
+            Assert.True(d.ImmediatePatches > 0, d.ToString());
+            if (mode != ExecutionMode.Interpret) Assert.True(d.PreciseSmcExits >= 3 * Rounds - 2, d.ToString());
+        });
 
     /// <summary>A loop of <see cref="Rounds"/> rounds: <paramref name="store"/> rewrites code at label T, which runs next.</summary>
     private static Action<Assembler> Loop(Action<Assembler, Label> store, Action<Assembler> target) => a =>

@@ -1,0 +1,260 @@
+using Hv.Core.Cpu;
+using Hv.Core.Execution;
+using Hv.Core.Memory;
+using Hv.Core.Tests.Support;
+using Iced.Intel;
+using static Iced.Intel.AssemblerRegisters;
+
+namespace Hv.Core.Tests.Translation;
+
+/// <summary>
+/// CALLs in translated code enter the callee's unit as a nested host call and continue in the caller's unit
+/// when the callee returns to the return address. Everything unusual (no return, deep recursion, faults, SMC
+/// on the caller, a callee that dies) must leave exactly the interpreter's results.
+/// </summary>
+public sealed class TranslatedCallTests
+{
+    /// <summary>rax = fib(<paramref name="n"/>), computed by naive recursion (two calls per level).</summary>
+    private static void Fibonacci(Assembler a, int n)
+    {
+        Label fib = a.CreateLabel(), small = a.CreateLabel();
+        a.mov(edi, n);
+        a.call(fib);
+        a.hlt();
+        a.Label(ref fib);
+        a.cmp(edi, 2);
+        a.jb(small);
+        a.push(rbx);
+        a.push(rdi);
+        a.dec(edi);
+        a.call(fib);
+        a.mov(rbx, rax);
+        a.pop(rdi);
+        a.push(rdi);
+        a.sub(edi, 2);
+        a.call(fib);
+        a.add(rax, rbx);
+        a.pop(rdi);
+        a.pop(rbx);
+        a.ret();
+        a.Label(ref small);
+        a.mov(eax, edi);
+        a.ret();
+    }
+
+    /// <summary>rax = 1 + 2 + … + <paramref name="depth"/>, one call level per term (deeper than the host nesting bound).</summary>
+    private static void DeepSum(Assembler a, int depth)
+    {
+        Label sum = a.CreateLabel(), bottom = a.CreateLabel();
+        a.mov(edi, depth);
+        a.call(sum);
+        a.hlt();
+        a.Label(ref sum);
+        a.test(edi, edi);
+        a.jz(bottom);
+        a.push(rdi);
+        a.dec(edi);
+        a.call(sum);
+        a.pop(rdi);
+        a.add(rax, rdi);
+        a.ret();
+        a.Label(ref bottom);
+        a.xor(eax, eax);
+        a.ret();
+    }
+
+    private static TestMachine RunToHalt(ExecutionMode mode, Action<Assembler> program)
+    {
+        var m = new TestMachine(mode, backgroundTranslation: false).Load(program);
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        return m;
+    }
+
+    private static void AssertSameAsInterpreter(TestMachine interpreted, TestMachine other)
+    {
+        for (int r = 0; r < 16; r++) Assert.Equal(interpreted.State[(Gpr)r], other.State[(Gpr)r]);
+        Assert.Equal(interpreted.State.Rip, other.State.Rip);
+        Assert.Equal(interpreted.Machine.Stats.GuestInstructions, other.Machine.Stats.GuestInstructions);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void Recursion_AnyMode_SameResultAsInterpreter(ExecutionMode mode)
+    {
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, a => Fibonacci(a, 16));
+        TestMachine m = RunToHalt(mode, a => Fibonacci(a, 16));
+        Assert.Equal(987UL, m.State[Gpr.Rax]);
+        AssertSameAsInterpreter(expected, m);
+        if (mode != ExecutionMode.Interpret)
+            Assert.True(m.Machine.Stats.TranslatedCalls > 100, $"translated calls: {m.Machine.Stats.TranslatedCalls}");
+    }
+
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void RecursionDeeperThanNestingBound_AnyMode_SameResultAsInterpreter(ExecutionMode mode)
+    {
+        int depth = Vcpu.MaxCallDepth * 5 + 3;
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, a => DeepSum(a, depth));
+        // Run it a few times so that the deep path is translated and re-entered from the dispatcher.
+        TestMachine m = RunToHalt(mode, a => GuestLoops.CountDown(a, 3, b => DeepSum(b, depth)));
+        Assert.Equal((ulong)(depth * (depth + 1) / 2), m.State[Gpr.Rax]);
+        Assert.Equal(expected.State[Gpr.Rax], m.State[Gpr.Rax]);
+        Assert.Equal(TestMachine.StackTop - 0x100, m.State[Gpr.Rsp]);
+    }
+
+    /// <summary>
+    /// The callee drops its return address and jumps elsewhere (as longjmp does): the caller's unit must not
+    /// go on at its return address.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CalleeThatDoesNotReturn_CallerDoesNotContinue(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), callee = a.CreateLabel(), escape = a.CreateLabel(), done = a.CreateLabel();
+            a.mov(ecx, 40);
+            a.xor(ebx, ebx);
+            a.xor(esi, esi);
+            a.Label(ref loop);
+            a.call(callee);
+            a.add(esi, 1000); // runs only when the callee returned normally
+            a.Label(ref escape);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.jmp(done);
+            a.Label(ref callee);
+            a.inc(ebx);
+            a.test(ecx, 1);
+            Label normal = a.CreateLabel();
+            a.jz(normal);
+            a.add(rsp, 8);    // drop the return address
+            a.jmp(escape);
+            a.Label(ref normal);
+            a.ret();
+            a.Label(ref done);
+        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
+        TestMachine m = RunToHalt(mode, Program);
+        Assert.Equal(40UL, m.State[Gpr.Rbx]);
+        Assert.Equal(20UL * 1000, m.State[Gpr.Rsi]);
+        AssertSameAsInterpreter(expected, m);
+    }
+
+    /// <summary>A fault three translated calls deep shows the interpreter's precise state.</summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void FaultInNestedCallee_IsPrecise(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), f1 = a.CreateLabel(), f2 = a.CreateLabel(), f3 = a.CreateLabel();
+            a.mov(ecx, 30);
+            a.mov(rdi, TestMachine.DataBase + TestMachine.DataSize - 8 * 20);
+            a.Label(ref loop);
+            a.call(f1);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref f1);
+            a.push(rcx);
+            a.call(f2);
+            a.pop(rcx);
+            a.ret();
+            a.Label(ref f2);
+            a.inc(rbx);
+            a.call(f3);
+            a.ret();
+            a.Label(ref f3);
+            a.mov(__qword_ptr[rdi], rbx); // faults once rdi leaves the data region
+            a.add(rdi, 8);
+            a.ret();
+        }
+        var expected = new TestMachine(ExecutionMode.Interpret).Load(Program);
+        var m = new TestMachine(mode).Load(Program);
+        StopReason want = expected.Run(), got = m.Run();
+        Assert.Equal(StopKind.Faulted, got.Kind);
+        Assert.Equal(want.Fault!.Value.Address, got.Fault!.Value.Address);
+        Assert.Equal(TestMachine.DataBase + TestMachine.DataSize, got.Fault.Value.Address);
+        AssertSameAsInterpreter(expected, m);
+        Assert.StartsWith("mov [rdi],rbx", m.Machine.Cpu.DisassembleAt(m.State.Rip));
+    }
+
+    /// <summary>
+    /// The callee rewrites the instruction at its caller's return address: when it returns, the caller's unit
+    /// (waiting on the host stack) must not run its stale translation of it.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CalleeRewritesCallersNextInstruction_CallerRunsNewBytes(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), patch = a.CreateLabel(), patched = a.CreateLabel();
+            a.mov(ecx, 50);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.call(patch);
+            a.Label(ref patched);
+            a.mov(eax, 0x11111111); // imm32 rewritten by the callee with ecx
+            a.add(rbx, rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref patch);
+            a.lea(rdi, __[patched]);
+            a.mov(__dword_ptr[rdi + 1], ecx);
+            a.ret();
+        }
+        var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
+        Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        Assert.Equal((ulong)(50 * 51 / 2), m.State[Gpr.Rbx]);
+    }
+
+    /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void IndirectCallWithChangingTarget_CallsEachTarget(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), addOne = a.CreateLabel(), addHundred = a.CreateLabel();
+            a.mov(ecx, 60);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.lea(rax, __[addOne]);
+            a.lea(rdx, __[addHundred]);
+            a.test(ecx, 1);
+            a.cmovz(rax, rdx);
+            a.call(rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref addOne);
+            a.add(rbx, 1);
+            a.ret();
+            a.Label(ref addHundred);
+            a.add(rbx, 100);
+            a.ret();
+        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
+        TestMachine m = RunToHalt(mode, Program);
+        Assert.Equal(30UL * 101, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+    }
+
+    /// <summary>The instruction budget still stops the guest inside nested translated calls.</summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void InstructionLimit_InsideRecursion_StopsNearBudget(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode, backgroundTranslation: false).Load(a => Fibonacci(a, 20));
+        StopReason r = m.Run(limit: 5000);
+        Assert.Equal(StopKind.InstructionLimit, r.Kind);
+        Assert.InRange(m.Machine.Stats.GuestInstructions, 5000, 5000 + 2000);
+        // And it resumes to the right answer.
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        Assert.Equal(6765UL, m.State[Gpr.Rax]);
+    }
+}
