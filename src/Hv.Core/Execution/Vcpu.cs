@@ -107,7 +107,7 @@ public sealed unsafe partial class Vcpu
             }
             catch (GuestFaultException e)
             {
-                RunningUnit = null;
+                RunningUnitId = 0;
                 callDepth = 0; // the fault unwound every nested unit
                 State.Rip = InstructionStart;
                 HandleFault(e.Fault);
@@ -301,9 +301,9 @@ public sealed unsafe partial class Vcpu
         long remaining = budgetEnd - stats.GuestInstructions;
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit = PrepareEntry(unit);
-        RunningUnit = unit;
+        RunningUnitId = unit.Id;
         unit.Body(this, unit);
-        RunningUnit = null;
+        RunningUnitId = 0;
         return unit;
     }
 
@@ -347,17 +347,21 @@ public sealed unsafe partial class Vcpu
         else Stats.ChainedExits++;
         Stats.TranslatedCalls++;
         callee = PrepareEntry(callee!);
-        TranslatedUnit? outer = RunningUnit;
+        long outer = RunningUnitId;
         callDepth++;
-        RunningUnit = callee;
+        RunningUnitId = callee.Id;
         callee.Body(this, callee);
-        RunningUnit = outer;
+        RunningUnitId = outer;
         callDepth--;
         return true;
     }
 
-    /// <summary>The unit executing right now, if any (the SMC engine counts precise exits from it).</summary>
-    internal TranslatedUnit? RunningUnit { get; private set; }
+    /// <summary>
+    /// <see cref="TranslatedUnit.Id"/> of the unit executing right now, 0 while interpreting (the SMC engine counts
+    /// precise exits from it). An id, not a reference: it changes on every unit entry and exit, and a plain
+    /// store costs no GC write barrier.
+    /// </summary>
+    internal long RunningUnitId { get; private set; }
 
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;

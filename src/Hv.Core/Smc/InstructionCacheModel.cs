@@ -190,6 +190,7 @@ public sealed class InstructionCacheModel
     /// <paramref name="verified"/> belongs to the batch (start it at -1): it lets a batch fetched again, with
     /// nothing in between that could change its outcome, be counted without looking at its lines.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // every unit entry: no slow tier-0 phase
     internal void FetchLines(ulong[] lines, ref long verified)
     {
         if (verified == version)

@@ -125,7 +125,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
             return false;
         Vcpu cpu = machine.Cpu;
         ref Instruction ins = ref repeat.Block.Instructions[repeat.Index];
-        if (cpu.RunningUnit is null && cpu.InstructionStart == ins.IP) return false; // the interpreted writer itself
+        if (cpu.RunningUnitId == 0 && cpu.InstructionStart == ins.IP) return false; // the interpreted writer itself
         BeginEvent();
         cpu.InstructionCache?.InvalidateWrite(repeat.PageBase + (ulong)changedStart, changedEnd - changedStart);
         int size = repeat.End - repeat.Start, at = repeat.End - ins.Length;
@@ -260,7 +260,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         Vcpu cpu = machine.Cpu;
         // Only an interpreted writer reads its own decoded instruction after storing (translated code runs its
         // unit's copy, and publishes InstructionStart only where it calls out).
-        ulong running = cpu.RunningUnit is null ? cpu.InstructionStart : ulong.MaxValue;
+        ulong running = cpu.RunningUnitId == 0 ? cpu.InstructionStart : ulong.MaxValue;
         foreach (DecodedBlock b in hits)
         {
             PatchResult result = TryPatchInPlace(b, frame, offset, newBytes, changedStart, changedEnd, running);
@@ -293,7 +293,7 @@ internal sealed class SmcEngine : ICodeWriteObserver
         lastWasImmediate = loaded > 0 && hot is null;
         foreach (TranslatedUnit u in killedUnits)
         {
-            if (ReferenceEquals(u, cpu.RunningUnit)) stats.PreciseSmcExits++;
+            if (u.Id == cpu.RunningUnitId) stats.PreciseSmcExits++;
             record?.Killed(u);
         }
         if (logEvents) EngineLog.SmcEvent(logger, guestAddress, newBytes.Length, cpu.InstructionStart, killedBlocks, patched, killedUnits.Count);

@@ -51,6 +51,9 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         }
     }
 
+    /// <summary>Number given by the translation cache when the unit was added (1, 2, …; unique per cache).</summary>
+    internal long Id;
+
     /// <summary>Guest address of the entry block.</summary>
     public ulong Start { get; }
 

@@ -26,6 +26,7 @@ internal sealed class TranslationCache
     private readonly TranslatedUnit?[] fast = new TranslatedUnit?[FastSlots];
     private readonly Dictionary<DecodedBlock, List<TranslatedUnit>> unitsByBlock = new(ReferenceEqualityComparer.Instance);
     private readonly HvStats stats;
+    private long lastId;
 
     public TranslationCache(HvStats stats) => this.stats = stats;
 
@@ -67,6 +68,7 @@ internal sealed class TranslationCache
             unit.Invalidated = true;
             return false;
         }
+        unit.Id = ++lastId;
         if (units.Count >= Capacity) Flush();
         if (units.TryGetValue(unit.Start, out TranslatedUnit? old)) Kill(old, replaced: true);
         units[unit.Start] = unit;
