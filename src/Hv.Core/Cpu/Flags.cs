@@ -65,7 +65,8 @@ internal static class Flags
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Update(CpuState s, ulong mask, ulong bits)
     {
-        ulong current = Materialize(s);
+        // Eager flags already (after another partial writer, say): no call.
+        ulong current = s.FlagOp == FlagOp.None ? s.FlagsBase : Materialize(s);
         s.FlagsBase = (current & ~mask) | (bits & mask);
         s.FlagOp = FlagOp.None;
     }
