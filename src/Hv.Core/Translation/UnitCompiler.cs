@@ -136,6 +136,12 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private (FlagOp Op, int Size)? deferred;
 
+    /// <summary>
+    /// The <see cref="fused"/> value after an inline BT/BTS/BTR/BTC: CF is bit shiftCount of tmpA (the operand's old
+    /// value); the other flags come from the state.
+    /// </summary>
+    private static readonly (FlagOp Op, int Size) BitTestFused = (FlagOp.None, -1);
+
     /// <summary>The <see cref="deferred"/> value of a rotate: FlagOp.None, as its bits are eager.</summary>
     private static readonly (FlagOp Op, int Size) RotateDeferred = (FlagOp.None, 0);
 
@@ -1300,6 +1306,7 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Stloc, tmpR);
             StoreResult(in ins, inMemory, size);
         }
+        fused = BitTestFused;
         if (!flagsLive) return;
         EmitUpdateFlags((long)RFlags.CF, () =>
         {
@@ -1862,7 +1869,22 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Pushes 1 if <paramref name="cc"/> holds, else 0 — from the previous compare when possible.</summary>
     private void EmitCondition(ConditionCode cc)
     {
-        if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
+        if (fused == BitTestFused)
+        {
+            if (cc is ConditionCode.b or ConditionCode.ae)
+            {
+                // CF = the tested bit of the operand's old value.
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldloc, shiftCount);
+                il.Emit(OpCodes.Shr_Un);
+                il.Emit(OpCodes.Conv_I4);
+                il.Emit(OpCodes.Ldc_I4_1);
+                il.Emit(OpCodes.And);
+                if (cc == ConditionCode.ae) Not();
+                return;
+            }
+        }
+        else if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
         il.Emit(OpCodes.Ldloc, state);
         il.Emit(OpCodes.Ldc_I4, (int)cc);
         il.Emit(OpCodes.Call, ConditionMethod);
