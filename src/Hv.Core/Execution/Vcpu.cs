@@ -218,7 +218,7 @@ public sealed unsafe partial class Vcpu
     {
         DecodedBlock entry = unit.Blocks[0];
         if (entry.Invalidated || background is not null && inFlight.Contains(entry)) return unit;
-        DecodedBlock[] region = translator!.SelectRegion(entry);
+        DecodedBlock[] region = translator!.SelectRegion(entry, overCalls: true);
         if (region.Length <= unit.Blocks.Length) return unit; // nothing new: compiling it again would be wasted
         Stats.UnitsRegrown++;
         if (background is not null)

@@ -47,7 +47,12 @@ internal sealed unsafe class Translator
     }
 
     /// <summary>The blocks of the region that starts with <paramref name="entry"/> (entry first). vCPU thread only.</summary>
-    public DecodedBlock[] SelectRegion(DecodedBlock entry) => [.. GrowRegion(entry)];
+    /// <param name="entry">The hot block.</param>
+    /// <param name="overCalls">
+    /// Also grow over the return addresses of calls (so that a translated call comes back into this unit): for
+    /// regions that proved hot (regrowing), since it makes a region about twice as large to compile.
+    /// </param>
+    public DecodedBlock[] SelectRegion(DecodedBlock entry, bool overCalls = false) => [.. GrowRegion(entry, overCalls)];
 
     /// <summary>
     /// Emits IL for <paramref name="unit"/> (from its own copy of the instructions) and has the .NET JIT compile it now. Touches no engine state, so
@@ -96,7 +101,7 @@ internal sealed unsafe class Translator
     }
 
     /// <summary>Follows direct branches and fall-throughs from the entry block, breadth first, within the limits.</summary>
-    private List<DecodedBlock> GrowRegion(DecodedBlock entry)
+    private List<DecodedBlock> GrowRegion(DecodedBlock entry, bool overCalls)
     {
         var region = new List<DecodedBlock> { entry };
         var seen = new HashSet<ulong> { entry.Start };
@@ -106,7 +111,7 @@ internal sealed unsafe class Translator
         {
             int n = StaticSuccessors(region[i], successors);
             // Calls come back (translated calls return into the caller's unit): grow over the return address.
-            if (n == 0 && UnitCompiler.IsInlineCall(in region[i].Code[^1])) successors[n++] = region[i].Code[^1].NextIP;
+            if (overCalls && n == 0 && UnitCompiler.IsInlineCall(in region[i].Code[^1])) successors[n++] = region[i].Code[^1].NextIP;
             for (int s = 0; s < n; s++)
             {
                 if (!seen.Add(successors[s])) continue;
