@@ -34,7 +34,13 @@ internal static class Flags
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void SetIncDec(CpuState s, bool isDec, ulong a, ulong result, int size)
     {
-        ulong cf = GetCF(s) ? 1UL : 0UL;
+        // CF is already in FlagsBase after eager flags and INC/DEC, and 0 after logic: no call for those.
+        ulong cf = s.FlagOp switch
+        {
+            FlagOp.None or FlagOp.Inc or FlagOp.Dec => s.FlagsBase & (ulong)RFlags.CF,
+            FlagOp.Logic => 0,
+            _ => GetCF(s) ? 1UL : 0UL,
+        };
         s.FlagsBase = (s.FlagsBase & ~(ulong)RFlags.CF) | cf;
         Set(s, isDec ? FlagOp.Dec : FlagOp.Inc, a, 1, result, size);
     }
@@ -59,7 +65,8 @@ internal static class Flags
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Update(CpuState s, ulong mask, ulong bits)
     {
-        ulong current = Materialize(s);
+        // Eager flags already (after another partial writer, say): no call.
+        ulong current = s.FlagOp == FlagOp.None ? s.FlagsBase : Materialize(s);
         s.FlagsBase = (current & ~mask) | (bits & mask);
         s.FlagOp = FlagOp.None;
     }

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
@@ -47,11 +48,13 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
-    private static readonly MethodInfo SetAddMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdd))!;
-    private static readonly MethodInfo SetSubMethod = typeof(Flags).GetMethod(nameof(Flags.SetSub))!;
-    private static readonly MethodInfo SetAdcMethod = typeof(Flags).GetMethod(nameof(Flags.SetAdc))!;
-    private static readonly MethodInfo SetSbbMethod = typeof(Flags).GetMethod(nameof(Flags.SetSbb))!;
-    private static readonly MethodInfo SetLogicMethod = typeof(Flags).GetMethod(nameof(Flags.SetLogic))!;
+    private static readonly FieldInfo FlagOpField = LazyFlagField(nameof(CpuState.FlagOp));
+    private static readonly FieldInfo FlagSrc1Field = LazyFlagField(nameof(CpuState.FlagSrc1));
+    private static readonly FieldInfo FlagSrc2Field = LazyFlagField(nameof(CpuState.FlagSrc2));
+    private static readonly FieldInfo FlagResultField = LazyFlagField(nameof(CpuState.FlagResult));
+    private static readonly FieldInfo FlagSizeField = LazyFlagField(nameof(CpuState.FlagSize));
+
+    private static FieldInfo LazyFlagField(string name) => typeof(CpuState).GetField(name, BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo SetIncDecMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDec))!;
     private static readonly MethodInfo SetIncDecWithCarryMethod = typeof(Flags).GetMethod(nameof(Flags.SetIncDecWithCarry))!;
     private static readonly MethodInfo TryRead8 = typeof(UnitCompiler).GetMethod(nameof(MissRead8), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -85,11 +88,17 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo ArrayDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
         .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
         .MakeGenericMethod(typeof(byte));
+    private static readonly MethodInfo TlbDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
+        .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
+        .MakeGenericMethod(typeof(TlbEntry));
     private static readonly MethodInfo Log2Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.Log2), [typeof(ulong)])!;
     private static readonly MethodInfo TrailingZeroMethod = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.TrailingZeroCount), [typeof(ulong)])!;
     private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(ulong), typeof(ulong), typeof(ulong).MakeByRefType()])!;
     private static readonly MethodInfo SzpFlagsMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SzpFlags), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
+
+    /// <summary>log2 of sizeof(TlbEntry) (a page number and an array reference).</summary>
+    private const int EntryShift = 4;
 
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
@@ -98,7 +107,7 @@ internal sealed unsafe class UnitCompiler
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder gprs;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
-    private readonly List<(Label Stub, ulong Ip, int Completed)> faultStubs = [];
+    private readonly List<(Label Stub, ulong Ip, int Completed, (FlagOp Op, int Size)? Flags)> faultStubs = [];
     private ulong currentIp;
 
     /// <summary>Instructions completed on the current straight-line path and not yet added to the counters.</summary>
@@ -118,6 +127,26 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>What the previous inline instruction computed for its flags, for a fused condition.</summary>
     private (FlagOp Op, int Size)? fused;
+
+    /// <summary>
+    /// An inline ADD/SUB/logic producer whose flags only a fault could see before the next full flag writer
+    /// (<see cref="FlagsSeenOnlyByFaults"/>): not recorded yet; its operands stay in tmpA/tmpB/tmpR, and fault
+    /// stubs, a self-modification exit or anything else that needs the flags records them from there.
+    /// <see cref="RotateDeferred"/> is a ROL/ROR whose CF/OF bits wait in flagBits (the state holds the rest).
+    /// </summary>
+    private (FlagOp Op, int Size)? deferred;
+
+    /// <summary>
+    /// The <see cref="fused"/> value after an inline BT/BTS/BTR/BTC: CF is bit shiftCount of tmpA (the operand's old
+    /// value); the other flags come from the state.
+    /// </summary>
+    private static readonly (FlagOp Op, int Size) BitTestFused = (FlagOp.None, -1);
+
+    /// <summary>The <see cref="deferred"/> value of a rotate: FlagOp.None, as its bits are eager.</summary>
+    private static readonly (FlagOp Op, int Size) RotateDeferred = (FlagOp.None, 0);
+
+    /// <summary>Per instruction of the unit: may its flags be deferred (see <see cref="deferred"/>)?</summary>
+    private readonly bool[] deferrable;
 
     internal ILGenerator IL => il;
     internal LocalBuilder StateLocal => state;
@@ -154,6 +183,12 @@ internal sealed unsafe class UnitCompiler
         fp = new FloatEmitter(this, simd);
         blockLabels = new Label[unit.Blocks.Length];
         for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
+        deferrable = new bool[unit.Instructions.Length];
+        for (int k = 0, g = 0; k < unit.Blocks.Length; k++)
+        {
+            ReadOnlySpan<Instruction> code = unit.BlockCode(k);
+            for (int i = 0; i < code.Length; i++, g++) deferrable[g] = FlagsSeenOnlyByFaults(code, i);
+        }
     }
 
     /// <summary>Compiles <paramref name="unit"/> into its body delegate.</summary>
@@ -228,9 +263,11 @@ internal sealed unsafe class UnitCompiler
         // Each site only records where it was; one shared tail does the work (less IL, faster JIT).
         LocalBuilder faultIp = il.DeclareLocal(typeof(ulong)), faultCount = il.DeclareLocal(typeof(long));
         Label shared = il.DefineLabel();
-        foreach (var (stub, ip, completed) in faultStubs)
+        foreach (var (stub, ip, completed, flags) in faultStubs)
         {
             il.MarkLabel(stub);
+            // Flags a producer before this access left unrecorded (tmpA/tmpB/tmpR still hold its operands).
+            if (flags is { } f) EmitDeferredFlags(f);
             il.Emit(OpCodes.Ldc_I8, (long)ip);
             il.Emit(OpCodes.Stloc, faultIp);
             il.Emit(OpCodes.Ldc_I8, (long)completed);
@@ -257,7 +294,7 @@ internal sealed unsafe class UnitCompiler
     internal Label FaultStub()
     {
         Label stub = il.DefineLabel();
-        faultStubs.Add((stub, currentIp, pending));
+        faultStubs.Add((stub, currentIp, pending, deferred));
         return stub;
     }
 
@@ -435,6 +472,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brfalse, stay);
         if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
+        if (deferred is { } f) EmitDeferredFlags(f);
         LeaveUnit();
         il.MarkLabel(stay);
     }
@@ -456,6 +494,7 @@ internal sealed unsafe class UnitCompiler
     private void EmitFallback(in Instruction ins)
     {
         System.Diagnostics.Debug.Assert(!IsVolatileImmediate(out _), "a volatile immediate must be emitted inline (see LoadsImmediate)");
+        FlushDeferredFlags();
         fused = null;
         FlushPending();
         EmitHandlerCall(in ins);
@@ -723,6 +762,91 @@ internal sealed unsafe class UnitCompiler
 
     private bool TryEmitInline(in Instruction ins, bool flagsLive)
     {
+        (FlagOp Op, int Size)? before = fused;
+        // Deferred flags survive only instructions that keep tmpA/tmpB/tmpR and the state's flags, up to the
+        // register-destination ALU instruction that overwrites them (which reads memory before its operands).
+        if (!KeepsFusedCondition(in ins) && !IsDeferralEnd(in ins) && !(deferred == RotateDeferred && IsChainedRotate(in ins)))
+            FlushDeferredFlags();
+        if (!TryEmitInlineCore(in ins, flagsLive)) return false;
+        // A compare's fused condition survives moves, loads, stores and the like in between (cmp; mov; jcc).
+        if (KeepsFusedCondition(in ins)) fused = before;
+        return true;
+    }
+
+    /// <summary>
+    /// Inline instructions that change no flags and leave the fused operands (tmpA, tmpB, tmpR) alone, so a
+    /// condition after them may still be computed from the compare before them.
+    /// </summary>
+    private static bool KeepsFusedCondition(in Instruction ins)
+    {
+        if (ins.RflagsModified != RflagsBits.None || ins.RflagsUndefined != RflagsBits.None) return false;
+        return ins.Mnemonic switch
+        {
+            Mnemonic.Mov or Mnemonic.Movzx or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Lea or Mnemonic.Not
+                or Mnemonic.Bswap or Mnemonic.Push or Mnemonic.Pop or Mnemonic.Nop or Mnemonic.Endbr64 => true,
+            _ when ins.ConditionCode != ConditionCode.None && ins.FlowControl == FlowControl.Next => true, // SETcc, CMOVcc
+            _ => SimdEmitter.TryGetBinary(ins.Mnemonic, out _) || SimdEmitter.IsMove(ins.Mnemonic) || SimdEmitter.IsShiftImmediate(ins.Mnemonic)
+                || ins.Mnemonic is Mnemonic.Pmovmskb or Mnemonic.Shufps or Mnemonic.Pshufd || FloatEmitter.Handles(ins.Mnemonic),
+        };
+    }
+
+    /// <summary>Records deferred flags in the state now (before anything that could see or clobber them).</summary>
+    private void FlushDeferredFlags()
+    {
+        if (deferred is not { } f) return;
+        EmitDeferredFlags(f);
+        deferred = null;
+    }
+
+    /// <summary>Records deferred flags: a rotate's CF/OF from flagBits, or an ALU producer's from tmpA/tmpB/tmpR.</summary>
+    private void EmitDeferredFlags((FlagOp Op, int Size) f)
+    {
+        if (f == RotateDeferred)
+        {
+            EmitSetStatus(all: false);
+            return;
+        }
+        Debug.Assert(fused == f, "deferred flags need their operands in tmpA/tmpB/tmpR");
+        EmitSetFlags(f.Op, f.Size);
+    }
+
+    /// <summary>
+    /// ROL/ROR of an inline register by an immediate with a nonzero masked count: it cannot fault and replaces
+    /// exactly the CF and OF a deferred rotate would have set, keeping the rest.
+    /// </summary>
+    private static bool IsChainedRotate(in Instruction ins) =>
+        ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror && ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+        && ins.Op1Kind == OpKind.Immediate8 && (ins.Immediate8 & (Operands.GprSize(ins.Op0Register) == 8 ? 63 : 31)) != 0;
+
+    /// <summary>
+    /// An inline ADD/SUB/CMP/logic instruction with a register destination: it overwrites every status flag,
+    /// and its only possible fault (a memory source) happens before it touches tmpA/tmpB/tmpR.
+    /// </summary>
+    private static bool IsDeferralEnd(in Instruction ins) => ins.Op0Kind == OpKind.Register && IsInlineFlagProducer(in ins);
+
+    /// <summary>
+    /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded? Yes if, before
+    /// the block ends, a <see cref="IsDeferralEnd"/> instruction overwrites them and everything in between reads
+    /// no flags and keeps the fused operands (<see cref="KeepsFusedCondition"/>): then only a fault (or an exit
+    /// after a store into this unit) could see them, and those paths record them from tmpA/tmpB/tmpR.
+    /// </summary>
+    private static bool FlagsSeenOnlyByFaults(ReadOnlySpan<Instruction> code, int i)
+    {
+        // A rotate's CF/OF may also wait through further such rotates (each replaces them).
+        bool rotate = IsChainedRotate(in code[i]);
+        if (!rotate && !IsInlineFlagProducer(in code[i])) return false;
+        for (int j = i + 1; j < code.Length - 1; j++) // the last instruction ends the block: flags are seen there
+        {
+            ref readonly Instruction next = ref code[j];
+            if ((next.RflagsRead & StatusFlags) != 0) return false;
+            if (IsDeferralEnd(in next)) return true;
+            if (!KeepsFusedCondition(in next) && !(rotate && IsChainedRotate(in next))) return false;
+        }
+        return false;
+    }
+
+    private bool TryEmitInlineCore(in Instruction ins, bool flagsLive)
+    {
         switch (ins.Mnemonic)
         {
             case Mnemonic.Nop or Mnemonic.Endbr64:
@@ -806,9 +930,9 @@ internal sealed unsafe class UnitCompiler
                 return true;
             }
             case Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol or Mnemonic.Ror
-                when ins.Op0Kind == OpKind.Register && IsInlineGpr(ins.Op0Register)
+                when InlineSize(in ins, 0) != 0 && !ins.HasLockPrefix
                 && (ins.Op1Kind == OpKind.Immediate8 || ins.Op1Kind == OpKind.Register && ins.Op1Register == Register.CL):
-                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 && IsGpr3264(ins.Op0Register)
+                return !flagsLive && ins.Op1Kind == OpKind.Immediate8 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                     ? EmitShiftImmediate(in ins) : EmitShift(in ins, flagsLive);
             case Mnemonic.Imul when ins.OpCount >= 2 && ins.Op0Kind == OpKind.Register && IsGpr3264(ins.Op0Register)
                 && (ins.Op1Kind == OpKind.Memory || ins.Op1Kind == OpKind.Register && IsGpr3264(ins.Op1Register)):
@@ -948,6 +1072,7 @@ internal sealed unsafe class UnitCompiler
     private bool EmitShiftImmediate(in Instruction ins)
     {
         fused = null;
+        deferred = null; // flags nobody sees (a chained rotate's predecessor included: see FlagsSeenOnlyByFaults)
         int size = Operands.GprSize(ins.Op0Register);
         int bits = size * 8;
         int count = (int)(ins.Immediate8 & (size == 8 ? 63u : 31u));
@@ -991,23 +1116,29 @@ internal sealed unsafe class UnitCompiler
     }
 
     /// <summary>
-    /// Shifts and rotates of a 32/64-bit register whose flags someone may read, or by CL: the interpreter's
-    /// result-and-flags function; a zero count (known here, or tested at run time for CL) changes no flags.
+    /// Shifts and rotates of a register or memory operand (any width) whose flags someone may read, or by CL:
+    /// the interpreter's result-and-flags function. A zero count (known here, or tested at run time for CL)
+    /// changes no flags and no memory, but a register destination is still written (32-bit: zero-extended).
+    /// The destination is read first, so a faulting access changes nothing.
     /// </summary>
     private bool EmitShift(in Instruction ins, bool flagsLive)
     {
         fused = null;
-        Register dst = ins.Op0Register;
-        int size = Operands.GprSize(dst);
+        bool inMemory = ins.Op0Kind == OpKind.Memory;
+        int size = InlineSize(in ins, 0);
         int mask = size == 8 ? 63 : 31;
         bool rotate = ins.Mnemonic is Mnemonic.Rol or Mnemonic.Ror;
         Label zero = il.DefineLabel(), done = il.DefineLabel();
-        LoadReg(dst);
+        LoadDestination(in ins, inMemory, size);
         il.Emit(OpCodes.Stloc, tmpA);
         if (ins.Op1Kind == OpKind.Immediate8)
         {
             int c = ins.Immediate8 & mask;
-            if (c == 0) return EmitShiftImmediate(in ins); // writes the register back (zero-extended)
+            if (c == 0)
+            {
+                EmitZeroCountShift(in ins, inMemory);
+                return true;
+            }
             il.Emit(OpCodes.Ldc_I4, c);
         }
         else
@@ -1032,14 +1163,24 @@ internal sealed unsafe class UnitCompiler
             Mnemonic.Sar => SarCoreMethod,
             _ => RotateCoreMethod,
         });
-        StoreReg(dst);
-        if (flagsLive) EmitSetStatus(all: !rotate);
+        il.Emit(OpCodes.Stloc, tmpR);
+        StoreResult(in ins, inMemory, size);
+        deferred = null; // only a chained rotate gets here with one pending, and it replaces that one's CF/OF
+        if (flagsLive && rotate && deferrable[currentIndex]) deferred = RotateDeferred;
+        else if (flagsLive) EmitSetStatus(all: !rotate);
         il.Emit(OpCodes.Br, done);
         il.MarkLabel(zero);
-        il.Emit(OpCodes.Ldloc, tmpA);
-        StoreReg(dst); // a 32-bit destination is still zero-extended
+        EmitZeroCountShift(in ins, inMemory);
         il.MarkLabel(done);
         return true;
+    }
+
+    /// <summary>A zero-count shift: memory and flags stay; a register is rewritten (a 32-bit one zero-extended).</summary>
+    private void EmitZeroCountShift(in Instruction ins, bool inMemory)
+    {
+        if (inMemory) return;
+        il.Emit(OpCodes.Ldloc, tmpA);
+        StoreReg(ins.Op0Register);
     }
 
     /// <summary>
@@ -1165,6 +1306,7 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Stloc, tmpR);
             StoreResult(in ins, inMemory, size);
         }
+        fused = BitTestFused;
         if (!flagsLive) return;
         EmitUpdateFlags((long)RFlags.CF, () =>
         {
@@ -1289,24 +1431,28 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
+    /// <summary>
+    /// Records lazy flags (what Flags.SetAdd/SetSub/SetAdc/SetSbb/SetLogic do) with direct field stores: less for
+    /// the JIT than an inlined call, and logic results need no operands (nothing reads them for FlagOp.Logic).
+    /// </summary>
     private void EmitSetFlags(FlagOp op, int size)
     {
-        il.Emit(OpCodes.Ldloc, state);
+        EmitStoreState(FlagOpField, null, (int)op);
         if (op != FlagOp.Logic)
         {
-            il.Emit(OpCodes.Ldloc, tmpA);
-            il.Emit(OpCodes.Ldloc, tmpB);
+            EmitStoreState(FlagSrc1Field, tmpA);
+            EmitStoreState(FlagSrc2Field, tmpB);
         }
-        il.Emit(OpCodes.Ldloc, tmpR);
-        il.Emit(OpCodes.Ldc_I4, size);
-        il.Emit(OpCodes.Call, op switch
-        {
-            FlagOp.Add => SetAddMethod,
-            FlagOp.Sub => SetSubMethod,
-            FlagOp.Adc => SetAdcMethod,
-            FlagOp.Sbb => SetSbbMethod,
-            _ => SetLogicMethod,
-        });
+        EmitStoreState(FlagResultField, tmpR);
+        EmitStoreState(FlagSizeField, null, size);
+    }
+
+    /// <summary>state.field = <paramref name="value"/>, or the constant when no local is given.</summary>
+    private void EmitStoreState(FieldInfo field, LocalBuilder? value, int constant = 0)
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        if (value is null) il.Emit(OpCodes.Ldc_I4, constant); else il.Emit(OpCodes.Ldloc, value);
+        il.Emit(OpCodes.Stfld, field);
     }
 
     private void EmitPush(Action pushValue)
@@ -1478,12 +1624,19 @@ internal sealed unsafe class UnitCompiler
         int size = InlineSize(in ins, 0);
 
         bool writes = ins.Mnemonic is not (Mnemonic.Cmp or Mnemonic.Test);
+        // A memory source is read first, while tmpA/tmpB/tmpR still hold deferred flags for its fault stub.
+        if (k1 == OpKind.Memory)
+        {
+            EmitLoad(in ins, size);
+            il.Emit(OpCodes.Stloc, source);
+        }
         // a = destination value
         LoadDestination(in ins, k0 == OpKind.Memory, size);
         il.Emit(OpCodes.Stloc, tmpA);
+        deferred = null; // a memory destination is never a deferral end: flushed before
         // b = source value
         if (k1 == OpKind.Register) LoadReg(ins.Op1Register);
-        else if (k1 == OpKind.Memory) EmitLoad(in ins, size);
+        else if (k1 == OpKind.Memory) il.Emit(OpCodes.Ldloc, source);
         else EmitImmediate(in ins, size);
         il.Emit(OpCodes.Stloc, tmpB);
         // r = a op b
@@ -1511,8 +1664,9 @@ internal sealed unsafe class UnitCompiler
         {
             StoreResult(in ins, k0 == OpKind.Memory, size);
         }
-        if (flagsLive) EmitSetFlags(op, size);
         fused = withCarry ? null : (op, size);
+        if (flagsLive && !withCarry && deferrable[currentIndex]) deferred = fused;
+        else if (flagsLive) EmitSetFlags(op, size);
         return true;
     }
 
@@ -1586,30 +1740,34 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitTlbProbe(LocalBuilder entries, int size, Label miss)
     {
-        // entry = ref entries[(int)(address >> 12) & IndexMask]
+        Debug.Assert(Unsafe.SizeOf<TlbEntry>() == 1 << EntryShift);
+        // entry = ref entries[(address >> 12) & IndexMask], as byref arithmetic: the index is in range by
+        // construction (the arrays have Entries elements), so no bounds check.
         il.Emit(OpCodes.Ldloc, entries);
+        il.Emit(OpCodes.Call, TlbDataMethod);
         il.Emit(OpCodes.Ldloc, tlbAddress);
-        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift - EntryShift);
         il.Emit(OpCodes.Shr_Un);
-        il.Emit(OpCodes.Conv_I4);
-        il.Emit(OpCodes.Ldc_I4, SoftTlb.IndexMask);
+        il.Emit(OpCodes.Ldc_I8, (long)SoftTlb.IndexMask << EntryShift);
         il.Emit(OpCodes.And);
-        il.Emit(OpCodes.Ldelema, typeof(TlbEntry));
+        il.Emit(OpCodes.Conv_I);
+        il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stloc, tlbEntry);
+        // One compare checks the entry and that the access stays inside its page: the entry sits at index
+        // (first page & mask) and holds that page's number, so it can equal the page of the access's last
+        // byte only if that is the first page (the next page, or a wrapped-around page 0, lives at another
+        // index; invalid and code-tagged numbers match no address).
         il.Emit(OpCodes.Ldloc, tlbEntry);
         il.Emit(OpCodes.Ldfld, TlbVpnField);
         il.Emit(OpCodes.Ldloc, tlbAddress);
+        if (size > 1)
+        {
+            il.Emit(OpCodes.Ldc_I8, (long)size - 1);
+            il.Emit(OpCodes.Add);
+        }
         il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
         il.Emit(OpCodes.Shr_Un);
         il.Emit(OpCodes.Bne_Un, miss);
-        if (size > 1)
-        {
-            il.Emit(OpCodes.Ldloc, tlbAddress);
-            il.Emit(OpCodes.Ldc_I8, (long)PhysicalPage.OffsetMask);
-            il.Emit(OpCodes.And);
-            il.Emit(OpCodes.Ldc_I8, (long)(PhysicalPage.Size - size));
-            il.Emit(OpCodes.Bgt_Un, miss);
-        }
         il.Emit(OpCodes.Ldloc, tlbEntry);
         il.Emit(OpCodes.Ldfld, TlbDataField);
         il.Emit(OpCodes.Call, ArrayDataMethod);
@@ -1711,7 +1869,22 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Pushes 1 if <paramref name="cc"/> holds, else 0 — from the previous compare when possible.</summary>
     private void EmitCondition(ConditionCode cc)
     {
-        if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
+        if (fused == BitTestFused)
+        {
+            if (cc is ConditionCode.b or ConditionCode.ae)
+            {
+                // CF = the tested bit of the operand's old value.
+                il.Emit(OpCodes.Ldloc, tmpA);
+                il.Emit(OpCodes.Ldloc, shiftCount);
+                il.Emit(OpCodes.Shr_Un);
+                il.Emit(OpCodes.Conv_I4);
+                il.Emit(OpCodes.Ldc_I4_1);
+                il.Emit(OpCodes.And);
+                if (cc == ConditionCode.ae) Not();
+                return;
+            }
+        }
+        else if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
         il.Emit(OpCodes.Ldloc, state);
         il.Emit(OpCodes.Ldc_I4, (int)cc);
         il.Emit(OpCodes.Call, ConditionMethod);
@@ -1819,7 +1992,7 @@ internal sealed unsafe class UnitCompiler
             if ((next.RflagsRead & StatusFlags) != 0) return true;
             if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
             if ((next.RflagsModified & StatusFlags) == StatusFlags
-                && (next.RflagsUndefined == RflagsBits.None || IsLogicOp(next.Mnemonic))) return false;
+                && (next.RflagsUndefined == RflagsBits.None || WritesEveryStatusFlag(in next))) return false;
             // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
             if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
                 && IsInlineGpr(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
@@ -1827,8 +2000,18 @@ internal sealed unsafe class UnitCompiler
         return true;
     }
 
-    /// <summary>AND/OR/XOR/TEST: AF is architecturally undefined, but Hv always clears it, so they overwrite every status flag.</summary>
-    private static bool IsLogicOp(Mnemonic m) => m is Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Test;
+    /// <summary>
+    /// Instructions that leave some status flags architecturally undefined but for which Hv (interpreter and
+    /// inline code alike) always writes all six: AND/OR/XOR/TEST (AF cleared), MUL/IMUL (SetStatus of every
+    /// flag) and SHL/SHR/SAR by a nonzero immediate count (AF cleared; a zero count changes nothing).
+    /// </summary>
+    private static bool WritesEveryStatusFlag(in Instruction ins) => ins.Mnemonic switch
+    {
+        Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Test or Mnemonic.Mul or Mnemonic.Imul => true,
+        Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar => ins.Op1Kind == OpKind.Immediate8
+            && (ins.Immediate8 & (InlineSize(in ins, 0) == 8 ? 63 : 31)) != 0,
+        _ => false,
+    };
 
     /// <summary>Instructions <see cref="TryEmitAlu"/> emits inline (so their operands are in tmpA/tmpB/tmpR).</summary>
     private static bool IsInlineFlagProducer(in Instruction ins) =>
@@ -1838,11 +2021,22 @@ internal sealed unsafe class UnitCompiler
         && (ins.Op1Kind == OpKind.Register ? IsInlineGpr(ins.Op1Register)
             : IsImmediate(ins.Op1Kind) || ins.Op1Kind == OpKind.Memory && ins.Op0Kind == OpKind.Register);
 
+    /// <summary>
+    /// Can this instruction raise a guest fault? Not the integer instructions below with only register and
+    /// immediate operands (nor LEA/NOP, which never access memory); anything else conservatively may.
+    /// </summary>
     private static bool MayFault(in Instruction ins)
     {
         if (ins.Mnemonic is Mnemonic.Add or Mnemonic.Sub or Mnemonic.And or Mnemonic.Or or Mnemonic.Xor or Mnemonic.Cmp
             or Mnemonic.Test or Mnemonic.Inc or Mnemonic.Dec or Mnemonic.Mov or Mnemonic.Lea or Mnemonic.Movzx
-            or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Nop)
+            or Mnemonic.Movsx or Mnemonic.Movsxd or Mnemonic.Nop or Mnemonic.Adc or Mnemonic.Sbb or Mnemonic.Neg
+            or Mnemonic.Not or Mnemonic.Shl or Mnemonic.Sal or Mnemonic.Shr or Mnemonic.Sar or Mnemonic.Rol
+            or Mnemonic.Ror or Mnemonic.Rcl or Mnemonic.Rcr or Mnemonic.Shld or Mnemonic.Shrd or Mnemonic.Imul
+            or Mnemonic.Mul or Mnemonic.Bswap or Mnemonic.Xchg or Mnemonic.Bt or Mnemonic.Bts or Mnemonic.Btr
+            or Mnemonic.Btc or Mnemonic.Bsf or Mnemonic.Bsr or Mnemonic.Tzcnt or Mnemonic.Lzcnt or Mnemonic.Popcnt
+            or Mnemonic.Cdqe or Mnemonic.Cwde or Mnemonic.Cdq or Mnemonic.Cqo
+            || ins.ConditionCode != ConditionCode.None && ins.FlowControl == FlowControl.Next
+                && ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR()) // SETcc, CMOVcc
         {
             for (int op = 0; op < ins.OpCount; op++)
                 if (ins.GetOpKind(op) != OpKind.Register && !IsImmediate(ins.GetOpKind(op))) return ins.Mnemonic != Mnemonic.Lea && ins.Mnemonic != Mnemonic.Nop;

@@ -76,6 +76,48 @@ public sealed class TranslationTests
         Assert.Equal((ulong)(50 * 51 / 2), m.State[Gpr.Rbx]);
     }
 
+    /// <summary>
+    /// SUB's flags are seen only if the XOR's load faults; in between, a store rewrites an opcode of this very
+    /// code (mov eax/mov edx, alternately), so translated code leaves the unit right after it: that exit, too,
+    /// must publish the SUB's flags, which the fault (in the third iteration) then shows.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void FaultAfterStoreIntoOwnCode_FlagsOfEarlierSub_AreThoseOfTheInterpreter(ExecutionMode mode)
+    {
+        TestMachine Run(ExecutionMode m)
+        {
+            var machine = new TestMachine(m).Load(a =>
+            {
+                Label loop = a.CreateLabel(), patched = a.CreateLabel();
+                a.mov(rcx, 50);
+                a.xor(ebx, ebx);
+                a.mov(rsi, (long)(TestMachine.DataBase + TestMachine.DataSize - 8 * 2));
+                a.Label(ref loop);
+                a.lea(rdi, __[patched]);
+                a.mov(r8d, ecx);
+                a.and(r8d, 1);
+                a.lea(r8d, __[r8 * 2 + 0xB8]); // B8 (mov eax, imm32) or BA (mov edx, imm32)
+                a.sub(rbx, rcx); // borrows and goes negative: flags unlike those AND and DEC leave
+                a.mov(__byte_ptr[rdi], r8b);
+                a.xor(rdx, __qword_ptr[rsi]); // faults in iteration 3
+                a.Label(ref patched);
+                a.mov(eax, 0x11111111);
+                a.lea(rsi, __[rsi + 8]);
+                a.dec(rcx);
+                a.jnz(loop);
+            });
+            Assert.True(machine.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
+            Assert.Equal(StopKind.Faulted, machine.Run().Kind);
+            return machine;
+        }
+        TestMachine expected = Run(ExecutionMode.Interpret), actual = Run(mode);
+        Assert.Equal(expected.State.Rip, actual.State.Rip);
+        Assert.Equal(expected.State.Gpr, actual.State.Gpr);
+        Assert.Equal(expected.State.RFlags, actual.State.RFlags);
+        Assert.Equal(expected.Machine.Stats.GuestInstructions, actual.Machine.Stats.GuestInstructions);
+    }
+
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void FaultInTranslatedLoop_IsPrecise(ExecutionMode mode)

@@ -19,12 +19,12 @@ public sealed class TranslatorDifferentialTests
         public override string ToString() => $"{Kind}:{A},{B},{Imm:x},{Slot}";
     }
 
-    private static readonly AssemblerRegister64[] Regs64 = [rax, rbx, rcx, rdx, rsi, r8, r9, r10];
+    private static readonly AssemblerRegister64[] Regs64 = [rax, rbx, rcx, rdx, rsi, r8, r9, r10]; // r11-r13: EmitFault's
     private static readonly AssemblerRegister32[] Regs32 = [eax, ebx, ecx, edx, esi, r8d, r9d, r10d];
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 81;
+    private const int KindCount = 95;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -126,6 +126,27 @@ public sealed class TranslatorDifferentialTests
             case 78: asm.mul(m64); asm.mul(m32); asm.sets(Regs8[op.A]); break;
             case 79: asm.bt(a, (byte)op.Imm); asm.setb(Regs8[op.B]); asm.bts(b32, a32); asm.btr(Regs16[op.A], (byte)(op.Imm >> 4)); asm.jc(skip); break;
             case 80: asm.bt(m32, (byte)op.Imm); asm.btc(m64, (byte)(op.Imm >> 3)); asm.adc(a, b); asm.bts(__word_ptr[rdi + op.Slot * 8], (byte)op.Imm); break;
+            // Rotate and shift flags seen only by a possible fault (a memory access before the next full flag writer).
+            case 81: asm.ror(a32, (byte)op.Imm); asm.mov(b, m64); asm.xor(a32, b32); break;
+            case 82: asm.rol(a, (byte)op.Imm); asm.ror(b32, (byte)(op.Imm >> 8)); asm.movzx(b32, __byte_ptr[rdi + op.Slot * 8 + 5]); asm.add(a, b); break;
+            case 83: asm.shr(a, (byte)op.Imm); asm.rol(b, (byte)(op.Imm >> 8)); asm.mov(m64, a); asm.imul(a, b); break;
+            // Memory and 8/16-bit shifts and rotates, by 1, an immediate and CL (zero counts included).
+            case 84: asm.shl(__byte_ptr[rdi + op.Slot * 8 + 1], 1); asm.setb(Regs8[op.A]); asm.ror(__word_ptr[rdi + op.Slot * 8 + 2], cl); asm.jo(skip); break;
+            case 85: asm.sar(m32, (byte)op.Imm); asm.rol(m64, cl); asm.cmovo(a, b); asm.shr(Regs16[op.B], cl); asm.sets(Regs8[op.A]); asm.shl(Regs8[op.A], (byte)(op.Imm >> 8)); break;
+            // A compare's condition read after moves, loads, stores, SETcc, CMOVcc and SSE moves in between.
+            case 86: asm.cmp(a, b); asm.mov(b, m64); asm.lea(a, __[a + b * 2]); asm.movzx(Regs32[op.B], Regs8[op.A]); asm.jl(skip); break;
+            case 87: asm.sub(a32, imm32); asm.mov(m32, b32); asm.setg(Regs8[op.B]); asm.not(b); asm.cmovbe(b, a); asm.push(a); asm.pop(b); asm.ja(skip); break;
+            case 88: asm.test(a, b); asm.movdqu(Xmms[op.A], __xmmword_ptr[rdi + op.Slot * 8]); asm.pxor(Xmms[op.B], Xmms[op.A]); asm.bswap(a); asm.inc(b32); asm.jle(skip); break;
+            // ALU chains with memory sources: each one's flags are seen only if the next one's load faults.
+            case 89: asm.add(a, b); asm.mov(m64, a); asm.sub(b, __qword_ptr[rdi + op.Slot * 8 + 8]); asm.xor(a32, m32); asm.cmp(b, m64); asm.jbe(skip); break;
+            case 90: asm.and(a32, imm32); asm.movzx(b32, __word_ptr[rdi + op.Slot * 8 + 2]); asm.push(b); asm.pop(a); asm.or(b, m64); asm.test(Regs8[op.A], Regs8[op.B]); break;
+            // Accesses that straddle two pages of the data region (the inline TLB hit path must not take them).
+            case 91: asm.mov(__qword_ptr[rdi + 0xFFD + (op.Slot & 7)], a); asm.add(b, __qword_ptr[rdi + 0xFF9 + (op.Slot & 7)]); asm.movzx(a32, __word_ptr[rdi + 0x1FFF]); asm.sub(__dword_ptr[rdi + 0xFFE], b32); asm.mov(Regs32[op.B], __dword_ptr[rdi + 0xFFD]); break;
+            // Rotates (chained) whose CF/OF only a fault before the next ALU instruction could see.
+            case 92: asm.ror(a32, (byte)(op.Imm | 1)); asm.rol(b, (byte)(op.Imm >> 8 | 2)); asm.add(a32, m32); break;
+            case 93: asm.rol(a, (byte)(op.Imm | 1)); asm.mov(m64, b); asm.ror(Regs16[op.B], (byte)(op.Imm >> 4 | 1)); asm.movzx(a32, __byte_ptr[rdi + op.Slot * 8 + 7]); asm.xor(b, m64); break;
+            // CF of a bit test read (directly or after moves) by CMOVcc, SETcc, SBB and a branch.
+            case 94: asm.bt(a32, (byte)op.Imm); asm.mov(b, m64); asm.cmovae(a, b); asm.btc(b, a); asm.lea(a, __[a + 1]); asm.setb(Regs8[op.A]); asm.bts(m32, (byte)(op.Imm >> 8)); asm.sbb(b32, 0); asm.bt(b, a); asm.jae(skip); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
@@ -135,13 +156,18 @@ public sealed class TranslatorDifferentialTests
 
     private static AssemblerRegister64 Divisor(GenOp op) => Regs64[DivisorIndex(op)];
 
-    /// <summary>Builds "r15 = 3; loop: ops (branches skip one op forward); dec r15; jnz loop".</summary>
+    /// <summary>
+    /// Builds "r15 = 3; loop: ops (branches skip one op forward); dec r15; jnz loop". R14 counts the iterations
+    /// (1, 2, 3; LEA keeps the flags) for <see cref="EmitFault"/>.
+    /// </summary>
     private static Action<Assembler> Program(GenOp[] ops, Action<Assembler, GenOp, Label> emit) => asm =>
     {
         Label loop = asm.CreateLabel();
         asm.mov(r15, 3);
         asm.mov(rdi, (long)TestMachine.DataBase);
+        asm.mov(r14, 0);
         asm.Label(ref loop);
+        asm.lea(r14, __[r14 + 1]);
         for (int i = 0; i < ops.Length; i++)
         {
             Label skip = asm.CreateLabel();
@@ -153,9 +179,36 @@ public sealed class TranslatorDifferentialTests
         asm.jnz(loop);
     };
 
-    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop) Run(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
+    /// <summary>
+    /// An access just below the end of the data region that runs past it (a page fault) from iteration
+    /// 1 + (B mod 3) on: a load, a store, a flag-writing load or an SSE load, or one of those loads right after
+    /// rotates (whose CF/OF the fault must show), by A.
+    /// </summary>
+    private static void EmitFault(Assembler asm, GenOp op)
     {
-        var m = new TestMachine(mode).Load(fp ? Program(ops, EmitFloat) : Program(ops, Emit));
+        // Slot 8..15: 1..7 bytes higher, so the faulting access straddles the end of the region.
+        int end = (int)TestMachine.DataSize - 8 * (1 + op.B % 3) + (op.Slot < 8 ? 0 : op.Slot - 7);
+        AssemblerMemoryOperand m = __qword_ptr[rdi + r14 * 8 + end];
+        switch (op.A % 6)
+        {
+            case 4: asm.ror(r11d, (byte)(op.Imm | 1)); asm.rol(r12, 13); asm.add(r11d, __dword_ptr[rdi + r14 * 8 + end]); break;
+            case 5: asm.rol(r12, (byte)(op.Imm | 1)); asm.mov(r13, m); asm.xor(r12d, r13d); break;
+            case 0: asm.mov(r11, m); break;
+            case 1: asm.mov(m, r11); break;
+            case 2: asm.add(r11d, __dword_ptr[rdi + r14 * 8 + end + 4]); break;
+            default: asm.movdqu(xmm8, __xmmword_ptr[rdi + r14 * 8 + end]); break;
+        }
+    }
+
+    /// <summary>Kind -1 is <see cref="EmitFault"/>; anything else <see cref="Emit"/>.</summary>
+    private static void EmitWithFault(Assembler asm, GenOp op, Label skip)
+    {
+        if (op.Kind < 0) EmitFault(asm, op); else Emit(asm, op, skip);
+    }
+
+    private static (ulong[] Gprs, ulong Flags, byte[] Data, byte[] Fpu, StopKind Stop, ulong Rip, ulong Count) Run(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
+    {
+        var m = new TestMachine(mode).Load(fp ? Program(ops, EmitFloat) : Program(ops, EmitWithFault));
         var rng = new Random((int)seed);
         for (int i = 0; i < 16; i++)
             if (i is not ((int)Gpr.Rsp or (int)Gpr.Rdi or (int)Gpr.R15)) m.State.Gpr[i] = (ulong)rng.NextInt64();
@@ -167,7 +220,7 @@ public sealed class TranslatorDifferentialTests
         StopReason r = m.Run(100_000);
         byte[] after = new byte[256];
         Assert.True(m.Memory.TryRead(TestMachine.DataBase, after));
-        return ((ulong[])m.State.Gpr.Clone(), m.State.RFlags, after, m.State.Fpu.Area.ToArray(), r.Kind);
+        return ((ulong[])m.State.Gpr.Clone(), m.State.RFlags, after, m.State.Fpu.Area.ToArray(), r.Kind, m.State.Rip, (ulong)m.Machine.Stats.GuestInstructions);
     }
 
     public static TheoryData<int> Kinds()
@@ -194,13 +247,33 @@ public sealed class TranslatorDifferentialTests
         Gen.Select(OpGen.Array[1, 24], Gen.Long).Sample((ops, seed) => AssertSameFinalState(mode, ops, seed), iter: 300, threads: 1);
     }
 
-    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false)
+    /// <summary>
+    /// Random integer code with one access that page-faults on a later iteration: at the fault, translated code
+    /// must leave exactly the interpreter's state — registers, every status flag (a signal handler reads them),
+    /// memory, RIP and the instruction count — whatever flag work it skipped on the way.
+    /// </summary>
+    [Theory]
+    [InlineData(ExecutionMode.Translate)]
+    [InlineData(ExecutionMode.Tiered)]
+    public void RandomCodeWithFault_TranslatedAndInterpreted_AgreeOnFaultState(ExecutionMode mode)
+    {
+        Gen<GenOp[]> withFault =
+            from ops in OpGen.Array[1, 16]
+            from at in Gen.Int[0, 16]
+            from fault in OpGen
+            select ops.Take(Math.Min(at, ops.Length)).Append(fault with { Kind = -1 }).Concat(ops.Skip(Math.Min(at, ops.Length))).ToArray();
+        Gen.Select(withFault, Gen.Long).Sample((ops, seed) => AssertSameFinalState(mode, ops, seed, expectFault: true), iter: 300, threads: 1);
+    }
+
+    private static void AssertSameFinalState(ExecutionMode mode, GenOp[] ops, long seed, bool fp = false, bool expectFault = false)
     {
         {
             var expected = Run(ExecutionMode.Interpret, ops, seed, fp);
             var actual = Run(mode, ops, seed, fp);
-            if (!fp) Assert.Equal(StopKind.Halted, expected.Stop); // unmasked SIMD exceptions fault on purpose
+            if (!fp) Assert.Equal(expectFault ? StopKind.Faulted : StopKind.Halted, expected.Stop); // unmasked SIMD exceptions fault on purpose
             Assert.Equal(expected.Stop, actual.Stop);
+            Assert.True(expected.Rip == actual.Rip, $"rip: interpreter {expected.Rip:x}, {mode} {actual.Rip:x}");
+            Assert.Equal(expected.Count, actual.Count);
             for (int i = 0; i < 16; i++)
                 Assert.True(expected.Gprs[i] == actual.Gprs[i], $"{(Gpr)i}: interpreter {expected.Gprs[i]:x}, {mode} {actual.Gprs[i]:x}");
             Assert.True(expected.Flags == actual.Flags, $"rflags: interpreter {expected.Flags:x}, {mode} {actual.Flags:x}");
