@@ -302,7 +302,7 @@ public sealed unsafe partial class Vcpu
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit = PrepareEntry(unit);
         RunningUnitId = unit.Id;
-        unit.Body(this, unit);
+        unit.Body(this);
         RunningUnitId = 0;
         return unit;
     }
@@ -350,7 +350,7 @@ public sealed unsafe partial class Vcpu
         long outer = RunningUnitId;
         callDepth++;
         RunningUnitId = callee.Id;
-        callee.Body(this, callee);
+        callee.Body(this);
         RunningUnitId = outer;
         callDepth--;
         return true;

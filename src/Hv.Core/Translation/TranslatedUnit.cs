@@ -5,7 +5,7 @@ using Iced.Intel;
 namespace Hv.Core.Translation;
 
 /// <summary>The compiled body of a unit: runs guest code from the unit's entry until it leaves the unit.</summary>
-internal delegate void UnitBody(Vcpu cpu, TranslatedUnit unit);
+internal delegate void UnitBody(Vcpu cpu);
 
 /// <summary>
 /// A region of guest blocks compiled into one host method. Branches between its blocks are IL branches, so a

@@ -61,8 +61,8 @@ internal sealed unsafe class Translator
     public static void Compile(TranslatedUnit unit, out long ticks)
     {
         long t0 = Stopwatch.GetTimestamp();
-        unit.Body = UnitCompiler.Compile(unit);
-        JitNow(unit.Body);
+        unit.Body = UnitCompiler.Compile(unit, out DynamicMethod method);
+        JitNow(method);
         ticks = Stopwatch.GetTimestamp() - t0;
     }
 
@@ -84,9 +84,9 @@ internal sealed unsafe class Translator
     /// way to do that for dynamic methods, so this asks for the method handle the runtime keeps internally; if a
     /// future runtime lacks it, the JIT simply happens on first call as before.
     /// </summary>
-    private static void JitNow(Delegate body)
+    private static void JitNow(DynamicMethod method)
     {
-        if (DynamicMethodDescriptor is null || body.Method is not DynamicMethod method) return;
+        if (DynamicMethodDescriptor is null) return;
         try
         {
             if (DynamicMethodDescriptor.Invoke(method, null) is RuntimeMethodHandle handle) RuntimeHelpers.PrepareMethod(handle);

@@ -191,25 +191,35 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
-    /// <summary>Compiles <paramref name="unit"/> into its body delegate.</summary>
-    public static UnitBody Compile(TranslatedUnit unit)
+    /// <summary>
+    /// Compiles <paramref name="unit"/> into its body delegate. The method takes (unit, cpu) and the delegate is
+    /// closed over the unit: invoking it passes its arguments straight through (an open static delegate would
+    /// go through a shuffle thunk on every unit entry).
+    /// </summary>
+    public static UnitBody Compile(TranslatedUnit unit, out DynamicMethod method)
     {
-        var method = new DynamicMethod($"unit_{unit.Start:x}", typeof(void), [typeof(Vcpu), typeof(TranslatedUnit)],
+        method = new DynamicMethod($"unit_{unit.Start:x}", typeof(void), [typeof(TranslatedUnit), typeof(Vcpu)],
             typeof(UnitCompiler).Module, skipVisibility: true);
         new UnitCompiler(unit, method).EmitUnit();
-        return method.CreateDelegate<UnitBody>();
+        return (UnitBody)method.CreateDelegate(typeof(UnitBody), unit);
     }
+
+    /// <summary>Pushes the vCPU (the method's second argument).</summary>
+    private void LoadCpu() => il.Emit(OpCodes.Ldarg_1);
+
+    /// <summary>Pushes the unit being run (the method's first argument, bound by the delegate).</summary>
+    private void LoadUnit() => il.Emit(OpCodes.Ldarg_0);
 
     private void EmitUnit()
     {
         AllocateRegisters();
-        il.Emit(OpCodes.Ldarg_0);
+        LoadCpu();
         il.Emit(OpCodes.Call, StateGetter);
         il.Emit(OpCodes.Stloc, state);
-        il.Emit(OpCodes.Ldarg_0);
+        LoadCpu();
         il.Emit(OpCodes.Call, StatsGetter);
         il.Emit(OpCodes.Stloc, stats);
-        il.Emit(OpCodes.Ldarg_0);
+        LoadCpu();
         il.Emit(OpCodes.Call, MemoryGetter);
         il.Emit(OpCodes.Stloc, memory);
         // The TLB arrays never change for a GuestMemory: hits need no call.
@@ -281,7 +291,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldloc, faultCount);
         il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stfld, TranslatedField);
-        il.Emit(OpCodes.Ldarg_0);
+        LoadCpu();
         il.Emit(OpCodes.Ldloc, faultIp);
         il.Emit(OpCodes.Stfld, InstructionStartField);
         StoreRegisters();
@@ -452,7 +462,7 @@ internal sealed unsafe class UnitCompiler
 
     private void SetInstructionStart(in Instruction ins)
     {
-        il.Emit(OpCodes.Ldarg_0);
+        LoadCpu();
         il.Emit(OpCodes.Ldc_I8, (long)ins.IP);
         il.Emit(OpCodes.Stfld, InstructionStartField);
     }
@@ -468,7 +478,7 @@ internal sealed unsafe class UnitCompiler
     private void EmitInvalidationCheck(in Instruction ins)
     {
         Label stay = il.DefineLabel();
-        il.Emit(OpCodes.Ldarg_1);
+        LoadUnit();
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brfalse, stay);
         if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
@@ -510,8 +520,8 @@ internal sealed unsafe class UnitCompiler
         StoreRegisters(spill);
         SetInstructionStart(in ins);
         SetRip(ins.NextIP);
-        il.Emit(OpCodes.Ldarg_0);
-        il.Emit(OpCodes.Ldarg_1);
+        LoadCpu();
+        LoadUnit();
         il.Emit(OpCodes.Ldfld, InstructionsField);
         il.Emit(OpCodes.Ldc_I4, currentIndex);
         il.Emit(OpCodes.Ldelema, typeof(Instruction));
@@ -607,7 +617,7 @@ internal sealed unsafe class UnitCompiler
             // A back edge: return to the dispatcher once the instruction budget is spent.
             il.Emit(OpCodes.Ldloc, stats);
             il.Emit(OpCodes.Ldfld, TranslatedField);
-            il.Emit(OpCodes.Ldarg_0);
+            LoadCpu();
             il.Emit(OpCodes.Ldfld, TranslatedLimitField);
             il.Emit(OpCodes.Bge, exit);
         }
@@ -624,8 +634,8 @@ internal sealed unsafe class UnitCompiler
     private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k)
     {
         StoreRegisters();
-        il.Emit(OpCodes.Ldarg_0);
-        il.Emit(OpCodes.Ldarg_1);
+        LoadCpu();
+        LoadUnit();
         il.Emit(OpCodes.Ldc_I4, callSites++);
         pushTarget();
         il.Emit(OpCodes.Call, CallTranslatedMethod);
@@ -635,7 +645,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, RipField);
         il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
         il.Emit(OpCodes.Bne_Un, exit);
-        il.Emit(OpCodes.Ldarg_1);
+        LoadUnit();
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brtrue, exit);
         GoTo(returnAddress, k);
@@ -693,7 +703,7 @@ internal sealed unsafe class UnitCompiler
                 pending++;
                 FlushPending();
                 SetRip(target);
-                il.Emit(OpCodes.Ldarg_1);
+                LoadUnit();
                 il.Emit(OpCodes.Ldfld, InvalidatedField);
                 il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
                 // A target inside the region (not its entry: that is recursion) is only a branch.
@@ -725,7 +735,7 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Stfld, RipField);
                 if (ins.Mnemonic == Mnemonic.Call)
                 {
-                    il.Emit(OpCodes.Ldarg_1);
+                    LoadUnit();
                     il.Emit(OpCodes.Ldfld, InvalidatedField);
                     il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
                     EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k);
@@ -1510,7 +1520,7 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldc_I8, (long)(ins.GetImmediate(1) & mask));
             return;
         }
-        il.Emit(OpCodes.Ldarg_1);
+        LoadUnit();
         il.Emit(OpCodes.Ldfld, BlocksField);
         il.Emit(OpCodes.Ldc_I4, k);
         il.Emit(OpCodes.Ldelem_Ref);
@@ -1716,7 +1726,7 @@ internal sealed unsafe class UnitCompiler
         il.MarkLabel(miss);
         // Publish the storing instruction (only the slow path can reach the SMC engine, since code frames have
         // no plain write entry): an SMC event names its writer and the engine knows which instruction runs.
-        il.Emit(OpCodes.Ldarg_0);
+        LoadCpu();
         il.Emit(OpCodes.Ldc_I8, (long)currentIp);
         il.Emit(OpCodes.Stfld, InstructionStartField);
         il.Emit(OpCodes.Ldloc, memory);
