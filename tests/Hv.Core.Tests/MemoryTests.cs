@@ -17,6 +17,39 @@ public sealed class MemoryTests
         Assert.Equal(0x11223344u, mem.Read32(0x11000));
     }
 
+    /// <summary>Consecutive pages never share a TLB slot (translated code's one-compare page check relies on it).</summary>
+    [Theory]
+    [InlineData(0UL)]
+    [InlineData(0x7FFUL)]                        // a carry out of the low ten bits
+    [InlineData((511UL << 10) | 1023)]           // where a plain xor of the two ten-bit halves would collide
+    [InlineData(0x7FFF_FFFF_EUL)]
+    [InlineData(ulong.MaxValue >> 12)]
+    public void TlbIndex_NextPage_OtherSlot(ulong vpn)
+    {
+        for (ulong v = vpn - Math.Min(vpn, 2048); v < vpn + 2048 && v < ulong.MaxValue >> 12; v++)
+            Assert.NotEqual(SoftTlb.Index(v), SoftTlb.Index(v + 1));
+    }
+
+    /// <summary>
+    /// The stack's top page and the first mmap below the stack sit just under round addresses with equal low
+    /// page bits: they must not evict each other (every access to one used to take the slow path).
+    /// </summary>
+    [Fact]
+    public void Tlb_StackTopAndMmapBelowIt_BothStayCached()
+    {
+        const ulong stackPage = 0x7FFF_FFFF_E000, mmapPage = 0x7FFF_EF7F_E000;
+        var space = new AddressSpace();
+        space.Map(stackPage, 0x1000, PagePermissions.ReadWrite, "[stack]");
+        space.Map(mmapPage, 0x1000, PagePermissions.ReadWrite, "mmap");
+        var mem = new GuestMemory(space);
+        mem.Write64(stackPage + 8, 1);
+        mem.Write64(mmapPage + 8, 2);
+        Assert.Equal(1UL, mem.Read64(stackPage + 8));
+        Assert.Equal(2UL, mem.Read64(mmapPage + 8));
+        Assert.Equal(stackPage >> 12, mem.Tlb.Read[SoftTlb.Index(stackPage >> 12)].Vpn);
+        Assert.Equal(mmapPage >> 12, mem.Tlb.Read[SoftTlb.Index(mmapPage >> 12)].Vpn);
+    }
+
     [Fact]
     public void Write_ToReadOnlyPage_FaultsWithProtection()
     {

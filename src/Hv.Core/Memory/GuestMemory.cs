@@ -38,7 +38,7 @@ public sealed class GuestMemory
     public byte Read8(ulong address)
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Read[SoftTlb.Index(vpn)];
         if (e.Vpn == vpn) return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)(address & PhysicalPage.OffsetMask));
         return ReadSlow<byte>(address);
     }
@@ -64,7 +64,7 @@ public sealed class GuestMemory
     public T Read<T>(ulong address) where T : unmanaged
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Read[SoftTlb.Index(vpn)];
         uint offset = (uint)(address & PhysicalPage.OffsetMask);
         if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
             return Unsafe.ReadUnaligned<T>(ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)offset));
@@ -76,7 +76,7 @@ public sealed class GuestMemory
     public byte Fetch8(ulong address)
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Fetch[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Fetch[SoftTlb.Index(vpn)];
         if (e.Vpn == vpn) return Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(e.Data!), (nint)(address & PhysicalPage.OffsetMask));
         return FetchSlow(address);
     }
@@ -120,7 +120,7 @@ public sealed class GuestMemory
     public void Write<T>(ulong address, T value) where T : unmanaged
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Write[SoftTlb.Index(vpn)];
         uint offset = (uint)(address & PhysicalPage.OffsetMask);
         if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
         {
@@ -165,7 +165,7 @@ public sealed class GuestMemory
     internal Span<byte> ReadableSpan(ulong address)
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Read[SoftTlb.Index(vpn)];
         byte[]? data = e.Vpn == vpn ? e.Data
             : TryResolve(address, AccessKind.Read, out PageTableEntry? pte, out _) && !IsWatched(vpn) ? pte.Page.Data : null;
         return data is null ? default : data.AsSpan((int)(address & PhysicalPage.OffsetMask));
@@ -179,7 +179,7 @@ public sealed class GuestMemory
     internal Span<byte> WritableSpan(ulong address)
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Write[SoftTlb.Index(vpn)];
         byte[]? data = e.Vpn == vpn ? e.Data
             : TryResolve(address, AccessKind.Write, out PageTableEntry? pte, out _)
               && (pte.Page.EngineFlags & EnginePageFlags.CodeWriteProtected) == 0 && !IsWatched(vpn) ? pte.Page.Data : null;
@@ -203,7 +203,7 @@ public sealed class GuestMemory
     public bool TryRead<T>(ulong address, out T value) where T : unmanaged
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Read[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Read[SoftTlb.Index(vpn)];
         uint offset = (uint)(address & PhysicalPage.OffsetMask);
         if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
         {
@@ -218,7 +218,7 @@ public sealed class GuestMemory
     public bool TryWrite<T>(ulong address, T value) where T : unmanaged
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        ref TlbEntry e = ref tlb.Write[(int)vpn & SoftTlb.IndexMask];
+        ref TlbEntry e = ref tlb.Write[SoftTlb.Index(vpn)];
         uint offset = (uint)(address & PhysicalPage.OffsetMask);
         if (e.Vpn == vpn && offset <= PhysicalPage.Size - Unsafe.SizeOf<T>())
         {
@@ -273,7 +273,7 @@ public sealed class GuestMemory
     private bool TryWriteBesideCode<T>(ulong address, T value) where T : unmanaged
     {
         ulong vpn = address >> PhysicalPage.Shift;
-        int i = (int)vpn & SoftTlb.IndexMask;
+        int i = SoftTlb.Index(vpn);
         ref TlbEntry e = ref tlb.Write[i];
         int offset = (int)(address & PhysicalPage.OffsetMask);
         Smc.CodeFrame? frame = e.Vpn == (vpn | SoftTlb.CodeTag) ? tlb.WriteFrames[i]
@@ -402,7 +402,7 @@ public sealed class GuestMemory
             return false;
         }
         kind = default;
-        int i = (int)vpn & SoftTlb.IndexMask;
+        int i = SoftTlb.Index(vpn);
         switch (access)
         {
             case AccessKind.Read:

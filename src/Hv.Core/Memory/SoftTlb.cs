@@ -17,8 +17,19 @@ internal struct TlbEntry
 public sealed class SoftTlb
 {
     /// <summary>Entries per array.</summary>
-    public const int Entries = 1024;
+    public const int Entries = 1 << IndexBits;
+    internal const int IndexBits = 10;
     internal const int IndexMask = Entries - 1;
+
+    /// <summary>
+    /// The slot of virtual page <paramref name="vpn"/>: its low bits, with bits 1..9 mixed with the next ten bits
+    /// of the page number. Plain low bits would put the stack's top page and the first mmap below the stack (both
+    /// just under a round address) in one slot, thrashing it; bit 0 is kept as it is, so consecutive pages never
+    /// share a slot (translated code relies on that to check "hit and inside one page" with one compare).
+    /// Translated code computes the same function in IL (UnitCompiler.EmitTlbProbe).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal static int Index(ulong vpn) => (int)((vpn ^ ((vpn >> IndexBits) << 1)) & IndexMask);
     internal const ulong InvalidVpn = ulong.MaxValue;
     /// <summary>Marks a write entry of a code frame (never equal to a real page number).</summary>
     internal const ulong CodeTag = 1UL << 62;
@@ -58,7 +69,7 @@ public sealed class SoftTlb
         if (last - first >= Entries) { Flush(); return; }
         for (ulong vpn = first; vpn < last; vpn++)
         {
-            int i = (int)vpn & IndexMask;
+            int i = Index(vpn);
             if (Read[i].Vpn == vpn) Read[i] = Invalid;
             if ((Write[i].Vpn & ~CodeTag) == vpn) Write[i] = Invalid;
             if (Fetch[i].Vpn == vpn) Fetch[i] = Invalid;
@@ -80,7 +91,7 @@ public sealed class SoftTlb
             for (int i = 0; i < Write.Length; i++)
                 if (ReferenceEquals(Write[i].Data, page.Data)) Write[i] = Invalid;
         }
-        else if (ReferenceEquals(Write[(int)vpn & IndexMask].Data, page.Data)) Write[(int)vpn & IndexMask] = Invalid;
+        else if (ReferenceEquals(Write[Index(vpn)].Data, page.Data)) Write[Index(vpn)] = Invalid;
         if (ReferenceEquals(CodeWrite.Data, page.Data)) CodeWrite = Invalid;
     }
 

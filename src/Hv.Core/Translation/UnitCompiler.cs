@@ -1751,15 +1751,23 @@ internal sealed unsafe class UnitCompiler
     private void EmitTlbProbe(LocalBuilder entries, int size, Label miss)
     {
         Debug.Assert(Unsafe.SizeOf<TlbEntry>() == 1 << EntryShift);
-        // entry = ref entries[(address >> 12) & IndexMask], as byref arithmetic: the index is in range by
+        // entry = ref entries[SoftTlb.Index(address >> 12)], as byref arithmetic: the index is in range by
         // construction (the arrays have Entries elements), so no bounds check.
         il.Emit(OpCodes.Ldloc, entries);
         il.Emit(OpCodes.Call, TlbDataMethod);
         il.Emit(OpCodes.Ldloc, tlbAddress);
-        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift - EntryShift);
+        il.Emit(OpCodes.Ldc_I4, PhysicalPage.Shift);
         il.Emit(OpCodes.Shr_Un);
-        il.Emit(OpCodes.Ldc_I8, (long)SoftTlb.IndexMask << EntryShift);
+        il.Emit(OpCodes.Dup);
+        il.Emit(OpCodes.Ldc_I4, SoftTlb.IndexBits);
+        il.Emit(OpCodes.Shr_Un);
+        il.Emit(OpCodes.Ldc_I4_1);
+        il.Emit(OpCodes.Shl);
+        il.Emit(OpCodes.Xor);
+        il.Emit(OpCodes.Ldc_I8, (long)SoftTlb.IndexMask);
         il.Emit(OpCodes.And);
+        il.Emit(OpCodes.Ldc_I4, EntryShift);
+        il.Emit(OpCodes.Shl);
         il.Emit(OpCodes.Conv_I);
         il.Emit(OpCodes.Add);
         il.Emit(OpCodes.Stloc, tlbEntry);
