@@ -39,6 +39,7 @@ public sealed unsafe partial class Vcpu
         Machine = machine;
         this.codeCache = codeCache;
         this.logger = logger;
+        stats = machine.Stats;
         Memory = new GuestMemory(machine.AddressSpace);
         decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
         trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
@@ -69,7 +70,9 @@ public sealed unsafe partial class Vcpu
     public GuestMemory Memory { get; }
 
     /// <summary>Counters.</summary>
-    public HvStats Stats => Machine.Stats;
+    public HvStats Stats => stats;
+
+    private readonly HvStats stats;
 
     /// <summary>
     /// The simulated instruction cache, or null when <see cref="HvOptions.InstructionCache"/> is off. The
@@ -335,7 +338,7 @@ public sealed unsafe partial class Vcpu
     internal bool CallTranslated(TranslatedUnit caller, int site, ulong target)
     {
         if (callDepth == MaxCallDepth || stop is not null || breakpoints is not null
-            || Stats.TranslatedInstructions >= translatedLimit || background?.HasCompleted == true) return false;
+            || stats.TranslatedInstructions >= translatedLimit || background?.HasCompleted == true) return false;
         TranslatedUnit? callee = caller.CallTargets![site];
         if (callee is null || callee.Invalidated || callee.Start != target)
         {
@@ -344,8 +347,8 @@ public sealed unsafe partial class Vcpu
             if (callee is null || callee.Invalidated) caller.SetCallTarget(site, found!);
             callee = found;
         }
-        else Stats.ChainedExits++;
-        Stats.TranslatedCalls++;
+        else stats.ChainedExits++;
+        stats.TranslatedCalls++;
         callee = PrepareEntry(callee!);
         long outer = RunningUnitId;
         callDepth++;
