@@ -804,6 +804,9 @@ internal sealed unsafe class UnitCompiler
     private void FlushDeferredFlags()
     {
         if (deferred is not { } f) return;
+        // Here, in line, the operands are those of the last producer (a fault stub or an exit is emitted
+        // elsewhere, and there tmpA/tmpB/tmpR hold what they held when its access or store ran).
+        Debug.Assert(f == RotateDeferred || fused == f, "deferred flags need their operands in tmpA/tmpB/tmpR");
         EmitDeferredFlags(f);
         deferred = null;
     }
@@ -816,7 +819,6 @@ internal sealed unsafe class UnitCompiler
             EmitSetStatus(all: false);
             return;
         }
-        Debug.Assert(fused == f, "deferred flags need their operands in tmpA/tmpB/tmpR");
         EmitSetFlags(f.Op, f.Size);
     }
 
