@@ -108,6 +108,12 @@ public sealed class SmcPropertyTests
         a.mov(r8d, __dword_ptr[rdi + r14 * 8]);
         a.mov(r9d, __dword_ptr[rdi + r14 * 8 + 4]);
         a.mov(__byte_ptr[r10 + r8], r9b);
+        BodyAndNextRound(a, body, code, top, writes.Length);
+    };
+
+    /// <summary>The patched body at <paramref name="code"/>, a checksum of its results in r13, and the round loop (r14).</summary>
+    private static void BodyAndNextRound(Assembler a, BodyOp[] body, Label code, Label top, int rounds)
+    {
         a.Label(ref code);
         foreach (BodyOp op in body) a.AddInstruction(Encode(op));
         foreach (AssemblerRegister64 r in new[] { rax, rbx, rdx, rsi, rbp })
@@ -116,9 +122,9 @@ public sealed class SmcPropertyTests
             a.rol(r13, 7);
         }
         a.inc(r14d);
-        a.cmp(r14d, writes.Length);
+        a.cmp(r14d, rounds);
         a.jb(top);
-    };
+    }
 
     /// <summary>
     /// A write stored with a 1-, 2-, 4- or 8-byte store (2^<paramref name="WidthLog"/>, shrunk to fit the body)
@@ -194,16 +200,7 @@ public sealed class SmcPropertyTests
         a.jmp(code);
         a.Label(ref w8);
         a.mov(__qword_ptr[r10 + r8], r9);
-        a.Label(ref code);
-        foreach (BodyOp op in body) a.AddInstruction(Encode(op));
-        foreach (AssemblerRegister64 r in new[] { rax, rbx, rdx, rsi, rbp })
-        {
-            a.add(r13, r);
-            a.rol(r13, 7);
-        }
-        a.inc(r14d);
-        a.cmp(r14d, stores.Length);
-        a.jb(top);
+        BodyAndNextRound(a, body, code, top, stores.Length);
     };
 
     [Theory]
