@@ -105,11 +105,13 @@ public sealed unsafe class FpuState
 
     private readonly byte[] storage = GC.AllocateArray<byte>(Size + 64, pinned: true);
     private readonly int start;
+    private readonly byte* pointer; // the array is pinned: its address never changes
 
     /// <summary>Creates the power-on state: FCW 0x037F, MXCSR 0x1F80, everything else zero.</summary>
     public FpuState()
     {
         fixed (byte* p = storage) start = (int)((64 - ((nint)p & 63)) & 63);
+        pointer = (byte*)Unsafe.AsPointer(ref storage[start]);
         Reset();
     }
 
@@ -117,7 +119,7 @@ public sealed unsafe class FpuState
     public Span<byte> Area => storage.AsSpan(start, Size);
 
     /// <summary>Address of the image (pinned, 64-byte aligned).</summary>
-    public byte* Pointer => (byte*)Unsafe.AsPointer(ref storage[start]);
+    public byte* Pointer => pointer;
 
     /// <summary>x87 control word.</summary>
     public ref ushort Fcw => ref Unsafe.As<byte, ushort>(ref storage[start + FcwOffset]);

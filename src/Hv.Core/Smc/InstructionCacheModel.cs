@@ -190,7 +190,7 @@ public sealed class InstructionCacheModel
     /// <paramref name="verified"/> belongs to the batch (start it at -1): it lets a batch fetched again, with
     /// nothing in between that could change its outcome, be counted without looking at its lines.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // every unit entry: no slow tier-0 phase
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] // every unit entry: the common case is a few instructions in line
     internal void FetchLines(ulong[] lines, ref long verified)
     {
         if (verified == version)
@@ -200,6 +200,12 @@ public sealed class InstructionCacheModel
             lastLine = lines[^1];
             return;
         }
+        FetchLinesChecked(lines, ref verified);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private void FetchLinesChecked(ulong[] lines, ref long verified)
+    {
         // The common case without calls: each line present in its set's recent way (FetchLine's first check,
         // which changes nothing but the counters); from the first other line on, FetchLine does the work.
         ref ulong tagBase = ref MemoryMarshal.GetArrayDataReference(tags);
