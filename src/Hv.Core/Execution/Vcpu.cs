@@ -24,8 +24,6 @@ public sealed unsafe partial class Vcpu
     /// <summary>Blocks inside regions being compiled in the background: they do not start regions of their own.</summary>
     private readonly HashSet<DecodedBlock> inFlight = new(ReferenceEqualityComparer.Instance);
     private readonly int hotThreshold;
-    /// <summary>Entries after which translate mode compiles a unit again over the blocks decoded since (-1: never).</summary>
-    private readonly long retranslateEntries = -1;
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
@@ -54,7 +52,6 @@ public sealed unsafe partial class Vcpu
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
-            retranslateEntries = RetranslateEntries;
             // Translate mode stays translate-on-first-use, synchronous and deterministic.
             if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
@@ -123,7 +120,6 @@ public sealed unsafe partial class Vcpu
     private void RunBlocks()
     {
         CpuState state = State;
-        HvStats stats = Stats;
         DecodedBlock? previous = null;
         TranslatedUnit? previousUnit = null;
         while (stop is null)
@@ -223,7 +219,7 @@ public sealed unsafe partial class Vcpu
         if (entry.Invalidated || background is not null && inFlight.Contains(entry)) return unit;
         DecodedBlock[] region = translator!.SelectRegion(entry, overCalls: true);
         if (region.Length <= unit.Blocks.Length) return unit; // nothing new: compiling it again would be wasted
-        Stats.UnitsRegrown++;
+        stats.UnitsRegrown++;
         if (background is not null)
         {
             RequestTranslation(region);
@@ -300,7 +296,6 @@ public sealed unsafe partial class Vcpu
     /// <summary>Runs a unit from the dispatcher; returns the unit that ran (a regrown one may replace it).</summary>
     private TranslatedUnit EnterUnit(TranslatedUnit unit)
     {
-        HvStats stats = Stats;
         long remaining = budgetEnd - stats.GuestInstructions;
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit = PrepareEntry(unit);
@@ -314,7 +309,7 @@ public sealed unsafe partial class Vcpu
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private TranslatedUnit PrepareEntry(TranslatedUnit unit)
     {
-        if (unit.Entries == retranslateEntries) unit = Regrow(unit);
+        if (unit.Entries == RetranslateEntries) unit = Regrow(unit);
         unit.Entries++;
         if (icache is not null) FetchUnit(icache, unit);
         return unit;
