@@ -487,6 +487,14 @@ internal sealed unsafe class UnitCompiler
         il.MarkLabel(stay);
     }
 
+    /// <summary>Leaves the unit (state already published) if a write has invalidated its code.</summary>
+    private void ExitIfInvalidated()
+    {
+        LoadUnit();
+        il.Emit(OpCodes.Ldfld, InvalidatedField);
+        il.Emit(OpCodes.Brtrue, exit);
+    }
+
     /// <summary>Publishes the count and leaves the unit (RIP must already be in the state).</summary>
     private void LeaveUnit()
     {
@@ -645,9 +653,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldfld, RipField);
         il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
         il.Emit(OpCodes.Bne_Un, exit);
-        LoadUnit();
-        il.Emit(OpCodes.Ldfld, InvalidatedField);
-        il.Emit(OpCodes.Brtrue, exit);
+        ExitIfInvalidated();
         GoTo(returnAddress, k);
     }
 
@@ -703,9 +709,7 @@ internal sealed unsafe class UnitCompiler
                 pending++;
                 FlushPending();
                 SetRip(target);
-                LoadUnit();
-                il.Emit(OpCodes.Ldfld, InvalidatedField);
-                il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
+                ExitIfInvalidated(); // the push rewrote this unit's code
                 // A target inside the region (not its entry: that is recursion) is only a branch.
                 if (IndexOfBlock(target) > 0) GoTo(target, k);
                 else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k);
@@ -735,9 +739,7 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Stfld, RipField);
                 if (ins.Mnemonic == Mnemonic.Call)
                 {
-                    LoadUnit();
-                    il.Emit(OpCodes.Ldfld, InvalidatedField);
-                    il.Emit(OpCodes.Brtrue, exit); // the push rewrote this unit's code
+                    ExitIfInvalidated(); // the push rewrote this unit's code
                     EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k);
                 }
                 else il.Emit(OpCodes.Br, exit);
