@@ -39,6 +39,8 @@ public sealed unsafe partial class Vcpu
         this.logger = logger;
         stats = machine.Stats;
         Memory = new GuestMemory(machine.AddressSpace);
+        readTlb = Memory.Tlb.Read;
+        writeTlb = Memory.Tlb.Write;
         decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
         trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
         if (machine.Options.InstructionCache is { } geometry)
@@ -68,6 +70,12 @@ public sealed unsafe partial class Vcpu
 
     /// <summary>Counters.</summary>
     public HvStats Stats => stats;
+
+    /// <summary>
+    /// <see cref="Memory"/>'s TLB arrays (they never change), one load away for translated code: every unit's
+    /// prologue loads them (rather than through the memory and TLB objects).
+    /// </summary>
+    internal readonly TlbEntry[] readTlb, writeTlb;
 
     private readonly HvStats stats;
 

@@ -242,6 +242,9 @@ public sealed class InstructionCacheModel
         return [.. lines];
     }
 
+    // Hot from the first block on, and its way search uses Vector256, which ReadyToRun code leaves out: without
+    // this it would run unoptimized (tier 0, FindWay not inlined) until the runtime tiers it up.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FetchLine(ulong line)
     {
         Fetches++;

@@ -82,9 +82,8 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo RotateCoreMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.RotateCore), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly FieldInfo TlbVpnField = typeof(TlbEntry).GetField(nameof(TlbEntry.Vpn))!;
     private static readonly FieldInfo TlbDataField = typeof(TlbEntry).GetField(nameof(TlbEntry.Data))!;
-    private static readonly FieldInfo TlbReadField = typeof(SoftTlb).GetField(nameof(SoftTlb.Read), BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly FieldInfo TlbWriteField = typeof(SoftTlb).GetField(nameof(SoftTlb.Write), BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo TlbGetter = typeof(GuestMemory).GetProperty(nameof(GuestMemory.Tlb))!.GetMethod!;
+    private static readonly FieldInfo VcpuReadTlbField = typeof(Vcpu).GetField(nameof(Vcpu.readTlb), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo VcpuWriteTlbField = typeof(Vcpu).GetField(nameof(Vcpu.writeTlb), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ArrayDataMethod = typeof(System.Runtime.InteropServices.MemoryMarshal)
         .GetMethod(nameof(System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference), 1, [Type.MakeGenericMethodParameter(0).MakeArrayType()])!
         .MakeGenericMethod(typeof(byte));
@@ -223,12 +222,11 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Call, MemoryGetter);
         il.Emit(OpCodes.Stloc, memory);
         // The TLB arrays never change for a GuestMemory: hits need no call.
-        il.Emit(OpCodes.Ldloc, memory);
-        il.Emit(OpCodes.Call, TlbGetter);
-        il.Emit(OpCodes.Dup);
-        il.Emit(OpCodes.Ldfld, TlbReadField);
+        LoadCpu();
+        il.Emit(OpCodes.Ldfld, VcpuReadTlbField);
         il.Emit(OpCodes.Stloc, tlbRead);
-        il.Emit(OpCodes.Ldfld, TlbWriteField);
+        LoadCpu();
+        il.Emit(OpCodes.Ldfld, VcpuWriteTlbField);
         il.Emit(OpCodes.Stloc, tlbWrite);
         simd.EmitPrologue();
         EmitRegisterFileAddress();
