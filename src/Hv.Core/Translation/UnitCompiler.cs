@@ -209,25 +209,23 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Pushes the unit being run (the method's first argument, bound by the delegate).</summary>
     private void LoadUnit() => il.Emit(OpCodes.Ldarg_0);
 
+    /// <summary>Prologue: <paramref name="local"/> = the vCPU's <paramref name="member"/> (a property getter or a field).</summary>
+    private void LoadFromCpu(MemberInfo member, LocalBuilder local)
+    {
+        LoadCpu();
+        if (member is MethodInfo getter) il.Emit(OpCodes.Call, getter); else il.Emit(OpCodes.Ldfld, (FieldInfo)member);
+        il.Emit(OpCodes.Stloc, local);
+    }
+
     private void EmitUnit()
     {
         AllocateRegisters();
-        LoadCpu();
-        il.Emit(OpCodes.Call, StateGetter);
-        il.Emit(OpCodes.Stloc, state);
-        LoadCpu();
-        il.Emit(OpCodes.Call, StatsGetter);
-        il.Emit(OpCodes.Stloc, stats);
-        LoadCpu();
-        il.Emit(OpCodes.Call, MemoryGetter);
-        il.Emit(OpCodes.Stloc, memory);
+        LoadFromCpu(StateGetter, state);
+        LoadFromCpu(StatsGetter, stats);
+        LoadFromCpu(MemoryGetter, memory);
         // The TLB arrays never change for a GuestMemory: hits need no call.
-        LoadCpu();
-        il.Emit(OpCodes.Ldfld, VcpuReadTlbField);
-        il.Emit(OpCodes.Stloc, tlbRead);
-        LoadCpu();
-        il.Emit(OpCodes.Ldfld, VcpuWriteTlbField);
-        il.Emit(OpCodes.Stloc, tlbWrite);
+        LoadFromCpu(VcpuReadTlbField, tlbRead);
+        LoadFromCpu(VcpuWriteTlbField, tlbWrite);
         simd.EmitPrologue();
         EmitRegisterFileAddress();
         LoadRegisters();
