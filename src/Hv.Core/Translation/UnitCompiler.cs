@@ -310,6 +310,12 @@ internal sealed unsafe class UnitCompiler
     {
         foreach (Instruction ins in unit.Instructions)
         {
+            foreach (UsedRegister used in infoFactory.GetInfo(in ins).GetUsedRegisters())
+            {
+                Register full = used.Register.GetFullRegister();
+                if (full.IsGPR64() && used.Access is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite)
+                    written |= 1u << Operands.GprIndex(full);
+            }
             for (int op = 0; op < ins.OpCount; op++)
                 if (ins.GetOpKind(op) == OpKind.Register) Use(ins.GetOpRegister(op));
             Use(ins.MemoryBase);
@@ -365,11 +371,17 @@ internal sealed unsafe class UnitCompiler
         }
     }
 
+    /// <summary>
+    /// GPRs some instruction of the unit writes (Iced's register use, implicit operands included). The others
+    /// keep the value they were loaded with, so their locals are never stored back.
+    /// </summary>
+    private uint written;
+
     private void StoreRegisters(uint mask = 0xFFFF)
     {
         for (int i = 0; i < 16; i++)
         {
-            if (regs[i] is not { } local || (mask & (1u << i)) == 0) continue;
+            if (regs[i] is not { } local || (mask & written & (1u << i)) == 0) continue;
             EmitRegisterSlot(i);
             il.Emit(OpCodes.Ldloc, local);
             il.Emit(OpCodes.Stind_I8);
