@@ -24,6 +24,8 @@ public sealed unsafe partial class Vcpu
     /// <summary>Blocks inside regions being compiled in the background: they do not start regions of their own.</summary>
     private readonly HashSet<DecodedBlock> inFlight = new(ReferenceEqualityComparer.Instance);
     private readonly int hotThreshold;
+    /// <summary>Translate mode: first compiles are baseline units (code that runs once should cost little to compile).</summary>
+    private readonly bool baselineFirst;
     private StopReason? stop;
     private Interpretation.Simd.SimdUnit? simd;
     private long budgetEnd;
@@ -54,6 +56,7 @@ public sealed unsafe partial class Vcpu
             translator = new Translator(machine.Stats, logger, TryGetBlock);
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
+            baselineFirst = machine.Options.Mode == ExecutionMode.Translate;
             // Translate mode stays translate-on-first-use, synchronous and deterministic.
             if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
@@ -180,7 +183,7 @@ public sealed unsafe partial class Vcpu
             }
             else if (++block.Executions >= hotThreshold && translator is not null)
             {
-                TranslatedUnit unit = translator.Translate(block);
+                TranslatedUnit unit = translator.Translate(block, baselineFirst);
                 translationCache!.Add(unit);
                 Chain(previousUnit, unit);
                 previous = null;
@@ -218,7 +221,8 @@ public sealed unsafe partial class Vcpu
     /// A region is chosen when its entry gets hot, before all of its paths have run: translate mode compiles
     /// each block the first time it runs, when its successors are not even decoded, and in tiered mode the
     /// paths a function takes after its calls return warm up later than its entry. A unit that turns out hot
-    /// is compiled once more from the same entry over every block warm by now (translate mode: here and now;
+    /// is compiled once more from the same entry over every block warm by now, in full even if no block was
+    /// added when it was a baseline unit (see <see cref="TranslatedUnit.Baseline"/>) (translate mode: here and now;
     /// tiered: in the background, the old unit running meanwhile); the new unit replaces the old one.
     /// </summary>
     private TranslatedUnit Regrow(TranslatedUnit unit)
@@ -226,7 +230,8 @@ public sealed unsafe partial class Vcpu
         DecodedBlock entry = unit.Blocks[0];
         if (entry.Invalidated || background is not null && inFlight.Contains(entry)) return unit;
         DecodedBlock[] region = translator!.SelectRegion(entry, overCalls: true);
-        if (region.Length <= unit.Blocks.Length) return unit; // nothing new: compiling it again would be wasted
+        // Nothing new: compiling it again would be wasted (unless only a baseline unit exists yet).
+        if (region.Length <= unit.Blocks.Length && !unit.Baseline) return unit;
         stats.UnitsRegrown++;
         if (background is not null)
         {

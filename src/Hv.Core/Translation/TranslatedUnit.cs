@@ -14,9 +14,10 @@ internal delegate void UnitBody(Vcpu cpu);
 /// </summary>
 public sealed class TranslatedUnit : IChained<TranslatedUnit>
 {
-    internal TranslatedUnit(ulong start, DecodedBlock[] blocks, Instruction[] instructions)
+    internal TranslatedUnit(ulong start, DecodedBlock[] blocks, Instruction[] instructions, bool baseline = false)
     {
         Start = start;
+        Baseline = baseline;
         Blocks = blocks;
         Instructions = instructions;
         blockOffsets = new int[blocks.Length];
@@ -56,6 +57,14 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
 
     /// <summary>Guest address of the entry block.</summary>
     public ulong Start { get; }
+
+    /// <summary>
+    /// Compiled for its first run (translate mode compiles every block the first time it runs): memory accesses
+    /// outside the unit's own loops call the soft-TLB lookup out of line instead of inlining it, which gives the
+    /// .NET JIT far fewer basic blocks to compile. A baseline unit that gets hot is compiled again in full
+    /// (regrowing).
+    /// </summary>
+    public bool Baseline { get; }
 
     /// <summary>The decoded blocks the unit was made from (entry first).</summary>
     public IReadOnlyList<DecodedBlock> SourceBlocks => Blocks;

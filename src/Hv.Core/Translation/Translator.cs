@@ -38,9 +38,11 @@ internal sealed unsafe class Translator
     }
 
     /// <summary>Translates the region that starts with <paramref name="entry"/>, on this thread.</summary>
-    public TranslatedUnit Translate(DecodedBlock entry)
+    /// <param name="entry">The block about to run.</param>
+    /// <param name="baseline">Compile the cheaper first-run form (see <see cref="TranslatedUnit.Baseline"/>).</param>
+    public TranslatedUnit Translate(DecodedBlock entry, bool baseline = false)
     {
-        TranslatedUnit unit = CreateUnit(SelectRegion(entry));
+        TranslatedUnit unit = CreateUnit(SelectRegion(entry), baseline);
         Compile(unit, out long ticks);
         Account(unit, ticks);
         return unit;
@@ -153,7 +155,9 @@ internal sealed unsafe class Translator
     /// A unit holding its own copy of <paramref name="region"/>'s instructions, not yet compiled. vCPU thread
     /// only (the copy must not race with in-place operand patches).
     /// </summary>
-    public static TranslatedUnit CreateUnit(DecodedBlock[] region)
+    /// <param name="region">The blocks, entry first.</param>
+    /// <param name="baseline">The unit is compiled in its first-run form (see <see cref="TranslatedUnit.Baseline"/>).</param>
+    public static TranslatedUnit CreateUnit(DecodedBlock[] region, bool baseline = false)
     {
         int total = 0;
         foreach (DecodedBlock b in region) total += b.Count;
@@ -164,6 +168,6 @@ internal sealed unsafe class Translator
             b.Code.CopyTo(instructions.AsSpan(at));
             at += b.Count;
         }
-        return new TranslatedUnit(region[0].Start, region, instructions);
+        return new TranslatedUnit(region[0].Start, region, instructions, baseline);
     }
 }

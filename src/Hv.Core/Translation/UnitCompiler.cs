@@ -63,13 +63,19 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo TryRead64 = typeof(UnitCompiler).GetMethod(nameof(MissRead64), BindingFlags.Static | BindingFlags.NonPublic)!;
     // A store that missed the inline TLB probe goes straight to the memory's slow path (one call, no second probe):
     // that is where stores beside code, SMC, watchpoints and faults are sorted out.
-    private static readonly MethodInfo TryWrite8 = WriteMiss(typeof(byte));
-    private static readonly MethodInfo TryWrite16 = WriteMiss(typeof(ushort));
-    private static readonly MethodInfo TryWrite32 = WriteMiss(typeof(uint));
-    private static readonly MethodInfo TryWrite64 = WriteMiss(typeof(ulong));
+    private static readonly MethodInfo[] MissWrites = [WriteMiss(typeof(byte)), WriteMiss(typeof(ushort)), WriteMiss(typeof(uint)), WriteMiss(typeof(ulong))];
 
     private static MethodInfo WriteMiss(Type value) =>
         typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWriteSlow), BindingFlags.Instance | BindingFlags.NonPublic)!.MakeGenericMethod(value);
+    // A store with no inline probe (baseline units outside loops): probe and, on a miss, the slow path, in one call.
+    private static readonly MethodInfo[] OutOfLineWrites =
+        [OutOfLineWrite(typeof(byte)), OutOfLineWrite(typeof(ushort)), OutOfLineWrite(typeof(uint)), OutOfLineWrite(typeof(ulong))];
+
+    private static MethodInfo OutOfLineWrite(Type value) =>
+        typeof(UnitCompiler).GetMethod(nameof(WriteOutOfLine), BindingFlags.Static | BindingFlags.NonPublic)!.MakeGenericMethod(value);
+
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    private static bool WriteOutOfLine<T>(GuestMemory m, ulong a, T v) where T : unmanaged => m.TryWrite(a, v);
     private static readonly MethodInfo ReverseUInt32 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(uint)])!;
     private static readonly MethodInfo ReverseUInt64 = typeof(System.Buffers.Binary.BinaryPrimitives).GetMethod(nameof(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness), [typeof(ulong)])!;
     private static readonly MethodInfo CheckBranchTargetMethod = typeof(ControlInstructions).GetMethod(nameof(ControlInstructions.CheckBranchTarget), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -116,6 +122,12 @@ internal sealed unsafe class UnitCompiler
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
     private readonly FloatEmitter fp;
+
+    /// <summary>
+    /// Memory accesses of the current block skip the inline TLB probe and call the lookup out of line: baseline
+    /// units do that outside their loops (see <see cref="TranslatedUnit.Baseline"/>).
+    /// </summary>
+    private bool accessesOutOfLine;
 
     /// <summary>Call sites numbered so far (indexes into <see cref="TranslatedUnit.CallTargets"/>).</summary>
     private int callSites;
@@ -230,10 +242,12 @@ internal sealed unsafe class UnitCompiler
         EmitRegisterFileAddress();
         LoadRegisters();
 
+        bool[]? inLoop = unit.Baseline ? BlocksInLoops() : null;
         int g = 0;
         for (int k = 0; k < unit.Blocks.Length; k++)
         {
             il.MarkLabel(blockLabels[k]);
+            accessesOutOfLine = inLoop is not null && !inLoop[k];
             fused = null;
             pending = 0;
             ReadOnlySpan<Instruction> code = unit.BlockCode(k);
@@ -672,6 +686,29 @@ internal sealed unsafe class UnitCompiler
     internal static bool IsInlineCall(in Instruction ins) =>
         ins.Mnemonic == Mnemonic.Call && (ins.Op0Kind == OpKind.NearBranch64
             || ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8);
+
+    /// <summary>
+    /// Per block: can it run more than once per entry into the unit, i.e. does it lie between the target and
+    /// the source of a branch back to an earlier block (or the same one)? Blocks are laid out in the order
+    /// the region grew, which is the order <see cref="GoTo"/> calls back edges by.
+    /// </summary>
+    private bool[] BlocksInLoops()
+    {
+        var inLoop = new bool[unit.Blocks.Length];
+        Span<ulong> successors = stackalloc ulong[3];
+        for (int j = 0; j < unit.Blocks.Length; j++)
+        {
+            ref readonly Instruction last = ref unit.BlockCode(j)[^1];
+            int n = Translator.StaticSuccessors(in last, successors);
+            if (IsInlineCall(in last)) successors[n++] = last.NextIP; // a translated call continues here
+            for (int s = 0; s < n; s++)
+            {
+                int i = IndexOfBlock(successors[s]);
+                if (i >= 0 && i <= j) inLoop.AsSpan(i, j - i + 1).Fill(true);
+            }
+        }
+        return inLoop;
+    }
 
     private int IndexOfBlock(ulong start)
     {
@@ -1700,11 +1737,14 @@ internal sealed unsafe class UnitCompiler
     {
         Label miss = il.DefineLabel(), done = il.DefineLabel();
         il.Emit(OpCodes.Stloc, tlbAddress);
-        EmitTlbProbe(tlbRead, size, miss);
-        il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
-        il.Emit(OpCodes.Conv_U8);
-        il.Emit(OpCodes.Stloc, tlbValue);
-        il.Emit(OpCodes.Br, done);
+        if (!accessesOutOfLine)
+        {
+            EmitTlbProbe(tlbRead, size, miss);
+            il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
+            il.Emit(OpCodes.Conv_U8);
+            il.Emit(OpCodes.Stloc, tlbValue);
+            il.Emit(OpCodes.Br, done);
+        }
         il.MarkLabel(miss);
         (LocalBuilder local, MethodInfo method) = size switch
         {
@@ -1731,10 +1771,13 @@ internal sealed unsafe class UnitCompiler
         Label miss = il.DefineLabel(), done = il.DefineLabel();
         il.Emit(OpCodes.Stloc, tlbValue);
         il.Emit(OpCodes.Stloc, tlbAddress);
-        EmitTlbProbe(tlbWrite, size, miss);
-        il.Emit(OpCodes.Ldloc, tlbValue);
-        il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
-        il.Emit(OpCodes.Br, done);
+        if (!accessesOutOfLine)
+        {
+            EmitTlbProbe(tlbWrite, size, miss);
+            il.Emit(OpCodes.Ldloc, tlbValue);
+            il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
+            il.Emit(OpCodes.Br, done);
+        }
         il.MarkLabel(miss);
         // Publish the storing instruction (only the slow path can reach the SMC engine, since code frames have
         // no plain write entry): an SMC event names its writer and the engine knows which instruction runs.
@@ -1744,13 +1787,9 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, tlbAddress);
         il.Emit(OpCodes.Ldloc, tlbValue);
-        switch (size)
-        {
-            case 1: il.Emit(OpCodes.Conv_U1); il.Emit(OpCodes.Call, TryWrite8); break;
-            case 2: il.Emit(OpCodes.Conv_U2); il.Emit(OpCodes.Call, TryWrite16); break;
-            case 4: il.Emit(OpCodes.Conv_U4); il.Emit(OpCodes.Call, TryWrite32); break;
-            default: il.Emit(OpCodes.Call, TryWrite64); break;
-        }
+        int sizeIndex = System.Numerics.BitOperations.Log2((uint)size);
+        if (size < 8) il.Emit(size switch { 1 => OpCodes.Conv_U1, 2 => OpCodes.Conv_U2, _ => OpCodes.Conv_U4 });
+        il.Emit(OpCodes.Call, (accessesOutOfLine ? OutOfLineWrites : MissWrites)[sizeIndex]);
         il.Emit(OpCodes.Brfalse, FaultStub());
         il.MarkLabel(done);
     }

@@ -2,6 +2,7 @@ using Hv.Core.Cpu;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
 using Hv.Core.Tests.Support;
+using Hv.Core.Translation;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -28,6 +29,55 @@ public sealed class TranslationTests
         var s = m.Machine.Stats.Snapshot();
         Assert.True(s["regions_translated"] >= 1);
         Assert.True(s["guest_instructions_translated"] >= 3000, $"translated {s["guest_instructions_translated"]}");
+    }
+
+    /// <summary>
+    /// Translate mode compiles code the first time it runs in the baseline form (memory accesses outside loops
+    /// call the TLB lookup out of line); a function entered 1000 times gets hot and is compiled again in full.
+    /// Tiered mode compiles only hot code, always in full. Every form computes the interpreter's result.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void HotFunction_AnyMode_BaselineOnlyOnFirstCompileInTranslateMode(ExecutionMode mode)
+    {
+        var m = new TestMachine(mode, backgroundTranslation: false).Load(a =>
+        {
+            Label loop = a.CreateLabel(), f = a.CreateLabel(), done = a.CreateLabel();
+            a.mov(ecx, 1000);
+            a.mov(rdi, (long)TestMachine.DataBase);
+            a.xor(eax, eax);
+            a.Label(ref loop);
+            a.call(f);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.jmp(done);
+            a.Label(ref f); // mem[0] += ecx; rax += mem[0]: a load and a store outside any loop of f's own
+            a.add(__qword_ptr[rdi], rcx);
+            a.add(rax, __qword_ptr[rdi]);
+            a.ret();
+            a.Label(ref done);
+        });
+        var added = new List<TranslatedUnit>();
+        if (m.Machine.Cpu.TranslationCache is { } cache)
+        {
+            Action<TranslatedUnit>? engine = cache.UnitAdded; // the SMC engine protects the new unit's code
+            cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+        }
+
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+
+        ulong sum = 0, total = 0;
+        for (ulong c = 1000; c >= 1; c--) total += sum += c;
+        Assert.Equal(sum, m.ReadData64(TestMachine.DataBase));
+        Assert.Equal(total, m.State[Gpr.Rax]);
+        if (mode == ExecutionMode.Translate)
+        {
+            Assert.True(added[0].Baseline);
+            // Every full unit replaces a baseline unit from the same entry (regrown when it got hot).
+            Assert.Contains(added, u => !u.Baseline);
+            Assert.All(added.FindAll(u => !u.Baseline), u => Assert.Contains(added, v => v.Baseline && v.Start == u.Start));
+        }
+        else Assert.DoesNotContain(added, u => u.Baseline);
     }
 
     [Fact]
