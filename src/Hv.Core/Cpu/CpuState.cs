@@ -105,7 +105,7 @@ public sealed unsafe class FpuState
 
     private readonly byte[] storage = GC.AllocateArray<byte>(Size + 64, pinned: true);
     private readonly int start;
-    private readonly byte* pointer; // the array is pinned: its address never changes
+    internal readonly byte* pointer; // the array is pinned: its address never changes (units load it directly)
 
     /// <summary>Creates the power-on state: FCW 0x037F, MXCSR 0x1F80, everything else zero.</summary>
     public FpuState()

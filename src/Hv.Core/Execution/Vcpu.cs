@@ -40,9 +40,9 @@ public sealed unsafe partial class Vcpu
         this.codeCache = codeCache;
         this.logger = logger;
         stats = machine.Stats;
-        Memory = new GuestMemory(machine.AddressSpace);
-        readTlb = Memory.Tlb.Read;
-        writeTlb = Memory.Tlb.Write;
+        memory = new GuestMemory(machine.AddressSpace);
+        readTlb = memory.Tlb.Read;
+        writeTlb = memory.Tlb.Write;
         decoder = new BlockDecoder(Memory, machine.Options.MaxBlockInstructions);
         trace = machine.Options.TraceInstructions && logger.IsEnabled(LogLevel.Trace);
         if (machine.Options.InstructionCache is { } geometry)
@@ -66,13 +66,18 @@ public sealed unsafe partial class Vcpu
     public Machine Machine { get; }
 
     /// <summary>Registers and flags.</summary>
-    public CpuState State { get; } = new();
+    public CpuState State => state;
 
     /// <summary>Guest memory as this vCPU sees it.</summary>
-    public GuestMemory Memory { get; }
+    public GuestMemory Memory => memory;
 
     /// <summary>Counters.</summary>
     public HvStats Stats => stats;
+
+    // Fields rather than auto-properties: every translated unit's prologue loads them, and a field load is less
+    // work for the JIT than a getter call it has to inline (unit compiles are mostly JIT time).
+    internal readonly CpuState state = new();
+    internal readonly GuestMemory memory;
 
     /// <summary>
     /// <see cref="Memory"/>'s TLB arrays (they never change), one load away for translated code: every unit's
@@ -80,7 +85,7 @@ public sealed unsafe partial class Vcpu
     /// </summary>
     internal readonly TlbEntry[] readTlb, writeTlb;
 
-    private readonly HvStats stats;
+    internal readonly HvStats stats;
 
     /// <summary>
     /// The simulated instruction cache, or null when <see cref="HvOptions.InstructionCache"/> is off. The

@@ -25,7 +25,7 @@ internal sealed class SimdEmitter
 
     private static readonly MethodInfo TryRead128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead128))!;
     private static readonly MethodInfo TryWrite128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite128))!;
-    private static readonly MethodInfo FpuGetter = typeof(CpuState).GetField(nameof(CpuState.Fpu))!.FieldType.GetProperty(nameof(FpuState.Pointer))!.GetMethod!;
+    private static readonly FieldInfo FpuPointerField = typeof(FpuState).GetField(nameof(FpuState.pointer), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo FpuField = typeof(CpuState).GetField(nameof(CpuState.Fpu))!;
     private static readonly MethodInfo MoveMask = typeof(Sse2).GetMethod(nameof(Sse2.MoveMask), [typeof(Vector128<byte>)])!;
     private static readonly MethodInfo ShufpsMethod = typeof(Sse).GetMethod(nameof(Sse.Shuffle), [typeof(Vector128<float>), typeof(Vector128<float>), typeof(byte)])!;
@@ -50,7 +50,7 @@ internal sealed class SimdEmitter
         fpu = il.DeclareLocal(typeof(byte*));
         il.Emit(OpCodes.Ldloc, compiler.StateLocal);
         il.Emit(OpCodes.Ldfld, FpuField);
-        il.Emit(OpCodes.Call, FpuGetter);
+        il.Emit(OpCodes.Ldfld, FpuPointerField);
         il.Emit(OpCodes.Stloc, fpu);
     }
 

@@ -31,9 +31,9 @@ namespace Hv.Core.Translation;
 internal sealed unsafe class UnitCompiler
 {
     private static readonly FieldInfo InstructionStartField = typeof(Vcpu).GetField(nameof(Vcpu.instructionStart), BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo StateGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.State))!.GetMethod!;
-    private static readonly MethodInfo StatsGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Stats))!.GetMethod!;
-    private static readonly MethodInfo MemoryGetter = typeof(Vcpu).GetProperty(nameof(Vcpu.Memory))!.GetMethod!;
+    private static readonly FieldInfo VcpuStateField = typeof(Vcpu).GetField(nameof(Vcpu.state), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo VcpuStatsField = typeof(Vcpu).GetField(nameof(Vcpu.stats), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly FieldInfo VcpuMemoryField = typeof(Vcpu).GetField(nameof(Vcpu.memory), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo TranslatedLimitField = typeof(Vcpu).GetField(nameof(Vcpu.translatedLimit), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo RipField = typeof(CpuState).GetField(nameof(CpuState.Rip))!;
     private static readonly FieldInfo GprField = typeof(CpuState).GetField(nameof(CpuState.Gpr))!;
@@ -221,20 +221,20 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Pushes the unit being run (the method's first argument, bound by the delegate).</summary>
     private void LoadUnit() => il.Emit(OpCodes.Ldarg_0);
 
-    /// <summary>Prologue: <paramref name="local"/> = the vCPU's <paramref name="member"/> (a property getter or a field).</summary>
-    private void LoadFromCpu(MemberInfo member, LocalBuilder local)
+    /// <summary>Prologue: <paramref name="local"/> = the vCPU's <paramref name="field"/>.</summary>
+    private void LoadFromCpu(FieldInfo field, LocalBuilder local)
     {
         LoadCpu();
-        if (member is MethodInfo getter) il.Emit(OpCodes.Call, getter); else il.Emit(OpCodes.Ldfld, (FieldInfo)member);
+        il.Emit(OpCodes.Ldfld, field);
         il.Emit(OpCodes.Stloc, local);
     }
 
     private void EmitUnit()
     {
         AllocateRegisters();
-        LoadFromCpu(StateGetter, state);
-        LoadFromCpu(StatsGetter, stats);
-        LoadFromCpu(MemoryGetter, memory);
+        LoadFromCpu(VcpuStateField, state);
+        LoadFromCpu(VcpuStatsField, stats);
+        LoadFromCpu(VcpuMemoryField, memory);
         // The TLB arrays never change for a GuestMemory: hits need no call.
         LoadFromCpu(VcpuReadTlbField, tlbRead);
         LoadFromCpu(VcpuWriteTlbField, tlbWrite);
