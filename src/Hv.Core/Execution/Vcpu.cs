@@ -350,8 +350,7 @@ public sealed unsafe partial class Vcpu
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal bool CallTranslated(TranslatedUnit caller, int site, ulong target)
     {
-        if (callDepth == MaxCallDepth || stop is not null || breakpoints is not null
-            || stats.TranslatedInstructions >= translatedLimit || background?.HasCompleted == true) return false;
+        if (!MayNest()) return false;
         TranslatedUnit? callee = caller.CallTargets![site];
         if (callee is null || callee.Invalidated || callee.Start != target)
         {
@@ -371,6 +370,34 @@ public sealed unsafe partial class Vcpu
         callDepth--;
         return true;
     }
+
+    /// <summary>
+    /// Can a translated call nest one more host call? Not too deep, and nothing the dispatcher must see first:
+    /// a stop, breakpoints, the instruction budget spent, finished background translations to install.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private bool MayNest() => callDepth != MaxCallDepth && stop is null && breakpoints is null
+        && stats.TranslatedInstructions < translatedLimit && background?.HasCompleted != true;
+
+    /// <summary>
+    /// A recursive call in <paramref name="unit"/> (of its own entry), which the unit makes by calling its own
+    /// method directly: true, with the entry counted, if it may; false sends it through
+    /// <see cref="CallTranslated"/> (which also regrows the unit when it is due). <see cref="LeaveSelf"/> follows.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    internal bool TryEnterSelf(TranslatedUnit unit)
+    {
+        if (!MayNest() || unit.Invalidated || unit.Entries == RetranslateEntries) return false;
+        stats.ChainedExits++;
+        stats.TranslatedCalls++;
+        unit.Entries++;
+        if (icache is not null) FetchUnit(icache, unit);
+        callDepth++;
+        return true;
+    }
+
+    /// <summary>The recursive call entered by <see cref="TryEnterSelf"/> returned.</summary>
+    internal void LeaveSelf() => callDepth--;
 
     /// <summary>
     /// <see cref="TranslatedUnit.Id"/> of the unit executing right now, 0 while interpreting (the SMC engine counts

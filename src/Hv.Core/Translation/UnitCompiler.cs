@@ -46,6 +46,8 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryEnterSelfMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.TryEnterSelf), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo LeaveSelfMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.LeaveSelf), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly FieldInfo FlagOpField = LazyFlagField(nameof(CpuState.FlagOp));
@@ -108,6 +110,8 @@ internal sealed unsafe class UnitCompiler
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
+    /// <summary>The method being emitted (a call to the unit's own entry calls it directly).</summary>
+    private readonly DynamicMethod method;
     private readonly ILGenerator il;
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder gprs;
@@ -167,6 +171,7 @@ internal sealed unsafe class UnitCompiler
     private UnitCompiler(TranslatedUnit unit, DynamicMethod method)
     {
         this.unit = unit;
+        this.method = method;
         il = method.GetILGenerator();
         state = il.DeclareLocal(typeof(CpuState));
         gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
@@ -661,15 +666,34 @@ internal sealed unsafe class UnitCompiler
     /// call, a longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as
     /// the guest left it.
     /// </summary>
-    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k)
+    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k, bool recursive = false)
     {
         StoreRegisters();
+        Label returned = il.DefineLabel();
+        if (recursive)
+        {
+            // A call of this unit's own entry (recursion) calls this method directly: no call-site slot, no
+            // delegate, and the running unit stays the same.
+            Label general = il.DefineLabel();
+            LoadCpu();
+            LoadUnit();
+            il.Emit(OpCodes.Call, TryEnterSelfMethod);
+            il.Emit(OpCodes.Brfalse, general);
+            LoadUnit();
+            LoadCpu();
+            il.Emit(OpCodes.Call, method);
+            LoadCpu();
+            il.Emit(OpCodes.Call, LeaveSelfMethod);
+            il.Emit(OpCodes.Br, returned);
+            il.MarkLabel(general);
+        }
         LoadCpu();
         LoadUnit();
         il.Emit(OpCodes.Ldc_I4, callSites++);
         pushTarget();
         il.Emit(OpCodes.Call, CallTranslatedMethod);
         il.Emit(OpCodes.Brfalse, exit);
+        il.MarkLabel(returned);
         LoadRegisters();
         il.Emit(OpCodes.Ldloc, state);
         il.Emit(OpCodes.Ldfld, RipField);
@@ -757,7 +781,7 @@ internal sealed unsafe class UnitCompiler
                 ExitIfInvalidated(); // the push rewrote this unit's code
                 // A target inside the region (not its entry: that is recursion) is only a branch.
                 if (IndexOfBlock(target) > 0) GoTo(target, k);
-                else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k);
+                else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k, recursive: target == unit.Start);
                 return true;
             }
             case Mnemonic.Call or Mnemonic.Jmp
