@@ -328,9 +328,16 @@ public sealed unsafe partial class Vcpu
     private TranslatedUnit PrepareEntry(TranslatedUnit unit)
     {
         if (unit.Entries == RetranslateEntries) unit = Regrow(unit);
+        CountEntry(unit);
+        return unit;
+    }
+
+    /// <summary>An entry into <paramref name="unit"/>: counted, and its code fetched through the simulated I-cache.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private void CountEntry(TranslatedUnit unit)
+    {
         unit.Entries++;
         if (icache is not null) FetchUnit(icache, unit);
-        return unit;
     }
 
     /// <summary>Most translated calls nested on the host stack; deeper guest calls go through the dispatcher.</summary>
@@ -390,8 +397,7 @@ public sealed unsafe partial class Vcpu
         if (!MayNest() || unit.Invalidated || unit.Entries == RetranslateEntries) return false;
         stats.ChainedExits++;
         stats.TranslatedCalls++;
-        unit.Entries++;
-        if (icache is not null) FetchUnit(icache, unit);
+        CountEntry(unit);
         callDepth++;
         return true;
     }
