@@ -212,6 +212,61 @@ public sealed class TranslatedCallTests
         Assert.Equal((ulong)(50 * 51 / 2), m.State[Gpr.Rbx]);
     }
 
+    /// <summary>
+    /// Recursion (a unit calling its own entry, which translated code does directly) whose deepest call rewrites,
+    /// once the function is hot, the opcode right after the recursive call (ADD into SUB): every caller waiting
+    /// on the host stack is in the unit just invalidated and must run the new instruction, as the interpreter does.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void RecursionRewritingItsOwnCode_CallersRunNewInstruction(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), f = a.CreateLabel(), after = a.CreateLabel(), bottom = a.CreateLabel(), done = a.CreateLabel();
+            a.mov(ecx, 40);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.mov(edi, 10);
+            a.call(f);
+            a.add(rbx, rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref f);
+            a.test(edi, edi);
+            a.jz(bottom);
+            a.push(rdi);
+            a.dec(edi);
+            a.call(f);
+            a.pop(rdi);
+            a.Label(ref after);
+            a.add(rax, rdi); // 48 01 F8; the deepest call turns it into sub rax, rdi (48 29 F8)
+            a.ret();
+            a.Label(ref bottom);
+            a.xor(eax, eax);
+            a.cmp(ecx, 20); // the 21st round, 440 calls in: f is translated (and regrown) by then
+            a.jne(done);
+            a.lea(rsi, __[after]);
+            a.mov(__byte_ptr[rsi + 1], 0x29);
+            a.Label(ref done);
+            a.ret();
+        }
+        static TestMachine Run(ExecutionMode mode)
+        {
+            var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
+            Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
+            Assert.Equal(StopKind.Halted, m.Run().Kind);
+            return m;
+        }
+        TestMachine expected = Run(ExecutionMode.Interpret), m = Run(mode);
+        Assert.Equal(unchecked((ulong)-55L), m.State[Gpr.Rax]); // 0 - 1 - 2 - … - 10
+        Assert.Equal(0UL, m.State[Gpr.Rbx]); // 20 rounds of +55 (ADD), 20 of -55 (SUB)
+        Assert.Equal(expected.State[Gpr.Rax], m.State[Gpr.Rax]);
+        if (mode != ExecutionMode.Interpret) Assert.True(m.Machine.Stats.UnitsInvalidated >= 1);
+        Assert.Equal(expected.Machine.Stats.GuestInstructions, m.Machine.Stats.GuestInstructions);
+    }
+
     /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
