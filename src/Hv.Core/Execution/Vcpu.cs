@@ -368,6 +368,7 @@ public sealed unsafe partial class Vcpu
         }
         else stats.ChainedExits++;
         stats.TranslatedCalls++;
+        if (callee!.ForwardSlot != 0 && !TryForward(ref callee)) return true;
         callee = PrepareEntry(callee!);
         long outer = RunningUnitId;
         callDepth++;
@@ -375,6 +376,25 @@ public sealed unsafe partial class Vcpu
         callee.Body(this);
         RunningUnitId = outer;
         callDepth--;
+        return true;
+    }
+
+    /// <summary>
+    /// The callee of a translated call is a PLT stub (<see cref="TranslatedUnit.ForwardSlot"/>): takes its jump
+    /// here — the stub counted as run and fetched, RIP at the slot's target — and makes the unit there the
+    /// callee, so the final function's RET comes back into the caller instead of through the dispatcher twice.
+    /// False when no unit exists at the target yet: the state is then exactly as after the jump, and the caller
+    /// sees RIP is not its return address and leaves for the dispatcher. A slot that cannot be read or holds a
+    /// non-canonical address leaves the stub as the callee, whose own code raises the fault precisely.
+    /// </summary>
+    private bool TryForward(ref TranslatedUnit callee)
+    {
+        if (!memory.TryRead64(callee.ForwardSlot, out ulong target) || (ulong)((long)target << 16 >> 16) != target) return true;
+        CountEntry(callee);
+        stats.TranslatedInstructions++;
+        state.Rip = target;
+        if (!translationCache!.TryGet(target, out TranslatedUnit? final)) return false;
+        callee = final!;
         return true;
     }
 

@@ -18,6 +18,9 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     {
         Start = start;
         Baseline = baseline;
+        ForwardSlot = instructions is [{ Mnemonic: Mnemonic.Jmp, Op0Kind: OpKind.Memory, MemoryIndex: Register.None } jump]
+            && jump.MemorySize.GetSize() == 8 && jump.SegmentPrefix == Register.None
+            && jump.MemoryBase is Register.RIP or Register.None ? jump.MemoryDisplacement64 : 0;
         Blocks = blocks;
         Instructions = instructions;
         blockOffsets = new int[blocks.Length];
@@ -57,6 +60,14 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
 
     /// <summary>Guest address of the entry block.</summary>
     public ulong Start { get; }
+
+    /// <summary>
+    /// For a unit that is only <c>jmp qword ptr [slot]</c> — a PLT stub, through which static glibc calls its
+    /// ifunc-selected string and memory functions — the guest address of the slot, else 0. A translated call into
+    /// such a unit takes the jump itself and goes on into the unit at the slot's target (see
+    /// <see cref="Execution.Vcpu.CallTranslated"/>), so that the callee's RET comes back into the caller.
+    /// </summary>
+    internal ulong ForwardSlot { get; }
 
     /// <summary>
     /// Compiled for its first run (translate mode compiles every block the first time it runs): memory accesses

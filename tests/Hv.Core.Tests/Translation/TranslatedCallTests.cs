@@ -259,6 +259,106 @@ public sealed class TranslatedCallTests
         if (mode != ExecutionMode.Interpret) Assert.True(m.Machine.Stats.UnitsInvalidated >= 1);
     }
 
+    /// <summary>
+    /// 600 calls through a PLT-style stub (<c>jmp qword ptr [slot]</c>) to rax = rdi + 1; in the round with
+    /// ecx = 300, <paramref name="retarget"/> runs (rsi = the slot, rdx = the stub, r8 = a second slot holding
+    /// rax = 2·rdi, r9 = that function). The stub and slot share the code page, which is made writable.
+    /// </summary>
+    private static (TestMachine Machine, StopKind Stop) RunPltCalls(ExecutionMode mode, Action<Assembler> retarget)
+    {
+        void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), skip = a.CreateLabel(), stub = a.CreateLabel(), slot = a.CreateLabel(),
+                slot2 = a.CreateLabel(), f = a.CreateLabel(), g = a.CreateLabel();
+            a.lea(rsi, __[slot]);
+            a.lea(rdx, __[stub]);
+            a.lea(r8, __[slot2]);
+            a.lea(r9, __[g]);
+            a.lea(rax, __[f]);
+            a.mov(__qword_ptr[rsi], rax);
+            a.mov(__qword_ptr[r8], r9);
+            a.mov(ecx, 600);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.mov(edi, ecx);
+            a.call(stub);
+            a.add(rbx, rax);
+            a.cmp(ecx, 300);
+            a.jne(skip);
+            retarget(a);
+            a.Label(ref skip);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref stub);
+            a.jmp(__qword_ptr[slot]);
+            a.Label(ref f);
+            a.lea(rax, __[rdi + 1]);
+            a.ret();
+            a.Label(ref g);
+            a.lea(rax, __[rdi + rdi]);
+            a.ret();
+            a.Label(ref slot);
+            a.dq(0);
+            a.Label(ref slot2);
+            a.dq(0);
+        }
+        var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
+        Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
+        return (m, m.Run().Kind);
+    }
+
+    /// <summary>Σ (c + 1) for c = 600…300, then Σ 2c for c = 299…1.</summary>
+    private const ulong PltCallsRetargeted = 301 * 451 + 299 * 300;
+
+    /// <summary>
+    /// A call through a PLT stub, which translated calls take themselves, goes on into the function the slot
+    /// names now: after the slot is rewritten, the new function.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CallThroughPltStub_SlotRewritten_CallsNewTarget(ExecutionMode mode)
+    {
+        static void Retarget(Assembler a) => a.mov(__qword_ptr[rsi], r9);
+        (TestMachine expected, _) = RunPltCalls(ExecutionMode.Interpret, Retarget);
+        (TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        Assert.Equal(StopKind.Halted, stop);
+        Assert.Equal(PltCallsRetargeted, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+    }
+
+    /// <summary>The stub itself is rewritten (its displacement now names the second slot): calls follow it.</summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CallThroughPltStub_StubRewritten_CallsNewTarget(ExecutionMode mode)
+    {
+        // jmp [rip+disp32] is FF 25 disp32, relative to the end of the 6-byte instruction: add the slots' distance.
+        static void Retarget(Assembler a) => a.add(__dword_ptr[rdx + 2], 8);
+        (TestMachine expected, _) = RunPltCalls(ExecutionMode.Interpret, Retarget);
+        (TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        Assert.Equal(StopKind.Halted, stop);
+        Assert.Equal(PltCallsRetargeted, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+    }
+
+    /// <summary>A slot holding a non-canonical address faults at the stub's jump, with the call's push done.</summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CallThroughPltStub_NonCanonicalSlot_FaultsAtStubPrecisely(ExecutionMode mode)
+    {
+        static void Retarget(Assembler a)
+        {
+            a.mov(rax, unchecked((long)0x8000_0000_0000_0000UL));
+            a.mov(__qword_ptr[rsi], rax);
+        }
+        (TestMachine expected, _) = RunPltCalls(ExecutionMode.Interpret, Retarget);
+        (TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        Assert.Equal(StopKind.Faulted, stop);
+        Assert.Equal(m.State[Gpr.Rdx], m.State.Rip); // at the stub
+        AssertSameAsInterpreter(expected, m);
+        Assert.StartsWith("jmp qword ptr", m.Machine.Cpu.DisassembleAt(m.State.Rip));
+    }
+
     /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
