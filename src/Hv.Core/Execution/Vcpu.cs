@@ -349,13 +349,16 @@ public sealed unsafe partial class Vcpu
     /// <summary>
     /// A CALL in translated code (the return address is pushed, RIP is <paramref name="target"/>, registers are
     /// in the state): runs the callee's unit as a nested host call, so that its RET comes straight back into
-    /// <paramref name="caller"/>, which continues at the return address if that is where the guest went (it
-    /// checks). Returns false, having run nothing, when the dispatcher must take over: no unit at the target
-    /// yet, nesting too deep, the instruction budget spent, a stop or a debugger pending, or finished
-    /// background translations to install.
+    /// <paramref name="caller"/>, which continues at <paramref name="returnAddress"/> if that is where the guest
+    /// went (it checks). A callee that leaves its unit for somewhere else (an indirect jump, a jump out of its
+    /// region, a tail call) is followed here, still nested, as the dispatcher would follow it, until it returns
+    /// — but not past a syscall (the OS may have switched threads or delivered a signal) or anything else the
+    /// dispatcher must see (<see cref="MayNest"/>), nor into code with no unit yet. Returns false, having run
+    /// nothing, when the dispatcher must take over: no unit at the target yet, nesting too deep, the instruction
+    /// budget spent, a stop or a debugger pending, or finished background translations to install.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal bool CallTranslated(TranslatedUnit caller, int site, ulong target)
+    internal bool CallTranslated(TranslatedUnit caller, int site, ulong target, ulong returnAddress)
     {
         if (!MayNest()) return false;
         TranslatedUnit? callee = caller.CallTargets![site];
@@ -370,12 +373,32 @@ public sealed unsafe partial class Vcpu
         stats.TranslatedCalls++;
         if (callee!.ForwardSlot != 0 && !TryForward(ref callee)) return true;
         callee = PrepareEntry(callee!);
-        long outer = RunningUnitId;
+        long outer = RunningUnitId, syscalls = stats.Syscalls;
         callDepth++;
         RunningUnitId = callee.Id;
         callee.Body(this);
+        while (State.Rip != returnAddress && stats.Syscalls == syscalls && MayNest() && TryFollow(ref callee))
+        {
+            RunningUnitId = callee.Id;
+            callee.Body(this);
+        }
         RunningUnitId = outer;
         callDepth--;
+        return true;
+    }
+
+    /// <summary>
+    /// The unit at RIP after <paramref name="unit"/> left for it, ready to run (as the dispatcher finds it:
+    /// through the successor link, else the cache); false if there is none yet.
+    /// </summary>
+    private bool TryFollow(ref TranslatedUnit unit)
+    {
+        ulong rip = State.Rip;
+        TranslatedUnit? next = unit.Successor;
+        if (next is not null && next.Start == rip && !next.Invalidated) stats.ChainedExits++;
+        else if (translationCache!.TryGet(rip, out next)) Chain(unit, next!);
+        else return false;
+        unit = PrepareEntry(next!);
         return true;
     }
 

@@ -691,6 +691,7 @@ internal sealed unsafe class UnitCompiler
         LoadUnit();
         il.Emit(OpCodes.Ldc_I4, callSites++);
         pushTarget();
+        il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
         il.Emit(OpCodes.Call, CallTranslatedMethod);
         il.Emit(OpCodes.Brfalse, exit);
         il.MarkLabel(returned);

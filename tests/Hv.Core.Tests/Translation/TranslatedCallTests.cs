@@ -359,6 +359,59 @@ public sealed class TranslatedCallTests
         Assert.StartsWith("jmp qword ptr", m.Machine.Cpu.DisassembleAt(m.State.Rip));
     }
 
+    /// <summary>
+    /// The callee leaves its unit through a jump table (JMP reg) for one of four cases, each of which returns:
+    /// translated calls follow it there, still nested, and the caller goes on when it returns.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CalleeLeavingThroughJumpTable_ReturnsIntoCaller(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), f = a.CreateLabel();
+            Label[] cases = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
+            a.mov(rsi, (long)TestMachine.DataBase);
+            for (int i = 0; i < cases.Length; i++)
+            {
+                a.lea(rax, __[cases[i]]);
+                a.mov(__qword_ptr[rsi + 8 * i], rax);
+            }
+            a.mov(ecx, 600);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.mov(edi, ecx);
+            a.call(f);
+            a.add(rbx, rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref f);
+            a.mov(eax, edi);
+            a.and(eax, 3);
+            a.mov(rdx, __qword_ptr[rsi + rax * 8]);
+            a.jmp(rdx);
+            a.Label(ref cases[0]);
+            a.lea(rax, __[rdi + 1]);
+            a.ret();
+            a.Label(ref cases[1]);
+            a.lea(rax, __[rdi + rdi]);
+            a.ret();
+            a.Label(ref cases[2]);
+            a.imul(rax, rdi, 3);
+            a.ret();
+            a.Label(ref cases[3]);
+            a.xor(eax, eax);
+            a.ret();
+        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
+        TestMachine m = RunToHalt(mode, Program);
+        ulong sum = 0;
+        for (ulong c = 600; c >= 1; c--) sum += (c & 3) switch { 0 => c + 1, 1 => 2 * c, 2 => 3 * c, _ => 0 };
+        Assert.Equal(sum, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+    }
+
     /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
