@@ -262,10 +262,21 @@ public sealed class TranslatedCallTests
     /// <summary>
     /// 600 calls through a PLT-style stub (<c>jmp qword ptr [slot]</c>) to rax = rdi + 1; in the round with
     /// ecx = 300, <paramref name="retarget"/> runs (rsi = the slot, rdx = the stub, r8 = a second slot holding
-    /// rax = 2·rdi, r9 = that function). The stub and slot share the code page, which is made writable.
+    /// rax = 2·rdi, r9 = that function). The stub and slot share the code page, which is made writable. Runs in
+    /// the interpreter and in <paramref name="mode"/>.
     /// </summary>
-    private static (TestMachine Machine, StopKind Stop) RunPltCalls(ExecutionMode mode, Action<Assembler> retarget)
+    private static (TestMachine Interpreted, TestMachine Machine, StopKind Stop) RunPltCalls(ExecutionMode mode, Action<Assembler> retarget)
     {
+        TestMachine Run(ExecutionMode mode, out StopKind stop)
+        {
+            var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
+            Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
+            stop = m.Run().Kind;
+            return m;
+        }
+        TestMachine interpreted = Run(ExecutionMode.Interpret, out _), machine = Run(mode, out StopKind stop);
+        return (interpreted, machine, stop);
+
         void Program(Assembler a)
         {
             Label loop = a.CreateLabel(), skip = a.CreateLabel(), stub = a.CreateLabel(), slot = a.CreateLabel(),
@@ -303,9 +314,6 @@ public sealed class TranslatedCallTests
             a.Label(ref slot2);
             a.dq(0);
         }
-        var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
-        Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
-        return (m, m.Run().Kind);
     }
 
     /// <summary>Σ (c + 1) for c = 600…300, then Σ 2c for c = 299…1.</summary>
@@ -320,8 +328,7 @@ public sealed class TranslatedCallTests
     public void CallThroughPltStub_SlotRewritten_CallsNewTarget(ExecutionMode mode)
     {
         static void Retarget(Assembler a) => a.mov(__qword_ptr[rsi], r9);
-        (TestMachine expected, _) = RunPltCalls(ExecutionMode.Interpret, Retarget);
-        (TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        (TestMachine expected, TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
         Assert.Equal(StopKind.Halted, stop);
         Assert.Equal(PltCallsRetargeted, m.State[Gpr.Rbx]);
         AssertSameAsInterpreter(expected, m);
@@ -334,8 +341,7 @@ public sealed class TranslatedCallTests
     {
         // jmp [rip+disp32] is FF 25 disp32, relative to the end of the 6-byte instruction: add the slots' distance.
         static void Retarget(Assembler a) => a.add(__dword_ptr[rdx + 2], 8);
-        (TestMachine expected, _) = RunPltCalls(ExecutionMode.Interpret, Retarget);
-        (TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        (TestMachine expected, TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
         Assert.Equal(StopKind.Halted, stop);
         Assert.Equal(PltCallsRetargeted, m.State[Gpr.Rbx]);
         AssertSameAsInterpreter(expected, m);
@@ -351,8 +357,7 @@ public sealed class TranslatedCallTests
             a.mov(rax, unchecked((long)0x8000_0000_0000_0000UL));
             a.mov(__qword_ptr[rsi], rax);
         }
-        (TestMachine expected, _) = RunPltCalls(ExecutionMode.Interpret, Retarget);
-        (TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        (TestMachine expected, TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
         Assert.Equal(StopKind.Faulted, stop);
         Assert.Equal(m.State[Gpr.Rdx], m.State.Rip); // at the stub
         AssertSameAsInterpreter(expected, m);
