@@ -318,6 +318,7 @@ public sealed unsafe partial class Vcpu
         translatedLimit = remaining >= long.MaxValue - stats.TranslatedInstructions ? long.MaxValue : stats.TranslatedInstructions + remaining;
         unit = PrepareEntry(unit);
         RunningUnitId = unit.Id;
+        syscallsAtDispatch = stats.Syscalls;
         unit.Body(this);
         RunningUnitId = 0;
         return unit;
@@ -349,16 +350,13 @@ public sealed unsafe partial class Vcpu
     /// <summary>
     /// A CALL in translated code (the return address is pushed, RIP is <paramref name="target"/>, registers are
     /// in the state): runs the callee's unit as a nested host call, so that its RET comes straight back into
-    /// <paramref name="caller"/>, which continues at <paramref name="returnAddress"/> if that is where the guest
-    /// went (it checks). A callee that leaves its unit for somewhere else (an indirect jump, a jump out of its
-    /// region, a tail call) is followed here, still nested, as the dispatcher would follow it, until it returns
-    /// — but not past a syscall (the OS may have switched threads or delivered a signal) or anything else the
-    /// dispatcher must see (<see cref="MayNest"/>), nor into code with no unit yet. Returns false, having run
-    /// nothing, when the dispatcher must take over: no unit at the target yet, nesting too deep, the instruction
-    /// budget spent, a stop or a debugger pending, or finished background translations to install.
+    /// <paramref name="caller"/>, which continues at the return address if that is where the guest went (it
+    /// checks, and else asks <see cref="FollowToReturn"/>). Returns false, having run nothing, when the
+    /// dispatcher must take over: no unit at the target yet, nesting too deep, the instruction budget spent, a
+    /// stop or a debugger pending, or finished background translations to install.
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal bool CallTranslated(TranslatedUnit caller, int site, ulong target, ulong returnAddress)
+    internal bool CallTranslated(TranslatedUnit caller, int site, ulong target)
     {
         if (!MayNest()) return false;
         TranslatedUnit? callee = caller.CallTargets![site];
@@ -373,33 +371,44 @@ public sealed unsafe partial class Vcpu
         stats.TranslatedCalls++;
         if (callee!.ForwardSlot != 0 && !TryForward(ref callee)) return true;
         callee = PrepareEntry(callee!);
-        long outer = RunningUnitId, syscalls = stats.Syscalls;
+        long outer = RunningUnitId;
         callDepth++;
         RunningUnitId = callee.Id;
         callee.Body(this);
-        while (State.Rip != returnAddress && stats.Syscalls == syscalls && MayNest() && TryFollow(ref callee))
-        {
-            RunningUnitId = callee.Id;
-            callee.Body(this);
-        }
         RunningUnitId = outer;
         callDepth--;
         return true;
     }
 
     /// <summary>
-    /// The unit at RIP after <paramref name="unit"/> left for it, ready to run (as the dispatcher finds it:
-    /// through the successor link, else the cache); false if there is none yet.
+    /// The syscall count when the dispatcher last entered a unit. A syscall inside translated code ends its unit,
+    /// and the callers on the host stack then leave too (the guest is not at their return addresses), so while
+    /// the count is unchanged no syscall has run since any of the nested calls began.
     /// </summary>
-    private bool TryFollow(ref TranslatedUnit unit)
+    private long syscallsAtDispatch;
+
+    /// <summary>
+    /// A translated call came back to <paramref name="caller"/> with the guest somewhere other than
+    /// <paramref name="returnAddress"/>: the callee left its unit (a jump table, a jump out of its region, a tail
+    /// call). Runs the units it goes through, nested under the caller as the callee was, and returns true once the
+    /// guest is at the return address; false (the caller leaves for the dispatcher) when a syscall has run since
+    /// the dispatcher entered the outermost unit (the OS may have switched threads or delivered a signal), the
+    /// dispatcher has work (<see cref="MayNest"/>), or there is no unit yet where the guest went.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    internal bool FollowToReturn(TranslatedUnit caller, ulong returnAddress)
     {
-        ulong rip = State.Rip;
-        TranslatedUnit? next = unit.Successor;
-        if (next is not null && next.Start == rip && !next.Invalidated) stats.ChainedExits++;
-        else if (translationCache!.TryGet(rip, out next)) Chain(unit, next!);
-        else return false;
-        unit = PrepareEntry(next!);
-        return true;
+        callDepth++;
+        while (stats.Syscalls == syscallsAtDispatch && MayNest() && translationCache!.TryGet(State.Rip, out TranslatedUnit? next))
+        {
+            next = PrepareEntry(next!);
+            RunningUnitId = next.Id;
+            next.Body(this);
+            if (State.Rip == returnAddress) break;
+        }
+        callDepth--;
+        RunningUnitId = caller.Id;
+        return State.Rip == returnAddress;
     }
 
     /// <summary>

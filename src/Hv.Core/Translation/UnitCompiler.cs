@@ -47,6 +47,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo TryEnterSelfMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.TryEnterSelf), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo FollowToReturnMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.FollowToReturn), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo LeaveSelfMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.LeaveSelf), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
@@ -662,9 +663,10 @@ internal sealed unsafe class UnitCompiler
     /// <summary>
     /// The call itself, after the push (RIP = target, count published): enters the callee's unit as a nested
     /// host call (<see cref="Vcpu.CallTranslated"/>). When it comes back with the guest at
-    /// <paramref name="returnAddress"/> and this unit intact, execution goes on here; anything else (no unit to
-    /// call, a longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as
-    /// the guest left it.
+    /// <paramref name="returnAddress"/> (at once, or after <see cref="Vcpu.FollowToReturn"/> followed a callee
+    /// that left its unit) and this unit intact, execution goes on here; anything else (no unit to call, a
+    /// longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as the
+    /// guest left it.
     /// </summary>
     private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k, bool recursive = false)
     {
@@ -691,15 +693,25 @@ internal sealed unsafe class UnitCompiler
         LoadUnit();
         il.Emit(OpCodes.Ldc_I4, callSites++);
         pushTarget();
-        il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
         il.Emit(OpCodes.Call, CallTranslatedMethod);
         il.Emit(OpCodes.Brfalse, exit);
         il.MarkLabel(returned);
-        LoadRegisters();
+        // Back at the return address, or following the callee there (Vcpu.FollowToReturn); the state has
+        // everything either way, so the registers are reloaded before going on or leaving.
+        Label back = il.DefineLabel();
         il.Emit(OpCodes.Ldloc, state);
         il.Emit(OpCodes.Ldfld, RipField);
         il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
-        il.Emit(OpCodes.Bne_Un, exit);
+        il.Emit(OpCodes.Beq, back);
+        LoadCpu();
+        LoadUnit();
+        il.Emit(OpCodes.Ldc_I8, (long)returnAddress);
+        il.Emit(OpCodes.Call, FollowToReturnMethod);
+        il.Emit(OpCodes.Brtrue, back);
+        LoadRegisters();
+        il.Emit(OpCodes.Br, exit);
+        il.MarkLabel(back);
+        LoadRegisters();
         ExitIfInvalidated();
         GoTo(returnAddress, k);
     }

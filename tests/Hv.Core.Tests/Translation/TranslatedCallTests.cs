@@ -417,6 +417,68 @@ public sealed class TranslatedCallTests
         AssertSameAsInterpreter(expected, m);
     }
 
+    /// <summary>
+    /// Recursion whose callee leaves its unit through a jump table after its own recursive call returns (each
+    /// case then returns): a recursive call, which the unit makes directly, also follows it back.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void RecursionLeavingThroughJumpTable_ReturnsIntoCaller(ExecutionMode mode)
+    {
+        // f(n) = n == 0 ? 0 : f(n - 1) + case[n & 3](n), with the cases n + 1, 2n, 3n and 0.
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), f = a.CreateLabel(), zero = a.CreateLabel();
+            Label[] cases = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
+            a.mov(rsi, (long)TestMachine.DataBase);
+            for (int i = 0; i < cases.Length; i++)
+            {
+                a.lea(rax, __[cases[i]]);
+                a.mov(__qword_ptr[rsi + 8 * i], rax);
+            }
+            a.mov(ecx, 100);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.mov(edi, 12);
+            a.call(f);
+            a.add(rbx, rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref f);
+            a.test(edi, edi);
+            a.jz(zero);
+            a.push(rdi);
+            a.dec(edi);
+            a.call(f);
+            a.pop(rdi);
+            a.mov(edx, edi);
+            a.and(edx, 3);
+            a.jmp(__qword_ptr[rsi + rdx * 8]);
+            a.Label(ref cases[0]);
+            a.lea(rax, __[rax + rdi + 1]);
+            a.ret();
+            a.Label(ref cases[1]);
+            a.lea(rax, __[rax + rdi * 2]);
+            a.ret();
+            a.Label(ref cases[2]);
+            a.lea(rdx, __[rdi + rdi * 2]);
+            a.add(rax, rdx);
+            a.ret();
+            a.Label(ref cases[3]);
+            a.ret();
+            a.Label(ref zero);
+            a.xor(eax, eax);
+            a.ret();
+        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
+        TestMachine m = RunToHalt(mode, Program);
+        ulong f12 = 0;
+        for (ulong n = 1; n <= 12; n++) f12 += (n & 3) switch { 0 => n + 1, 1 => 2 * n, 2 => 3 * n, _ => 0 };
+        Assert.Equal(100 * f12, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+    }
+
     /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
