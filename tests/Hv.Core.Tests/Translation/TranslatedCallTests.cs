@@ -320,28 +320,17 @@ public sealed class TranslatedCallTests
     private const ulong PltCallsRetargeted = 301 * 451 + 299 * 300;
 
     /// <summary>
-    /// A call through a PLT stub, which translated calls take themselves, goes on into the function the slot
-    /// names now: after the slot is rewritten, the new function.
+    /// A call through a PLT stub, which translated calls take themselves, goes on into the function the stub
+    /// names now: after the slot is rewritten, or the stub itself (its displacement then names the second slot),
+    /// the new function.
     /// </summary>
     [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void CallThroughPltStub_SlotRewritten_CallsNewTarget(ExecutionMode mode)
-    {
-        static void Retarget(Assembler a) => a.mov(__qword_ptr[rsi], r9);
-        (TestMachine expected, TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
-        Assert.Equal(StopKind.Halted, stop);
-        Assert.Equal(PltCallsRetargeted, m.State[Gpr.Rbx]);
-        AssertSameAsInterpreter(expected, m);
-    }
-
-    /// <summary>The stub itself is rewritten (its displacement now names the second slot): calls follow it.</summary>
-    [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void CallThroughPltStub_StubRewritten_CallsNewTarget(ExecutionMode mode)
+    [MemberData(nameof(ModesTimesTwo))]
+    public void CallThroughPltStub_Retargeted_CallsNewTarget(ExecutionMode mode, bool rewriteStub)
     {
         // jmp [rip+disp32] is FF 25 disp32, relative to the end of the 6-byte instruction: add the slots' distance.
-        static void Retarget(Assembler a) => a.add(__dword_ptr[rdx + 2], 8);
-        (TestMachine expected, TestMachine m, StopKind stop) = RunPltCalls(mode, Retarget);
+        Action<Assembler> retarget = rewriteStub ? a => a.add(__dword_ptr[rdx + 2], 8) : a => a.mov(__qword_ptr[rsi], r9);
+        (TestMachine expected, TestMachine m, StopKind stop) = RunPltCalls(mode, retarget);
         Assert.Equal(StopKind.Halted, stop);
         Assert.Equal(PltCallsRetargeted, m.State[Gpr.Rbx]);
         AssertSameAsInterpreter(expected, m);
@@ -365,118 +354,93 @@ public sealed class TranslatedCallTests
     }
 
     /// <summary>
-    /// The callee leaves its unit through a jump table (JMP reg) for one of four cases, each of which returns:
-    /// translated calls follow it there, still nested, and the caller goes on when it returns.
+    /// Calls f in a loop and sums its results in rbx; f ends by jumping through a table (in the data region) to
+    /// one of four cases by n &amp; 3, each of which adds <see cref="JumpTableCase"/>(n) to rax and returns.
+    /// Non-recursive: 600 rounds of f(n = ecx) = case(n). Recursive: 100 rounds of f(12), where f(n) = 0 for
+    /// n = 0 and f(n - 1) + case(n) otherwise, the jump coming after the recursive call returned.
     /// </summary>
-    [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void CalleeLeavingThroughJumpTable_ReturnsIntoCaller(ExecutionMode mode)
+    private static void JumpTableCalls(Assembler a, bool recursive)
     {
-        static void Program(Assembler a)
+        Label loop = a.CreateLabel(), f = a.CreateLabel(), zero = a.CreateLabel();
+        Label[] cases = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
+        a.mov(rsi, (long)TestMachine.DataBase);
+        for (int i = 0; i < cases.Length; i++)
         {
-            Label loop = a.CreateLabel(), f = a.CreateLabel();
-            Label[] cases = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
-            a.mov(rsi, (long)TestMachine.DataBase);
-            for (int i = 0; i < cases.Length; i++)
-            {
-                a.lea(rax, __[cases[i]]);
-                a.mov(__qword_ptr[rsi + 8 * i], rax);
-            }
-            a.mov(ecx, 600);
-            a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.mov(edi, ecx);
-            a.call(f);
-            a.add(rbx, rax);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
-            a.Label(ref f);
-            a.mov(eax, edi);
-            a.and(eax, 3);
-            a.mov(rdx, __qword_ptr[rsi + rax * 8]);
-            a.jmp(rdx);
-            a.Label(ref cases[0]);
-            a.lea(rax, __[rdi + 1]);
-            a.ret();
-            a.Label(ref cases[1]);
-            a.lea(rax, __[rdi + rdi]);
-            a.ret();
-            a.Label(ref cases[2]);
-            a.imul(rax, rdi, 3);
-            a.ret();
-            a.Label(ref cases[3]);
-            a.xor(eax, eax);
-            a.ret();
+            a.lea(rax, __[cases[i]]);
+            a.mov(__qword_ptr[rsi + 8 * i], rax);
         }
-        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
-        TestMachine m = RunToHalt(mode, Program);
-        ulong sum = 0;
-        for (ulong c = 600; c >= 1; c--) sum += (c & 3) switch { 0 => c + 1, 1 => 2 * c, 2 => 3 * c, _ => 0 };
-        Assert.Equal(sum, m.State[Gpr.Rbx]);
-        AssertSameAsInterpreter(expected, m);
-    }
-
-    /// <summary>
-    /// Recursion whose callee leaves its unit through a jump table after its own recursive call returns (each
-    /// case then returns): a recursive call, which the unit makes directly, also follows it back.
-    /// </summary>
-    [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void RecursionLeavingThroughJumpTable_ReturnsIntoCaller(ExecutionMode mode)
-    {
-        // f(n) = n == 0 ? 0 : f(n - 1) + case[n & 3](n), with the cases n + 1, 2n, 3n and 0.
-        static void Program(Assembler a)
+        a.mov(ecx, recursive ? 100 : 600);
+        a.xor(ebx, ebx);
+        a.Label(ref loop);
+        if (recursive) a.mov(edi, 12); else a.mov(edi, ecx);
+        a.call(f);
+        a.add(rbx, rax);
+        a.dec(ecx);
+        a.jnz(loop);
+        a.hlt();
+        a.Label(ref f);
+        if (recursive)
         {
-            Label loop = a.CreateLabel(), f = a.CreateLabel(), zero = a.CreateLabel();
-            Label[] cases = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
-            a.mov(rsi, (long)TestMachine.DataBase);
-            for (int i = 0; i < cases.Length; i++)
-            {
-                a.lea(rax, __[cases[i]]);
-                a.mov(__qword_ptr[rsi + 8 * i], rax);
-            }
-            a.mov(ecx, 100);
-            a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.mov(edi, 12);
-            a.call(f);
-            a.add(rbx, rax);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
-            a.Label(ref f);
             a.test(edi, edi);
             a.jz(zero);
             a.push(rdi);
             a.dec(edi);
             a.call(f);
             a.pop(rdi);
-            a.mov(edx, edi);
-            a.and(edx, 3);
-            a.jmp(__qword_ptr[rsi + rdx * 8]);
-            a.Label(ref cases[0]);
-            a.lea(rax, __[rax + rdi + 1]);
-            a.ret();
-            a.Label(ref cases[1]);
-            a.lea(rax, __[rax + rdi * 2]);
-            a.ret();
-            a.Label(ref cases[2]);
-            a.lea(rdx, __[rdi + rdi * 2]);
-            a.add(rax, rdx);
-            a.ret();
-            a.Label(ref cases[3]);
-            a.ret();
-            a.Label(ref zero);
-            a.xor(eax, eax);
-            a.ret();
         }
-        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
-        TestMachine m = RunToHalt(mode, Program);
-        ulong f12 = 0;
-        for (ulong n = 1; n <= 12; n++) f12 += (n & 3) switch { 0 => n + 1, 1 => 2 * n, 2 => 3 * n, _ => 0 };
-        Assert.Equal(100 * f12, m.State[Gpr.Rbx]);
+        else a.xor(eax, eax);
+        a.mov(edx, edi);
+        a.and(edx, 3);
+        a.jmp(__qword_ptr[rsi + rdx * 8]);
+        a.Label(ref cases[0]);
+        a.lea(rax, __[rax + rdi + 1]);
+        a.ret();
+        a.Label(ref cases[1]);
+        a.lea(rax, __[rax + rdi * 2]);
+        a.ret();
+        a.Label(ref cases[2]);
+        a.lea(rdx, __[rdi + rdi * 2]);
+        a.add(rax, rdx);
+        a.ret();
+        a.Label(ref cases[3]);
+        a.ret();
+        a.Label(ref zero);
+        a.xor(eax, eax);
+        a.ret();
+    }
+
+    private static ulong JumpTableCase(ulong n) => (n & 3) switch { 0 => n + 1, 1 => 2 * n, 2 => 3 * n, _ => 0 };
+
+    /// <summary>
+    /// The callee leaves its unit through a jump table for a case that returns (and, recursive, after its own
+    /// recursive call, which the unit makes directly): the caller follows it there, still nested, and goes on
+    /// when it returns.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModesTimesTwo))]
+    public void CalleeLeavingThroughJumpTable_ReturnsIntoCaller(ExecutionMode mode, bool recursive)
+    {
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, a => JumpTableCalls(a, recursive));
+        TestMachine m = RunToHalt(mode, a => JumpTableCalls(a, recursive));
+        ulong sum = 0;
+        if (recursive)
+            for (ulong n = 1; n <= 12; n++) sum += 100 * JumpTableCase(n);
+        else
+            for (ulong c = 600; c >= 1; c--) sum += JumpTableCase(c);
+        Assert.Equal(sum, m.State[Gpr.Rbx]);
         AssertSameAsInterpreter(expected, m);
+    }
+
+    /// <summary>Every execution mode, each with false and true.</summary>
+    public static TheoryData<ExecutionMode, bool> ModesTimesTwo()
+    {
+        var data = new TheoryData<ExecutionMode, bool>();
+        foreach (ExecutionMode mode in Enum.GetValues<ExecutionMode>())
+        {
+            data.Add(mode, false);
+            data.Add(mode, true);
+        }
+        return data;
     }
 
     /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
