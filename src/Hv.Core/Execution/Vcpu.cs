@@ -421,7 +421,7 @@ public sealed unsafe partial class Vcpu
     /// </summary>
     private bool TryForward(ref TranslatedUnit callee)
     {
-        if (!memory.TryRead64(callee.ForwardSlot, out ulong target) || (ulong)((long)target << 16 >> 16) != target) return true;
+        if (!memory.TryRead64(callee.ForwardSlot, out ulong target) || !Interpretation.ControlInstructions.IsCanonical(target)) return true;
         CountEntry(callee);
         stats.TranslatedInstructions++;
         state.Rip = target;

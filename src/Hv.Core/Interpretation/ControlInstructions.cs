@@ -93,11 +93,14 @@ internal static unsafe class ControlInstructions
         r.Add(rel32, h);
     }
 
+    /// <summary>Is <paramref name="address"/> canonical (bits 63..47 all equal)?</summary>
+    internal static bool IsCanonical(ulong address) => (ulong)((long)address << 16 >> 16) == address;
+
     /// <summary>Raises #GP for a branch to a non-canonical address (the branch itself faults on x86-64).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CheckCanonical(ulong target)
     {
-        if ((ulong)((long)target << 16 >> 16) != target) ThrowNonCanonical(target);
+        if (!IsCanonical(target)) ThrowNonCanonical(target);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -110,7 +113,7 @@ internal static unsafe class ControlInstructions
     /// <summary>For translated code: true if <paramref name="target"/> is canonical, else records the #GP.</summary>
     internal static bool CheckBranchTarget(GuestMemory memory, ulong target)
     {
-        if ((ulong)((long)target << 16 >> 16) == target) return true;
+        if (IsCanonical(target)) return true;
         memory.PendingFault = NonCanonical(target);
         return false;
     }
