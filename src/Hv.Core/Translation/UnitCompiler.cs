@@ -330,12 +330,7 @@ internal sealed unsafe class UnitCompiler
     {
         foreach (Instruction ins in unit.Instructions)
         {
-            foreach (UsedRegister used in infoFactory.GetInfo(in ins).GetUsedRegisters())
-            {
-                Register full = used.Register.GetFullRegister();
-                if (full.IsGPR64() && used.Access is OpAccess.Write or OpAccess.CondWrite or OpAccess.ReadWrite or OpAccess.ReadCondWrite)
-                    written |= 1u << Operands.GprIndex(full);
-            }
+            written |= RegisterUse(in ins).Reload;
             for (int op = 0; op < ins.OpCount; op++)
                 if (ins.GetOpKind(op) == OpKind.Register) Use(ins.GetOpRegister(op));
             Use(ins.MemoryBase);
@@ -721,8 +716,14 @@ internal sealed unsafe class UnitCompiler
     /// their return address is where the caller's unit continues, so regions grow over it.
     /// </summary>
     internal static bool IsInlineCall(in Instruction ins) =>
-        ins.Mnemonic == Mnemonic.Call && (ins.Op0Kind == OpKind.NearBranch64
-            || ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8);
+        ins.Mnemonic == Mnemonic.Call && (ins.Op0Kind == OpKind.NearBranch64 || HasIndirectTarget(in ins));
+
+    /// <summary>
+    /// A near CALL/JMP through a 64-bit register or memory operand (Iced gives every near indirect branch in
+    /// 64-bit mode a 64-bit operand).
+    /// </summary>
+    private static bool HasIndirectTarget(in Instruction ins) =>
+        ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8;
 
     /// <summary>
     /// Per block: can it run more than once per entry into the unit, i.e. does it lie between the target and
@@ -797,9 +798,7 @@ internal sealed unsafe class UnitCompiler
                 else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k, recursive: target == unit.Start);
                 return true;
             }
-            case Mnemonic.Call or Mnemonic.Jmp
-                when ins.Op0Kind == OpKind.Register && ins.Op0Register.IsGPR64() || ins.Op0Kind == OpKind.Memory && ins.MemorySize.GetSize() == 8:
-                // (Iced gives near indirect CALL/JMP in 64-bit mode a 64-bit operand; IsInlineCall says the same.)
+            case Mnemonic.Call or Mnemonic.Jmp when HasIndirectTarget(in ins):
             {
                 // Indirect: read the target (with the old RSP), check it is canonical, push, leave the unit.
                 fused = null;
