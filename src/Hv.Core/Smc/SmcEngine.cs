@@ -445,12 +445,12 @@ internal sealed class SmcEngine : ICodeWriteObserver
         patchDecoder.IP = ins.IP;
         patchDecoder.Decode(out Instruction fresh);
         if (patchDecoder.LastError != DecoderError.None || fresh.Code != ins.Code || fresh.Length != ins.Length) return PatchResult.Failed;
-        bool immediateOnly = inImmediate && UnitCompiler.LoadsImmediate(in fresh) && UnitCompiler.TryLocateImmediate(block, in fresh, out _, out _);
+        int immediateAt = 0;
+        bool immediateOnly = inImmediate && UnitCompiler.LoadsImmediate(in fresh) && UnitCompiler.TryLocateImmediate(block, in fresh, out _, out immediateAt);
         if (immediateOnly)
         {
             // The mark first, then the revision: a unit copied before the mark was seen is stale.
             Interlocked.Or(ref block.VolatileImmediates, bit);
-            UnitCompiler.TryLocateImmediate(block, in fresh, out _, out int immediateAt);
             frame.MarkVolatileImmediate(immediateAt, immediateAt + immediateBytes);
             EngineLog.SmcImmediateLoaded(logger, ins.IP);
         }
