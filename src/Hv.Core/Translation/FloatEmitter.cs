@@ -40,7 +40,12 @@ internal sealed class FloatEmitter
     private static readonly MethodInfo SetStatusMethod = typeof(Flags).GetMethod(nameof(Flags.SetStatus))!;
     private static readonly MethodInfo BitsToDouble = typeof(BitConverter).GetMethod(nameof(BitConverter.UInt64BitsToDouble))!;
     private static readonly MethodInfo BitsToSingle = typeof(BitConverter).GetMethod(nameof(BitConverter.UInt32BitsToSingle))!;
-    private static readonly MethodInfo ScalarUInt64 = typeof(Vector128).GetMethod(nameof(Vector128.CreateScalar), [typeof(ulong)])!;
+    private static readonly MethodInfo LowDouble = XmmLanes.Method(nameof(XmmLanes.LowDouble)), LowSingle = XmmLanes.Method(nameof(XmmLanes.LowSingle));
+    private static readonly MethodInfo Low64 = XmmLanes.Method(nameof(XmmLanes.Low64)), Low32 = XmmLanes.Method(nameof(XmmLanes.Low32));
+    private static readonly MethodInfo WithLowDouble = XmmLanes.Method(nameof(XmmLanes.WithLowDouble)), WithLowSingle = XmmLanes.Method(nameof(XmmLanes.WithLowSingle));
+    private static readonly MethodInfo WithLow64 = XmmLanes.Method(nameof(XmmLanes.WithLow64)), WithLow32 = XmmLanes.Method(nameof(XmmLanes.WithLow32));
+    private static readonly MethodInfo Scalar = XmmLanes.Method(nameof(XmmLanes.Scalar));
+    private static readonly Type Xmm = typeof(Vector128<byte>);
 
     private readonly UnitCompiler compiler;
     private readonly SimdEmitter simd;
@@ -64,6 +69,7 @@ internal sealed class FloatEmitter
     {
         if (ins.Encoding != EncodingKind.Legacy || ins.OpCount != 2) return false;
         if (IsScalarMove(ins.Mnemonic)) return TryEmitMove(in ins);
+        if (compiler.ColdBaseline) return false;
         (string name, bool mxcsr) = Arithmetic[ins.Mnemonic];
         Register r0 = ins.Op0Register;
         if (ins.Mnemonic is Mnemonic.Cvttsd2si or Mnemonic.Cvttss2si)
@@ -84,7 +90,7 @@ internal sealed class FloatEmitter
     }
 
     /// <summary>
-    /// [source → local] (may fault, on an empty stack); [MXCSR check]; helper(dest?, source, out result); on
+    /// [source → local] (may fault, on an empty stack); helper(dest?, source, out result) and [MXCSR check]; on
     /// success commit the result, else run the handler.
     /// </summary>
     private void EmitArithmetic(in Instruction ins, MethodInfo helper, bool mxcsr)
@@ -95,23 +101,20 @@ internal sealed class FloatEmitter
         Label slow = il.DefineLabel(), done = il.DefineLabel();
         EmitSource(in ins, source);
         il.Emit(OpCodes.Stloc, b);
-        if (mxcsr)
+        if (ps.Length == 3) LoadXmm(ins.Op0Register, ps[0].ParameterType);
+        il.Emit(OpCodes.Ldloc, b);
+        il.Emit(OpCodes.Ldloca, r);
+        il.Emit(OpCodes.Call, helper);
+        if (mxcsr) // and the MXCSR test, in the same branch (the helper's result is unused when it fails)
         {
             simd.FpuPointer(FpuState.MxcsrOffset);
             il.Emit(OpCodes.Ldind_U4);
             il.Emit(OpCodes.Ldc_I4, unchecked((int)FloatOps.MxcsrMask));
             il.Emit(OpCodes.And);
             il.Emit(OpCodes.Ldc_I4, (int)FloatOps.MxcsrFast);
-            il.Emit(OpCodes.Bne_Un, slow);
+            il.Emit(OpCodes.Ceq);
+            il.Emit(OpCodes.And);
         }
-        if (ps.Length == 3)
-        {
-            simd.XmmPointer(ins.Op0Register);
-            il.Emit(OpCodes.Ldobj, ps[0].ParameterType);
-        }
-        il.Emit(OpCodes.Ldloc, b);
-        il.Emit(OpCodes.Ldloca, r);
-        il.Emit(OpCodes.Call, helper);
         il.Emit(OpCodes.Brfalse, slow);
         if (result == typeof(ulong)) // COMIS: the status flags
         {
@@ -124,11 +127,17 @@ internal sealed class FloatEmitter
             il.Emit(OpCodes.Ldloc, r);
             compiler.StoreReg(ins.Op0Register);
         }
-        else
+        else if (result == typeof(Vector128<double>))
         {
-            simd.XmmPointer(ins.Op0Register);
             il.Emit(OpCodes.Ldloc, r);
-            il.Emit(OpCodes.Stobj, result);
+            compiler.StoreXmm(ins.Op0Register, result);
+        }
+        else // a scalar into the low lane; the rest of the register stays
+        {
+            compiler.LoadXmm(ins.Op0Register, Xmm);
+            il.Emit(OpCodes.Ldloc, r);
+            il.Emit(OpCodes.Call, result == typeof(double) ? WithLowDouble : WithLowSingle);
+            compiler.StoreXmm(ins.Op0Register, Xmm);
         }
         il.Emit(OpCodes.Br, done);
         il.MarkLabel(slow);
@@ -172,10 +181,15 @@ internal sealed class FloatEmitter
         il.Emit(OpCodes.Call, single ? BitsToSingle : BitsToDouble);
     }
 
+    /// <summary>Pushes XMM register <paramref name="r"/> as a vector, or its low lane as a double or float.</summary>
     private void LoadXmm(Register r, Type type)
     {
-        simd.XmmPointer(r);
-        il.Emit(OpCodes.Ldobj, type);
+        if (type == typeof(double) || type == typeof(float))
+        {
+            compiler.LoadXmm(r, Xmm);
+            il.Emit(OpCodes.Call, type == typeof(double) ? LowDouble : LowSingle);
+        }
+        else compiler.LoadXmm(r, type);
     }
 
     /// <summary>
@@ -196,9 +210,8 @@ internal sealed class FloatEmitter
         // Read (may fault, on an empty stack).
         if (xmm1)
         {
-            simd.XmmPointer(r1);
-            il.Emit(size == 4 ? OpCodes.Ldind_U4 : OpCodes.Ldind_I8);
-            if (size == 4) il.Emit(OpCodes.Conv_U8);
+            compiler.LoadXmm(r1, Xmm);
+            il.Emit(OpCodes.Call, size == 4 ? Low32 : Low64);
         }
         else if (k1 == OpKind.Register) compiler.LoadReg(r1);
         else compiler.EmitLoad(in ins, size);
@@ -206,18 +219,18 @@ internal sealed class FloatEmitter
         // Write.
         if (xmm0)
         {
-            simd.XmmPointer(r0);
-            il.Emit(OpCodes.Ldloc, value);
             if (xmm1 && ins.Mnemonic is Mnemonic.Movss or Mnemonic.Movsd)
             {
-                if (size == 4) il.Emit(OpCodes.Conv_U4);
-                il.Emit(size == 4 ? OpCodes.Stind_I4 : OpCodes.Stind_I8);
+                compiler.LoadXmm(r0, Xmm);
+                il.Emit(OpCodes.Ldloc, value);
+                il.Emit(OpCodes.Call, size == 4 ? WithLow32 : WithLow64);
             }
             else
             {
-                il.Emit(OpCodes.Call, ScalarUInt64);
-                il.Emit(OpCodes.Stobj, typeof(Vector128<ulong>));
+                il.Emit(OpCodes.Ldloc, value);
+                il.Emit(OpCodes.Call, Scalar);
             }
+            compiler.StoreXmm(r0, Xmm);
         }
         else if (k0 == OpKind.Register)
         {

@@ -14,7 +14,8 @@ namespace Hv.Core.Translation;
 /// Inline IL for the integer and bitwise SSE2 instructions that compiled C code runs in its hot loops (string
 /// scans, vectorized integer arithmetic, moves). They do not depend on MXCSR, so the host's SSE2 through
 /// System.Runtime.Intrinsics is exact; floating-point SSE goes through <see cref="FloatEmitter"/>.
-/// XMM registers are read and written in place in the guest's FXSAVE image.
+/// XMM registers are the unit's vector locals (<see cref="UnitCompiler.LoadXmm"/>); the guest's FXSAVE image holds
+/// them only outside the unit and around the handlers that use them.
 /// </summary>
 internal sealed class SimdEmitter
 {
@@ -84,12 +85,11 @@ internal sealed class SimdEmitter
         if (ShiftImmediate.TryGetValue(ins.Mnemonic, out var shift))
         {
             if (ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM() || ins.Op1Kind != OpKind.Immediate8) return false;
-            XmmPointer(ins.Op0Register);
             LoadXmm(ins.Op0Register, shift.Operand);
             il.Emit(OpCodes.Ldc_I4, (int)ins.Immediate8);
             il.Emit(OpCodes.Conv_U1);
             il.Emit(OpCodes.Call, shift.Method);
-            il.Emit(OpCodes.Stobj, shift.Method.ReturnType);
+            StoreXmm(ins.Op0Register, shift.Method.ReturnType);
             return true;
         }
         if (!Binary.TryGetValue(ins.Mnemonic, out var op) || ins.Op0Kind != OpKind.Register || !ins.Op0Register.IsXMM()) return false;
@@ -99,8 +99,7 @@ internal sealed class SimdEmitter
             EmitReadOperand(in ins, aligned: true); // legacy SSE: a 16-byte memory operand must be aligned
         }
         else if (!ins.Op1Register.IsXMM()) return false;
-        // [dst pointer, dst value, src value] → op → store
-        XmmPointer(ins.Op0Register);
+        // [dst value, src value] → op → dst
         LoadXmm(ins.Op0Register, op.Operand);
         if (ins.Op1Kind == OpKind.Memory)
         {
@@ -109,7 +108,7 @@ internal sealed class SimdEmitter
         }
         else LoadXmm(ins.Op1Register, op.Operand);
         il.Emit(OpCodes.Call, op.Method);
-        il.Emit(OpCodes.Stobj, op.Method.ReturnType);
+        StoreXmm(ins.Op0Register, op.Method.ReturnType);
         return true;
     }
 
@@ -121,7 +120,6 @@ internal sealed class SimdEmitter
         Type type = pshufd ? typeof(Vector128<uint>) : typeof(Vector128<float>);
         if (ins.Op1Kind == OpKind.Memory) EmitReadOperand(in ins, aligned: true);
         else if (!ins.Op1Register.IsXMM()) return false;
-        XmmPointer(ins.Op0Register);
         if (!pshufd) LoadXmm(ins.Op0Register, type);
         if (ins.Op1Kind == OpKind.Memory)
         {
@@ -132,7 +130,7 @@ internal sealed class SimdEmitter
         il.Emit(OpCodes.Ldc_I4, (int)ins.Immediate8);
         il.Emit(OpCodes.Conv_U1);
         il.Emit(OpCodes.Call, pshufd ? PshufdMethod : ShufpsMethod);
-        il.Emit(OpCodes.Stobj, type);
+        StoreXmm(ins.Op0Register, type);
         return true;
     }
 
@@ -144,16 +142,11 @@ internal sealed class SimdEmitter
             if (ins.Op1Kind == OpKind.Memory)
             {
                 EmitReadOperand(in ins, aligned);
-                XmmPointer(ins.Op0Register);
                 il.Emit(OpCodes.Ldloc, vector!);
             }
-            else if (ins.Op1Register.IsXMM())
-            {
-                XmmPointer(ins.Op0Register);
-                LoadXmm(ins.Op1Register, V8);
-            }
+            else if (ins.Op1Register.IsXMM()) LoadXmm(ins.Op1Register, V8);
             else return false;
-            il.Emit(OpCodes.Stobj, V8);
+            StoreXmm(ins.Op0Register, V8);
             return true;
         }
         if (ins.Op0Kind == OpKind.Memory && ins.Op1Register.IsXMM() && ins.MemorySize.GetSize() == 16)
@@ -203,7 +196,7 @@ internal sealed class SimdEmitter
         il.Emit(OpCodes.Brfalse, compiler.FaultStub());
     }
 
-    /// <summary>Pushes the address of XMM register <paramref name="r"/> in the FXSAVE image.</summary>
+    /// <summary>Pushes the address of XMM register <paramref name="r"/> in the FXSAVE image (its home outside the unit).</summary>
     internal void XmmPointer(Register r) => FpuPointer(FpuState.XmmOffset + 16 * (r - Register.XMM0));
 
     /// <summary>Pushes the address of byte <paramref name="offset"/> of the FXSAVE image.</summary>
@@ -214,11 +207,9 @@ internal sealed class SimdEmitter
         il.Emit(OpCodes.Add);
     }
 
-    private void LoadXmm(Register r, Type type)
-    {
-        XmmPointer(r);
-        il.Emit(OpCodes.Ldobj, type);
-    }
+    private void LoadXmm(Register r, Type type) => compiler.LoadXmm(r, type);
+
+    private void StoreXmm(Register r, Type type) => compiler.StoreXmm(r, type);
 
     /// <summary>Records the #GP the interpreter raises for a misaligned operand.</summary>
     private static void SetMisaligned(GuestMemory memory, ulong address) => memory.PendingFault = SimdUnit.Misaligned(address).Fault;

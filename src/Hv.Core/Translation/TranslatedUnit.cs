@@ -70,9 +70,10 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     internal ulong ForwardSlot { get; }
 
     /// <summary>
-    /// Compiled for its first run (translate mode compiles every block the first time it runs): memory accesses
-    /// outside the unit's own loops call the soft-TLB lookup out of line instead of inlining it, which gives the
-    /// .NET JIT far fewer basic blocks to compile. A baseline unit that gets hot is compiled again in full
+    /// Compiled for its first run (translate mode compiles every block the first time it runs): outside the unit's
+    /// own loops, memory accesses call the soft-TLB lookup out of line instead of inlining it, and SSE arithmetic
+    /// calls its handler instead of inlining a checked fast path, which gives the .NET JIT far fewer basic blocks
+    /// to compile. A baseline unit that gets hot is compiled again in full
     /// (regrowing).
     /// </summary>
     public bool Baseline { get; }

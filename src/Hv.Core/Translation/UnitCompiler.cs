@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Hv.Core.Cpu;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
@@ -123,16 +124,27 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Instructions completed on the current straight-line path and not yet added to the counters.</summary>
     private int pending;
     private readonly LocalBuilder?[] regs = new LocalBuilder?[16];
+
+    /// <summary>The unit's XMM registers (as <see cref="Xmm"/>), like <see cref="regs"/> for the GPRs.</summary>
+    private readonly LocalBuilder?[] xmms = new LocalBuilder?[16];
+
+    // Register masks (spills, reloads, written): bit i is GPR i, bit XmmBit + j is XMM j.
+    private const int XmmBit = 16;
+    private const uint AllXmms = 0xFFFF_0000, AllRegisters = 0xFFFF_FFFF;
+    private static readonly Type Xmm = typeof(Vector128<byte>);
     private readonly Label exit;
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
     private readonly FloatEmitter fp;
 
     /// <summary>
-    /// Memory accesses of the current block skip the inline TLB probe and call the lookup out of line: baseline
-    /// units do that outside their loops (see <see cref="TranslatedUnit.Baseline"/>).
+    /// The current block is baseline code outside a loop (see <see cref="TranslatedUnit.Baseline"/>): its memory
+    /// accesses skip the inline TLB probe and call the lookup out of line, and SSE arithmetic calls its handler.
     /// </summary>
     private bool accessesOutOfLine;
+
+    /// <inheritdoc cref="accessesOutOfLine"/>
+    internal bool ColdBaseline => accessesOutOfLine;
 
     /// <summary>Call sites numbered so far (indexes into <see cref="TranslatedUnit.CallTargets"/>).</summary>
     private int callSites;
@@ -346,6 +358,11 @@ internal sealed unsafe class UnitCompiler
 
     private void Use(Register r)
     {
+        if (r is >= Register.XMM0 and <= Register.XMM15)
+        {
+            xmms[r - Register.XMM0] ??= il.DeclareLocal(Xmm);
+            return;
+        }
         if (!r.IsGPR()) return;
         int i = Operands.GprIndex(r);
         regs[i] ??= il.DeclareLocal(typeof(ulong));
@@ -375,7 +392,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Add);
     }
 
-    private void LoadRegisters(uint mask = 0xFFFF)
+    private void LoadRegisters(uint mask = AllRegisters)
     {
         for (int i = 0; i < 16; i++)
         {
@@ -384,15 +401,22 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldind_I8);
             il.Emit(OpCodes.Stloc, local);
         }
+        for (int j = 0; j < 16; j++)
+        {
+            if (xmms[j] is not { } local || (mask & (1u << (XmmBit + j))) == 0) continue;
+            simd.XmmPointer(Register.XMM0 + j);
+            il.Emit(OpCodes.Ldobj, Xmm);
+            il.Emit(OpCodes.Stloc, local);
+        }
     }
 
     /// <summary>
-    /// GPRs some instruction of the unit writes (Iced's register use, implicit operands included). The others
-    /// keep the value they were loaded with, so their locals are never stored back.
+    /// Registers some instruction of the unit writes (Iced's register use, implicit operands included). The
+    /// others keep the value they were loaded with, so their locals are never stored back.
     /// </summary>
     private uint written;
 
-    private void StoreRegisters(uint mask = 0xFFFF)
+    private void StoreRegisters(uint mask = AllRegisters)
     {
         for (int i = 0; i < 16; i++)
         {
@@ -401,6 +425,27 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldloc, local);
             il.Emit(OpCodes.Stind_I8);
         }
+        for (int j = 0; j < 16; j++)
+        {
+            if (xmms[j] is not { } local || (mask & written & (1u << (XmmBit + j))) == 0) continue;
+            simd.XmmPointer(Register.XMM0 + j);
+            il.Emit(OpCodes.Ldloc, local);
+            il.Emit(OpCodes.Stobj, Xmm);
+        }
+    }
+
+    /// <summary>Pushes XMM register <paramref name="r"/> as the vector type <paramref name="type"/> (a bit cast).</summary>
+    internal void LoadXmm(Register r, Type type)
+    {
+        il.Emit(OpCodes.Ldloc, xmms[r - Register.XMM0]!);
+        if (type != Xmm) il.Emit(OpCodes.Call, VectorCast.From(type));
+    }
+
+    /// <summary>Pops a vector of type <paramref name="type"/> into XMM register <paramref name="r"/> (a bit cast).</summary>
+    internal void StoreXmm(Register r, Type type)
+    {
+        if (type != Xmm) il.Emit(OpCodes.Call, VectorCast.To(type));
+        il.Emit(OpCodes.Stloc, xmms[r - Register.XMM0]!);
     }
 
     private LocalBuilder Reg(Register r) => regs[Operands.GprIndex(r)]!;
@@ -547,7 +592,7 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     internal void EmitHandlerCall(in Instruction ins)
     {
-        (uint spill, uint reload) = BlockDecoder.ExitsToDispatcher(in ins) ? (0xFFFFu, 0xFFFFu) : RegisterUse(in ins);
+        (uint spill, uint reload) = BlockDecoder.ExitsToDispatcher(in ins) ? (AllRegisters, AllRegisters) : RegisterUse(in ins);
         StoreRegisters(spill);
         SetInstructionStart(in ins);
         SetRip(ins.NextIP);
@@ -563,15 +608,21 @@ internal sealed unsafe class UnitCompiler
         LoadRegisters(reload);
     }
 
-    /// <summary>Bit masks of the GPRs an instruction reads or writes (spill) and may write (reload), from Iced.</summary>
+    /// <summary>
+    /// Bit masks of the registers (GPRs and XMMs) an instruction reads or writes (spill) and may write (reload),
+    /// from Iced; FXSAVE and FXRSTOR use every XMM register without naming it.
+    /// </summary>
     private (uint Spill, uint Reload) RegisterUse(in Instruction ins)
     {
         uint spill = 0, reload = 0;
+        if (ins.Mnemonic is Mnemonic.Fxsave or Mnemonic.Fxsave64 or Mnemonic.Fxrstor or Mnemonic.Fxrstor64) spill = reload = AllXmms;
         foreach (UsedRegister used in infoFactory.GetInfo(in ins).GetUsedRegisters())
         {
             Register full = used.Register.GetFullRegister();
-            if (!full.IsGPR64()) continue;
-            uint bit = 1u << Operands.GprIndex(full);
+            uint bit;
+            if (full.IsGPR64()) bit = 1u << Operands.GprIndex(full);
+            else if (full is >= Register.ZMM0 and <= Register.ZMM15) bit = 1u << (XmmBit + (full - Register.ZMM0)); // XMM, YMM or ZMM j
+            else continue;
             spill |= bit; // partial writes merge with the old value, so writes need the current value too
             if (used.Access is not (OpAccess.Read or OpAccess.CondRead)) reload |= bit;
         }

@@ -284,7 +284,7 @@ public sealed class TranslatorDifferentialTests
 
     // ---------------------------------------------------------------- SSE floating point
 
-    private const int FloatKindCount = 36;
+    private const int FloatKindCount = 39;
 
     /// <summary>Doubles at every boundary the inline fast path checks (and just past it).</summary>
     private static readonly double[] EdgeDoubles =
@@ -366,6 +366,12 @@ public sealed class TranslatorDifferentialTests
             case 32: asm.unpcklpd(a, b); asm.unpckhpd(b, m128); break;
             case 33: asm.movq(a, m64); asm.movq(m64, b); break;
             case 34: asm.mulsd(a, b); asm.addsd(a, m64); asm.divsd(b, a); asm.subsd(b, a); break;
+            // Instructions only the interpreter's handlers run, between inline ones: the unit's XMM locals must be
+            // spilled before the handler reads them and reloaded after it writes them.
+            case 36: asm.sqrtpd(a, b); asm.addsd(b, a); asm.haddpd(a, m128); asm.pxor(b, a); break;
+            case 37: asm.cvtdq2pd(a, b); asm.mulpd(a, b); asm.shufpd(b, a, (byte)op.Imm); asm.movq(Regs64[op.A], b); break;
+            // FXSAVE and FXRSTOR name no XMM register, yet store and load all of them.
+            case 38: asm.addsd(a, b); asm.fxsave(__[rdi + 1024]); asm.xorps(a, a); asm.movq(m64, a); asm.fxrstor(__[rdi + 1024]); asm.mulsd(b, a); break;
             default: asm.movss(m32, a); asm.movsd(b, m64); asm.movd(Regs32[op.A], a); break;
         }
     }
