@@ -54,7 +54,7 @@ public static class Program
         };
         var syncTranslation = new Option<bool>("--sync-translation")
         {
-            Description = "Tiered mode: compile hot code on the vCPU thread instead of a background worker",
+            Description = "Compile hot code on the vCPU thread instead of a background worker (makes translate mode deterministic)",
         };
         var setEnv = new Option<string[]>("--env", "-E")
         {

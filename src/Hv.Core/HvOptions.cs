@@ -34,9 +34,10 @@ public sealed record HvOptions
     public int HotThreshold { get; init; } = 256;
 
     /// <summary>
-    /// In tiered mode, hot regions are compiled on a worker thread while the vCPU keeps interpreting; finished
-    /// units are installed at the next dispatch. Guest-visible results are the same either way; only when code
-    /// switches from interpreted to translated varies. Translate mode always compiles synchronously.
+    /// Hot code is compiled on a worker thread while the vCPU goes on: in tiered mode hot regions (interpreted
+    /// meanwhile), in translate mode the full form of hot baseline units (the baseline unit running meanwhile;
+    /// translate mode's first compile of every block is always synchronous). Finished units are installed at the
+    /// next dispatch. Guest-visible results are the same either way; only when the faster code takes over varies.
     /// </summary>
     public bool BackgroundTranslation { get; init; } = true;
 

@@ -57,8 +57,9 @@ public sealed unsafe partial class Vcpu
             codeCache.BlockInvalidated = translationCache.OnBlockInvalidated;
             hotThreshold = machine.Options.Mode == ExecutionMode.Translate ? 1 : machine.Options.HotThreshold;
             baselineFirst = machine.Options.Mode == ExecutionMode.Translate;
-            // Translate mode stays translate-on-first-use, synchronous and deterministic.
-            if (machine.Options.Mode == ExecutionMode.Tiered && machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
+            // Tiered mode compiles hot regions in the background. Translate mode compiles every block synchronously
+            // the first time it runs, and only regrows hot units in the background (the baseline unit runs meanwhile).
+            if (machine.Options.BackgroundTranslation) background = new BackgroundTranslator();
         }
     }
 
@@ -182,7 +183,7 @@ public sealed unsafe partial class Vcpu
                 block = Lookup(rip);
                 if (previous is not null) previous.Successor = block;
             }
-            if (background is not null)
+            if (background is not null && !baselineFirst)
             {
                 if (++block.Executions == hotThreshold && !inFlight.Contains(block)) RequestTranslation(block);
             }
@@ -227,8 +228,8 @@ public sealed unsafe partial class Vcpu
     /// each block the first time it runs, when its successors are not even decoded, and in tiered mode the
     /// paths a function takes after its calls return warm up later than its entry. A unit that turns out hot
     /// is compiled once more from the same entry over every block warm by now, in full even if no block was
-    /// added when it was a baseline unit (see <see cref="TranslatedUnit.Baseline"/>) (translate mode: here and now;
-    /// tiered: in the background, the old unit running meanwhile); the new unit replaces the old one.
+    /// added when it was a baseline unit (see <see cref="TranslatedUnit.Baseline"/>), in the background (the old
+    /// unit running meanwhile) unless translation is synchronous; the new unit replaces the old one.
     /// </summary>
     private TranslatedUnit Regrow(TranslatedUnit unit)
     {

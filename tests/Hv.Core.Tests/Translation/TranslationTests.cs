@@ -34,13 +34,15 @@ public sealed class TranslationTests
     /// <summary>
     /// Translate mode compiles code the first time it runs in the baseline form (memory accesses outside loops
     /// call the TLB lookup out of line); a function entered 1000 times gets hot and is compiled again in full.
-    /// Tiered mode compiles only hot code, always in full. Every form computes the interpreter's result.
+    /// Tiered mode compiles only hot code, always in full. Every form computes the interpreter's result. With
+    /// background translation, translate mode regrows in the background: the run stops once the function got hot,
+    /// waits for the worker, and goes on, so the full units are installed (at the next dispatch) while it runs.
     /// </summary>
     [Theory]
-    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
-    public void HotFunction_AnyMode_BaselineOnlyOnFirstCompileInTranslateMode(ExecutionMode mode)
+    [MemberData(nameof(ModesWithAndWithoutBackground))]
+    public void HotFunction_AnyMode_BaselineOnlyOnFirstCompileInTranslateMode(ExecutionMode mode, bool background)
     {
-        var m = new TestMachine(mode, backgroundTranslation: false).Load(a =>
+        var m = new TestMachine(mode, backgroundTranslation: background).Load(a =>
         {
             Label loop = a.CreateLabel(), f = a.CreateLabel(), done = a.CreateLabel();
             a.mov(ecx, 1000);
@@ -64,6 +66,11 @@ public sealed class TranslationTests
             cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
         }
 
+        if (background)
+        {
+            Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 6 * 400).Kind); // 400 calls: hot, regrowing requested
+            m.Machine.Cpu.WaitForBackgroundTranslations();
+        }
         Assert.Equal(StopKind.Halted, m.Run().Kind);
 
         ulong sum = 0, total = 0;
@@ -78,6 +85,17 @@ public sealed class TranslationTests
             Assert.All(added.FindAll(u => !u.Baseline), u => Assert.Contains(added, v => v.Baseline && v.Start == u.Start));
         }
         else Assert.DoesNotContain(added, u => u.Baseline);
+    }
+
+    public static TheoryData<ExecutionMode, bool> ModesWithAndWithoutBackground()
+    {
+        var data = new TheoryData<ExecutionMode, bool>();
+        foreach (ExecutionMode mode in TestMachine.AllModes)
+        {
+            data.Add(mode, false);
+            data.Add(mode, true);
+        }
+        return data;
     }
 
     [Fact]
