@@ -440,25 +440,6 @@ public sealed unsafe partial class Vcpu
         && stats.TranslatedInstructions < translatedLimit && background?.HasCompleted != true;
 
     /// <summary>
-    /// A recursive call in <paramref name="unit"/> (of its own entry), which the unit makes by calling its own
-    /// method directly: true, with the entry counted, if it may; false sends it through
-    /// <see cref="CallTranslated"/> (which also regrows the unit when it is due). <see cref="LeaveSelf"/> follows.
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    internal bool TryEnterSelf(TranslatedUnit unit)
-    {
-        if (!MayNest() || unit.Invalidated || unit.Entries == RetranslateEntries) return false;
-        stats.ChainedExits++;
-        stats.TranslatedCalls++;
-        CountEntry(unit);
-        callDepth++;
-        return true;
-    }
-
-    /// <summary>The recursive call entered by <see cref="TryEnterSelf"/> returned.</summary>
-    internal void LeaveSelf() => callDepth--;
-
-    /// <summary>
     /// <see cref="TranslatedUnit.Id"/> of the unit executing right now, 0 while interpreting (the SMC engine counts
     /// precise exits from it). An id, not a reference: it changes on every unit entry and exit, and a plain
     /// store costs no GC write barrier.

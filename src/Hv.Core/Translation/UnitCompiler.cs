@@ -47,9 +47,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo TryEnterSelfMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.TryEnterSelf), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo FollowToReturnMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.FollowToReturn), BindingFlags.Instance | BindingFlags.NonPublic)!;
-    private static readonly MethodInfo LeaveSelfMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.LeaveSelf), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
     private static readonly FieldInfo FlagOpField = LazyFlagField(nameof(CpuState.FlagOp));
@@ -112,8 +110,6 @@ internal sealed unsafe class UnitCompiler
     private const RflagsBits StatusFlags = RflagsBits.OF | RflagsBits.SF | RflagsBits.ZF | RflagsBits.AF | RflagsBits.CF | RflagsBits.PF;
 
     private readonly TranslatedUnit unit;
-    /// <summary>The method being emitted (a call to the unit's own entry calls it directly).</summary>
-    private readonly DynamicMethod method;
     private readonly ILGenerator il;
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder gprs;
@@ -184,7 +180,6 @@ internal sealed unsafe class UnitCompiler
     private UnitCompiler(TranslatedUnit unit, DynamicMethod method)
     {
         this.unit = unit;
-        this.method = method;
         il = method.GetILGenerator();
         state = il.DeclareLocal(typeof(CpuState));
         gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
@@ -714,34 +709,15 @@ internal sealed unsafe class UnitCompiler
     /// longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as the
     /// guest left it.
     /// </summary>
-    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k, bool recursive = false)
+    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k)
     {
         StoreRegisters();
-        Label returned = il.DefineLabel();
-        if (recursive)
-        {
-            // A call of this unit's own entry (recursion) calls this method directly: no call-site slot, no
-            // delegate, and the running unit stays the same.
-            Label general = il.DefineLabel();
-            LoadCpu();
-            LoadUnit();
-            il.Emit(OpCodes.Call, TryEnterSelfMethod);
-            il.Emit(OpCodes.Brfalse, general);
-            LoadUnit();
-            LoadCpu();
-            il.Emit(OpCodes.Call, method);
-            LoadCpu();
-            il.Emit(OpCodes.Call, LeaveSelfMethod);
-            il.Emit(OpCodes.Br, returned);
-            il.MarkLabel(general);
-        }
         LoadCpu();
         LoadUnit();
         il.Emit(OpCodes.Ldc_I4, callSites++);
         pushTarget();
         il.Emit(OpCodes.Call, CallTranslatedMethod);
         il.Emit(OpCodes.Brfalse, exit);
-        il.MarkLabel(returned);
         // Back at the return address, or following the callee there (Vcpu.FollowToReturn); the state has
         // everything either way, so the registers are reloaded before going on or leaving.
         Label back = il.DefineLabel();
@@ -799,6 +775,31 @@ internal sealed unsafe class UnitCompiler
         return inLoop;
     }
 
+    /// <summary>At most this many return addresses are tested in line at a RET (the rest leave the unit).</summary>
+    private const int MaxReturnSites = 8;
+
+    private List<ulong>? returnSites;
+
+    /// <summary>
+    /// Return addresses of the unit's direct calls into its own blocks (recursion, or a local function), where
+    /// they are blocks of the unit too: such a call is a branch, and a RET that pops one of them branches back.
+    /// Nothing is lost whichever frame the address belongs to: any RET may go on at whatever address it popped,
+    /// and a return address in the unit is only a block start like any other.
+    /// </summary>
+    private List<ulong> ReturnSites()
+    {
+        if (returnSites is not null) return returnSites;
+        returnSites = [];
+        for (int k = 0; k < unit.Blocks.Length && returnSites.Count < MaxReturnSites; k++)
+        {
+            ref readonly Instruction last = ref unit.BlockCode(k)[^1];
+            if (last.Mnemonic == Mnemonic.Call && last.Op0Kind == OpKind.NearBranch64 && IndexOfBlock(last.NearBranchTarget) >= 0
+                && IndexOfBlock(last.NextIP) >= 0 && !returnSites.Contains(last.NextIP))
+                returnSites.Add(last.NextIP);
+        }
+        return returnSites;
+    }
+
     private int IndexOfBlock(ulong start)
     {
         DecodedBlock[] blocks = unit.Blocks;
@@ -844,9 +845,10 @@ internal sealed unsafe class UnitCompiler
                 FlushPending();
                 SetRip(target);
                 ExitIfInvalidated(); // the push rewrote this unit's code
-                // A target inside the region (not its entry: that is recursion) is only a branch.
-                if (IndexOfBlock(target) > 0) GoTo(target, k);
-                else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k, recursive: target == unit.Start);
+                // A target inside the region (its entry too: recursion) is only a branch, and the RETs of this
+                // unit come back to the return address in line (see ReturnSites).
+                if (IndexOfBlock(target) >= 0) GoTo(target, k);
+                else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k);
                 return true;
             }
             case Mnemonic.Call or Mnemonic.Jmp when HasIndirectTarget(in ins):
@@ -892,7 +894,19 @@ internal sealed unsafe class UnitCompiler
                 il.Emit(OpCodes.Add);
                 il.Emit(OpCodes.Stloc, rsp);
                 pending++;
-                LeaveUnit();
+                FlushPending();
+                // Back to a call made inside this unit: a branch. Anywhere else: leave (to the caller's unit, whose
+                // host frame this one is, or to the dispatcher).
+                foreach (ulong site in ReturnSites())
+                {
+                    Label other = il.DefineLabel();
+                    il.Emit(OpCodes.Ldloc, tmpR);
+                    il.Emit(OpCodes.Ldc_I8, (long)site);
+                    il.Emit(OpCodes.Bne_Un, other);
+                    GoTo(site, k);
+                    il.MarkLabel(other);
+                }
+                il.Emit(OpCodes.Br, exit);
                 return true;
             }
             default:
