@@ -39,10 +39,14 @@ internal sealed unsafe class Translator
 
     /// <summary>Translates the region that starts with <paramref name="entry"/>, on this thread.</summary>
     /// <param name="entry">The block about to run.</param>
-    /// <param name="baseline">Compile the cheaper first-run form (see <see cref="TranslatedUnit.Baseline"/>).</param>
+    /// <param name="baseline">
+    /// Compile the cheaper first-run form (see <see cref="TranslatedUnit.Baseline"/>) of the entry block alone:
+    /// translate mode compiles every block the first time it runs, so the blocks a region would grow over have
+    /// units already, and compiling them again is wasted until the unit proves hot and is regrown.
+    /// </param>
     public TranslatedUnit Translate(DecodedBlock entry, bool baseline = false)
     {
-        TranslatedUnit unit = CreateUnit(SelectRegion(entry), baseline);
+        TranslatedUnit unit = CreateUnit(baseline ? [entry] : SelectRegion(entry), baseline);
         Compile(unit, out long ticks);
         Account(unit, ticks);
         return unit;
