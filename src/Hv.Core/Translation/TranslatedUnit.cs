@@ -132,6 +132,12 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     }
 
     /// <summary>
+    /// Where the unit's fault stubs and invalidation exits leave from, by stub number (see
+    /// <see cref="UnitCompiler"/>): read only when one is taken.
+    /// </summary>
+    internal UnitExitSite[]? ExitSites;
+
+    /// <summary>
     /// The unit each call site of this unit entered last time (indexed by the site numbers the compiler gave
     /// them; null until the first call, or when the callee died). Translated code calls the unit here when its
     /// entry is the call's target, without a trip through the dispatcher.
@@ -165,3 +171,8 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// <summary>The I-cache model's verification stamp for <see cref="ICacheLines"/> (see <see cref="Smc.InstructionCacheModel.FetchLines"/>).</summary>
     internal long ICacheVerified = -1;
 }
+
+/// <summary>A place a unit leaves from mid-block: the guest address it publishes and the instructions completed before.</summary>
+/// <param name="Ip">A fault: the faulting instruction's address. An invalidation exit: RIP after the store (0: already set).</param>
+/// <param name="Completed">Instructions of the unit completed since the count was last published.</param>
+internal readonly record struct UnitExitSite(ulong Ip, long Completed);

@@ -103,6 +103,8 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo BigMulMethod = typeof(Math).GetMethod(nameof(Math.BigMul), [typeof(ulong), typeof(ulong), typeof(ulong).MakeByRefType()])!;
     private static readonly MethodInfo SzpFlagsMethod = typeof(IntegerInstructions).GetMethod(nameof(IntegerInstructions.SzpFlags), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ThrowPendingFaultMethod = typeof(GuestMemory).GetMethod(nameof(GuestMemory.ThrowPendingFault))!;
+    private static readonly MethodInfo AtFaultSiteMethod = typeof(UnitCompiler).GetMethod(nameof(AtFaultSite), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo AtInvalidationSiteMethod = typeof(UnitCompiler).GetMethod(nameof(AtInvalidationSite), BindingFlags.Static | BindingFlags.NonPublic)!;
 
     /// <summary>log2 of sizeof(TlbEntry) (a page number and an array reference).</summary>
     private const int EntryShift = 4;
@@ -114,7 +116,8 @@ internal sealed unsafe class UnitCompiler
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder gprs;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
-    private readonly List<(Label Stub, ulong Ip, int Completed, (FlagOp Op, int Size)? Flags)> faultStubs = [];
+    /// <summary>Stubs that leave the unit from the middle of a block: the site they record, and their kind.</summary>
+    private readonly List<(Label Stub, UnitExitSite Site, (FlagOp Op, int Size)? Flags, bool Fault)> exitStubs = [];
     private ulong currentIp;
 
     /// <summary>Instructions completed on the current straight-line path and not yet added to the counters.</summary>
@@ -129,6 +132,9 @@ internal sealed unsafe class UnitCompiler
     private const uint AllXmms = 0xFFFF_0000, AllRegisters = 0xFFFF_FFFF;
     private static readonly Type Xmm = typeof(Vector128<byte>);
     private readonly Label exit;
+
+    /// <summary>The epilogue after the registers' write-back: for paths whose registers are in the state already.</summary>
+    private readonly Label leave;
     private readonly InstructionInfoFactory infoFactory = new();
     private readonly SimdEmitter simd;
     private readonly FloatEmitter fp;
@@ -203,6 +209,7 @@ internal sealed unsafe class UnitCompiler
         tlbValue = il.DeclareLocal(typeof(ulong));
         shiftCount = il.DeclareLocal(typeof(int));
         exit = il.DefineLabel();
+        leave = il.DefineLabel();
         simd = new SimdEmitter(this);
         fp = new FloatEmitter(this, simd);
         blockLabels = new Label[unit.Blocks.Length];
@@ -281,54 +288,79 @@ internal sealed unsafe class UnitCompiler
         }
         il.MarkLabel(exit);
         StoreRegisters();
+        il.MarkLabel(leave);
         il.Emit(OpCodes.Ret);
-        EmitFaultStubs();
+        EmitExitStubs();
         if (callSites > 0) unit.CallTargets = new TranslatedUnit?[callSites];
     }
 
     /// <summary>
-    /// One stub per inline memory access: publish the instruction count, RIP and registers as they were
-    /// before the faulting instruction, then raise the fault the access recorded.
+    /// One stub per inline memory access (a fault) and per store that may hit this unit's own code (an
+    /// invalidation exit). A stub records deferred flags if it must, and hands its site number to a shared tail:
+    /// a fault publishes the count, RIP and registers as they were before the faulting instruction and raises the
+    /// fault the access recorded; an invalidation exit publishes those after the store and leaves. The sites live
+    /// in <see cref="TranslatedUnit.ExitSites"/>, read only on these cold paths: each stub is a few IL bytes.
     /// </summary>
-    private void EmitFaultStubs()
+    private void EmitExitStubs()
     {
-        if (faultStubs.Count == 0) return;
-        // Each site only records where it was; one shared tail does the work (less IL, faster JIT).
-        LocalBuilder faultIp = il.DeclareLocal(typeof(ulong)), faultCount = il.DeclareLocal(typeof(long));
-        Label shared = il.DefineLabel();
-        foreach (var (stub, ip, completed, flags) in faultStubs)
+        if (exitStubs.Count == 0) return;
+        Label fault = il.DefineLabel(), invalidated = il.DefineLabel();
+        var sites = new UnitExitSite[exitStubs.Count];
+        for (int i = 0; i < sites.Length; i++)
         {
+            var (stub, site, flags, isFault) = exitStubs[i];
+            sites[i] = site;
             il.MarkLabel(stub);
             // Flags a producer before this access left unrecorded (tmpA/tmpB/tmpR still hold its operands).
             if (flags is { } f) EmitDeferredFlags(f);
-            il.Emit(OpCodes.Ldc_I8, (long)ip);
-            il.Emit(OpCodes.Stloc, faultIp);
-            il.Emit(OpCodes.Ldc_I8, (long)completed);
-            il.Emit(OpCodes.Stloc, faultCount);
-            il.Emit(OpCodes.Br, shared);
+            il.Emit(OpCodes.Ldc_I4, i);
+            il.Emit(OpCodes.Br, isFault ? fault : invalidated);
         }
-        il.MarkLabel(shared);
-        il.Emit(OpCodes.Ldloc, stats);
-        il.Emit(OpCodes.Ldloc, stats);
-        il.Emit(OpCodes.Ldfld, TranslatedField);
-        il.Emit(OpCodes.Ldloc, faultCount);
-        il.Emit(OpCodes.Add);
-        il.Emit(OpCodes.Stfld, TranslatedField);
+        unit.ExitSites = sites;
+        LocalBuilder index = il.DeclareLocal(typeof(int));
+        il.MarkLabel(fault); // [site]
+        il.Emit(OpCodes.Stloc, index);
         LoadCpu();
-        il.Emit(OpCodes.Ldloc, faultIp);
-        il.Emit(OpCodes.Stfld, InstructionStartField);
+        LoadUnit();
+        il.Emit(OpCodes.Ldloc, index);
+        il.Emit(OpCodes.Call, AtFaultSiteMethod);
         StoreRegisters();
         il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
         il.Emit(OpCodes.Ret);
+        il.MarkLabel(invalidated); // [site]
+        il.Emit(OpCodes.Stloc, index);
+        LoadCpu();
+        LoadUnit();
+        il.Emit(OpCodes.Ldloc, index);
+        il.Emit(OpCodes.Call, AtInvalidationSiteMethod);
+        il.Emit(OpCodes.Br, exit);
     }
 
     /// <summary>A label to branch to when the current instruction's memory access fails.</summary>
     internal Label FaultStub()
     {
         Label stub = il.DefineLabel();
-        faultStubs.Add((stub, currentIp, pending, deferred));
+        exitStubs.Add((stub, new UnitExitSite(currentIp, pending), deferred, Fault: true));
         return stub;
+    }
+
+    /// <summary>A fault stub's tail: the completed instructions counted, the faulting one's address published.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AtFaultSite(Vcpu cpu, TranslatedUnit unit, int site)
+    {
+        UnitExitSite s = unit.ExitSites![site];
+        cpu.stats.TranslatedInstructions += s.Completed;
+        cpu.instructionStart = s.Ip;
+    }
+
+    /// <summary>An invalidation exit's tail: the completed instructions counted, RIP set after the store (0: set already).</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void AtInvalidationSite(Vcpu cpu, TranslatedUnit unit, int site)
+    {
+        UnitExitSite s = unit.ExitSites![site];
+        cpu.stats.TranslatedInstructions += s.Completed;
+        if (s.Ip != 0) cpu.State.Rip = s.Ip;
     }
 
     // ---------------------------------------------------------------- registers
@@ -537,17 +569,16 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Stfld, RipField);
     }
 
-    /// <summary>A store into this unit's own code: leave right after the storing instruction.</summary>
+    /// <summary>A store into this unit's own code: leave right after the storing instruction (through a stub).</summary>
     private void EmitInvalidationCheck(in Instruction ins)
     {
-        Label stay = il.DefineLabel();
+        Label stub = il.DefineLabel();
         LoadUnit();
         il.Emit(OpCodes.Ldfld, InvalidatedField);
-        il.Emit(OpCodes.Brfalse, stay);
-        if (ins.FlowControl == FlowControl.Next) SetRip(ins.NextIP); // a fallback branch already set RIP
-        if (deferred is { } f) EmitDeferredFlags(f);
-        LeaveUnit();
-        il.MarkLabel(stay);
+        il.Emit(OpCodes.Brtrue, stub);
+        // RIP after the store; a fallback branch already set it (0: leave it).
+        ulong rip = ins.FlowControl == FlowControl.Next ? ins.NextIP : 0;
+        exitStubs.Add((stub, new UnitExitSite(rip, pending), deferred, Fault: false));
     }
 
     /// <summary>Leaves the unit (state already published) if a write has invalidated its code.</summary>
@@ -556,13 +587,6 @@ internal sealed unsafe class UnitCompiler
         LoadUnit();
         il.Emit(OpCodes.Ldfld, InvalidatedField);
         il.Emit(OpCodes.Brtrue, exit);
-    }
-
-    /// <summary>Publishes the count and leaves the unit (RIP must already be in the state).</summary>
-    private void LeaveUnit()
-    {
-        FlushCount(pending);
-        il.Emit(OpCodes.Br, exit);
     }
 
     // ---------------------------------------------------------------- fallback
@@ -717,7 +741,15 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Ldc_I4, callSites++);
         pushTarget();
         il.Emit(OpCodes.Call, CallTranslatedMethod);
-        il.Emit(OpCodes.Brfalse, exit);
+        if (IndexOfBlock(returnAddress) < 0)
+        {
+            // The unit does not go on at the return address (a baseline block, say): whatever the call did, the
+            // state has everything, and the dispatcher goes on from there.
+            il.Emit(OpCodes.Pop);
+            il.Emit(OpCodes.Br, leave);
+            return;
+        }
+        il.Emit(OpCodes.Brfalse, leave);
         // Back at the return address, or following the callee there (Vcpu.FollowToReturn); the state has
         // everything either way, so the registers are reloaded before going on or leaving.
         Label back = il.DefineLabel();
