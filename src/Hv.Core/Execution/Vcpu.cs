@@ -364,14 +364,53 @@ public sealed unsafe partial class Vcpu
         if (callee is null || callee.Invalidated || callee.Start != target)
         {
             if (!translationCache!.TryGet(target, out TranslatedUnit? found)) return false;
-            // The first callee sticks until it dies: an indirect call whose target varies is served by the lookup.
             if (callee is null || callee.Invalidated) caller.SetCallTarget(site, found!);
             callee = found;
         }
         else stats.ChainedExits++;
+        return EnterCallee(callee!);
+    }
+
+    /// <summary>Call-site slots of an indirect call: its first this many targets stick; more are looked up.</summary>
+    internal const int IndirectCallWays = 4;
+
+    /// <summary>
+    /// <see cref="CallTranslated"/> for an indirect call, whose site has <see cref="IndirectCallWays"/> slots from
+    /// <paramref name="site"/> on: a comparator passed to qsort, a virtual method, a table of operations. A target
+    /// in none of them fills a free one (a slot never replaces a live unit, so a site with many targets costs a
+    /// lookup per call, not a relink).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    internal bool CallIndirect(TranslatedUnit caller, int site, ulong target)
+    {
+        if (!MayNest()) return false;
+        TranslatedUnit?[] slots = caller.CallTargets!;
+        int free = -1;
+        for (int i = site; i < site + IndirectCallWays; i++)
+        {
+            TranslatedUnit? slot = slots[i];
+            if (slot is null || slot.Invalidated)
+            {
+                if (free < 0) free = i;
+            }
+            else if (slot.Start == target)
+            {
+                stats.ChainedExits++;
+                return EnterCallee(slot);
+            }
+        }
+        if (!translationCache!.TryGet(target, out TranslatedUnit? callee)) return false;
+        if (free >= 0) caller.SetCallTarget(free, callee!);
+        return EnterCallee(callee!);
+    }
+
+    /// <summary>Runs the callee of a translated call as a nested host call (see <see cref="CallTranslated"/>).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private bool EnterCallee(TranslatedUnit callee)
+    {
         stats.TranslatedCalls++;
-        if (callee!.ForwardSlot != 0 && !TryForward(ref callee)) return true;
-        callee = PrepareEntry(callee!);
+        if (callee.ForwardSlot != 0 && !TryForward(ref callee)) return true;
+        callee = PrepareEntry(callee);
         long outer = RunningUnitId;
         callDepth++;
         RunningUnitId = callee.Id;

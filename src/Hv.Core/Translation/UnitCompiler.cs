@@ -47,6 +47,7 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo CallIndirectMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallIndirect), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo FollowToReturnMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.FollowToReturn), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo ConditionMethod = typeof(Flags).GetMethod(nameof(Flags.Condition))!;
@@ -727,20 +728,22 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>
     /// The call itself, after the push (RIP = target, count published): enters the callee's unit as a nested
-    /// host call (<see cref="Vcpu.CallTranslated"/>). When it comes back with the guest at
+    /// host call (<see cref="Vcpu.CallTranslated"/>, or <see cref="Vcpu.CallIndirect"/> for an indirect call). When it
+    /// comes back with the guest at
     /// <paramref name="returnAddress"/> (at once, or after <see cref="Vcpu.FollowToReturn"/> followed a callee
     /// that left its unit) and this unit intact, execution goes on here; anything else (no unit to call, a
     /// longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as the
     /// guest left it.
     /// </summary>
-    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k)
+    private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k, bool indirect = false)
     {
         StoreRegisters();
         LoadCpu();
         LoadUnit();
-        il.Emit(OpCodes.Ldc_I4, callSites++);
+        il.Emit(OpCodes.Ldc_I4, callSites);
+        callSites += indirect ? Vcpu.IndirectCallWays : 1;
         pushTarget();
-        il.Emit(OpCodes.Call, CallTranslatedMethod);
+        il.Emit(OpCodes.Call, indirect ? CallIndirectMethod : CallTranslatedMethod);
         if (IndexOfBlock(returnAddress) < 0)
         {
             // The unit does not go on at the return address (a baseline block, say): whatever the call did, the
@@ -906,7 +909,7 @@ internal sealed unsafe class UnitCompiler
                 if (ins.Mnemonic == Mnemonic.Call)
                 {
                     ExitIfInvalidated(); // the push rewrote this unit's code
-                    EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k);
+                    EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k, indirect: true);
                 }
                 else il.Emit(OpCodes.Br, exit);
                 return true;

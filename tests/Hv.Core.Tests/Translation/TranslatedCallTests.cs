@@ -536,6 +536,69 @@ public sealed class TranslatedCallTests
         AssertSameAsInterpreter(expected, m);
     }
 
+    /// <summary>
+    /// One indirect call site cycling through <paramref name="targets"/> functions (function j adds j + 1), 3,000
+    /// calls. Up to <see cref="Vcpu.IndirectCallWays"/> targets, the site's slots serve the calls without a
+    /// translation-cache lookup (translate mode's baseline blocks still go through the dispatcher until they are
+    /// regrown, a few hundred lookups); the calls of the targets beyond them are looked up each time. Every mode
+    /// computes the same.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(ModesTimesTargets))]
+    public void IndirectCallSiteWithSeveralTargets_CallsEachTarget(ExecutionMode mode, int targets)
+    {
+        void Program(Assembler a)
+        {
+            var functions = new Label[targets];
+            for (int j = 0; j < targets; j++) functions[j] = a.CreateLabel();
+            Label loop = a.CreateLabel();
+            a.mov(rdi, (long)TestMachine.DataBase);
+            for (int j = 0; j < targets; j++)
+            {
+                a.lea(rax, __[functions[j]]);
+                a.mov(__qword_ptr[rdi + 8 * j], rax);
+            }
+            a.xor(ebx, ebx);
+            a.xor(esi, esi); // the table index
+            a.mov(ecx, 3000);
+            a.Label(ref loop);
+            a.call(__qword_ptr[rdi + rsi * 8]);
+            a.inc(esi);
+            a.cmp(esi, targets);
+            a.mov(edx, 0);
+            a.cmove(esi, edx);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            for (int j = 0; j < targets; j++)
+            {
+                a.Label(ref functions[j]);
+                a.add(rbx, j + 1);
+                a.ret();
+            }
+        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
+        TestMachine m = RunToHalt(mode, Program);
+        int[] perTarget = new int[targets];
+        for (int i = 0; i < 3000; i++) perTarget[i % targets]++;
+        ulong sum = 0;
+        for (int j = 0; j < targets; j++) sum += (ulong)(perTarget[j] * (j + 1));
+        Assert.Equal(sum, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+        if (mode == ExecutionMode.Interpret) return;
+        long lookups = m.Machine.Stats.TranslationCacheLookups;
+        if (targets <= Vcpu.IndirectCallWays) Assert.True(lookups < 600, $"lookups: {lookups}");
+        else Assert.True(lookups > 3000 * (targets - Vcpu.IndirectCallWays) / targets * 9 / 10, $"lookups: {lookups}"); // the targets without a slot
+    }
+
+    public static TheoryData<ExecutionMode, int> ModesTimesTargets()
+    {
+        var data = new TheoryData<ExecutionMode, int>();
+        foreach (ExecutionMode mode in TestMachine.AllModes)
+            foreach (int targets in new[] { 2, Vcpu.IndirectCallWays, Vcpu.IndirectCallWays + 2 }) data.Add(mode, targets);
+        return data;
+    }
+
     /// <summary>The instruction budget still stops the guest inside nested translated calls.</summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
