@@ -487,8 +487,13 @@ public sealed unsafe partial class Vcpu
 
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
-        icache.FetchLines(unit.ICacheLines ??= icache.LinesOf(unit.Blocks), ref unit.ICacheVerified);
+        icache.FetchLines(unit.ICacheFootprint ?? NewFootprint(icache, unit));
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static Smc.InstructionCacheFootprint NewFootprint(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
+        unit.ICacheFootprint = new Smc.InstructionCacheFootprint(icache.LinesOf(unit.Blocks));
 
     /// <summary>
     /// A block worth adding to a region: already decoded and warm (run at least a quarter of the hot threshold

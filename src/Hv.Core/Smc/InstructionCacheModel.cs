@@ -106,8 +106,15 @@ public readonly record struct InstructionCacheGeometry(int SizeBytes, int LineBy
 /// ordinary one.
 /// </para>
 /// <para>
-/// Addresses are guest virtual addresses. The model allocates only at creation; <see cref="Fetch"/> is a
-/// few array reads per line. Used by one vCPU thread only.
+/// A translated unit fetches all of its lines on every entry (<see cref="FetchLines"/>). Once a unit's lines
+/// were found present, and nothing has evicted or dropped a line since (<c>version</c>), that batch is all hits
+/// and costs a few instructions: its lines' new last-use times are only noted (the entry's clock values), and
+/// written to their ways before anything reads recency (a miss choosing its victim, a drop). Last-use times
+/// are maxima, so applying them late gives exactly the stamps fetching the lines one by one would have.
+/// </para>
+/// <para>
+/// Addresses are guest virtual addresses. <see cref="Fetch"/> is a few array reads per line. Used by one vCPU
+/// thread only.
 /// </para>
 /// </summary>
 public sealed class InstructionCacheModel
@@ -121,11 +128,13 @@ public sealed class InstructionCacheModel
     private readonly int ways;
     private readonly ulong setMask;
     private ulong clock;
-    private ulong lastLine = NoLine; // the line fetched last: still the most recent of its set, so a repeat is a hit
-    // Bumped whenever a set's recent way, or whether a line is present, may have changed. A batch whose lines
-    // were all found in their sets' recent ways at this version still is: fetching it again is all hits and
-    // changes nothing (FetchLine's first check).
+    private ulong lastLine = NoLine; // the line fetched last (at lastWay): the newest of all, so a repeat is a hit
+    private int lastWay;
+    // Bumped whenever a present line may have gone (an eviction, a drop). A batch whose lines were all present
+    // at this version still is (see InstructionCacheFootprint.Verified).
     private long version;
+    // Batches fetched at a verified version whose last-use times are not in the stamps yet (ApplyPendingEntries).
+    private readonly List<InstructionCacheFootprint> pendingEntries = [];
 
     private InstructionCacheModel(InstructionCacheGeometry geometry)
     {
@@ -186,48 +195,65 @@ public sealed class InstructionCacheModel
     }
 
     /// <summary>
-    /// Fetches each line number (address >> log2(line size)) in <paramref name="lines"/> once.
-    /// <paramref name="verified"/> belongs to the batch (start it at -1): it lets a batch fetched again, with
-    /// nothing in between that could change its outcome, be counted without looking at its lines.
+    /// Fetches each line of <paramref name="footprint"/> once, in order (a translated unit's entry). A batch
+    /// verified at the current version is all hits: counted, and its last-use times noted for later.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] // every unit entry: the common case is a few instructions in line
-    internal void FetchLines(ulong[] lines, ref long verified)
+    internal void FetchLines(InstructionCacheFootprint footprint)
     {
-        if (verified == version)
+        if (footprint.Verified == version)
         {
-            Fetches += lines.Length;
-            Hits += lines.Length;
-            lastLine = lines[^1];
+            int n = footprint.Lines.Length;
+            Fetches += n;
+            Hits += n;
+            lastLine = NoLine; // (cheaper than looking up the batch's last line and way)
+            footprint.LazyBase = clock + 1; // line i used at LazyBase + i
+            clock += (ulong)n;
+            if (!footprint.Pending)
+            {
+                footprint.Pending = true;
+                pendingEntries.Add(footprint);
+            }
             return;
         }
-        FetchLinesChecked(lines, ref verified);
+        FetchLinesChecked(footprint);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private void FetchLinesChecked(ulong[] lines, ref long verified)
+    private void FetchLinesChecked(InstructionCacheFootprint footprint)
     {
-        // The common case without calls: each line present in its set's recent way (FetchLine's first check,
-        // which changes nothing but the counters); from the first other line on, FetchLine does the work.
-        ref ulong tagBase = ref MemoryMarshal.GetArrayDataReference(tags);
-        ref ulong stampBase = ref MemoryMarshal.GetArrayDataReference(stamps);
-        ref int recentBase = ref MemoryMarshal.GetArrayDataReference(recentWay);
-        int i = 0;
-        for (; i < lines.Length; i++)
+        // Pending entries are applied before every version change, so an unverified batch has none.
+        System.Diagnostics.Debug.Assert(!footprint.Pending);
+        ulong[] lines = footprint.Lines;
+        int[] found = footprint.Ways;
+        for (int i = 0; i < lines.Length; i++) found[i] = FetchLine(lines[i]);
+        // Verified only if every line is still where it went: a later line of the batch may have evicted an
+        // earlier one (more lines in a set than it has ways), and then the next entry must look again.
+        for (int i = 0; i < lines.Length; i++)
         {
-            ulong line = lines[i];
-            int set = (int)(line & setMask);
-            int way = set * ways + Unsafe.Add(ref recentBase, set);
-            if (Unsafe.Add(ref tagBase, way) != line || Unsafe.Add(ref stampBase, way) == 0) break;
+            if (tags[found[i]] != lines[i] || stamps[found[i]] == 0)
+            {
+                footprint.Verified = -1;
+                return;
+            }
         }
-        Fetches += i;
-        Hits += i;
-        if (i > 0) lastLine = lines[i - 1];
-        if (i == lines.Length)
+        footprint.Verified = version;
+    }
+
+    /// <summary>Writes the noted last-use times of verified batches to their ways (before recency is read).</summary>
+    private void ApplyPendingEntries()
+    {
+        foreach (InstructionCacheFootprint f in pendingEntries)
         {
-            verified = version;
-            return;
+            for (int i = 0; i < f.Lines.Length; i++)
+            {
+                ref ulong stamp = ref stamps[f.Ways[i]];
+                ulong used = f.LazyBase + (ulong)i;
+                if (stamp != 0 && stamp < used) stamp = used;
+            }
+            f.Pending = false;
         }
-        for (; i < lines.Length; i++) FetchLine(lines[i]);
+        pendingEntries.Clear();
     }
 
     /// <summary>The distinct line numbers the blocks' bytes occupy, in first-touch order (built once per unit).</summary>
@@ -244,14 +270,15 @@ public sealed class InstructionCacheModel
 
     // Hot from the first block on, and its way search uses Vector256, which ReadyToRun code leaves out: without
     // this it would run unoptimized (tier 0, FindWay not inlined) until the runtime tiers it up.
+    /// <summary>Fetches one line; returns the way (index into the tag array) that holds it now.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void FetchLine(ulong line)
+    private int FetchLine(ulong line)
     {
         Fetches++;
         if (line == lastLine)
         {
             Hits++;
-            return;
+            return lastWay;
         }
         lastLine = line;
         int set = (int)(line & setMask);
@@ -260,29 +287,28 @@ public sealed class InstructionCacheModel
         ref ulong setTags = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(tags), baseIndex);
         ref ulong setStamps = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(stamps), baseIndex);
         ref int recent = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(recentWay), set);
-        // The set's recent way already holds its newest stamp, so a hit there changes no order: nothing to update.
-        int r = recent;
-        if (Unsafe.Add(ref setTags, r) == line && Unsafe.Add(ref setStamps, r) != 0)
+        // The set's recent way is tried first (most hits are repeats); a hit anywhere refreshes the way's stamp,
+        // as a batch noted since may have used other ways of the set later.
+        int found = Unsafe.Add(ref setTags, recent) == line ? recent : FindWay(ref setTags, line);
+        if (found >= 0 && Unsafe.Add(ref setStamps, found) != 0)
         {
             Hits++;
-            return;
+            Unsafe.Add(ref setStamps, found) = ++clock;
+            recent = found;
+            return lastWay = baseIndex + found;
         }
+        // A miss: recency decides the victim, so it must be exact now.
+        ApplyPendingEntries();
         ulong now = ++clock;
-        version++; // the recent way changes below (a hit elsewhere in the set, or a fill)
-        int found = FindWay(ref setTags, line);
+        version++; // a line may be evicted below
+        Misses++;
         if (found >= 0)
         {
-            ref ulong stamp = ref Unsafe.Add(ref setStamps, found);
-            if (stamp != 0) Hits++;
-            else
-            {
-                // Emptied by a code write and not reused since: refill in place.
-                Misses++;
-                SmcMisses++;
-            }
-            stamp = now;
+            // Emptied by a code write and not reused since: refill in place.
+            SmcMisses++;
+            Unsafe.Add(ref setStamps, found) = now;
             recent = found;
-            return;
+            return lastWay = baseIndex + found;
         }
         // Victim order: never used (key 0) < emptied by SMC (key 1) < least recently used (stamp + 1).
         int victim = 0;
@@ -297,10 +323,10 @@ public sealed class InstructionCacheModel
                 victim = i;
             }
         }
-        Misses++;
         Unsafe.Add(ref setTags, victim) = line;
         Unsafe.Add(ref setStamps, victim) = now;
         recent = victim;
+        return lastWay = baseIndex + victim;
     }
 
     /// <summary>The way of the set starting at <paramref name="setTags"/> that holds <paramref name="line"/>, or -1.</summary>
@@ -339,6 +365,7 @@ public sealed class InstructionCacheModel
     private void DropRange(ulong address, int length, bool smc)
     {
         if (length <= 0) return;
+        ApplyPendingEntries(); // noted last-use times must not land on a way emptied here
         lastLine = NoLine;
         ulong first = address >> lineShift;
         ulong last = (address + (ulong)length - 1) >> lineShift;
@@ -376,6 +403,7 @@ public sealed class InstructionCacheModel
     /// <summary>Empties the cache without counting anything (e.g. code unmapped); counters keep their values.</summary>
     public void Flush()
     {
+        ApplyPendingEntries();
         tags.AsSpan().Fill(NoLine);
         stamps.AsSpan().Clear();
         lastLine = NoLine;

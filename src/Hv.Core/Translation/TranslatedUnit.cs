@@ -167,9 +167,7 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         for (int i = 0; i < targets.Length; i++) if (ReferenceEquals(targets[i], callee)) targets[i] = null;
     }
     /// <summary>The I-cache lines of the unit's blocks, fetched on each entry (built on first entry).</summary>
-    internal ulong[]? ICacheLines;
-    /// <summary>The I-cache model's verification stamp for <see cref="ICacheLines"/> (see <see cref="Smc.InstructionCacheModel.FetchLines"/>).</summary>
-    internal long ICacheVerified = -1;
+    internal Smc.InstructionCacheFootprint? ICacheFootprint;
 }
 
 /// <summary>A place a unit leaves from mid-block: the guest address it publishes and the instructions completed before.</summary>

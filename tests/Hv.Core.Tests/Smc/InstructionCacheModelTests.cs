@@ -31,8 +31,8 @@ public sealed class InstructionCacheModelTests
 
     /// <summary>
     /// A unit's line batch fetched again with nothing in between that could change its outcome takes a shortcut
-    /// (all hits, nothing to update); it must leave exactly what fetching it afresh leaves, also for the
-    /// accesses that follow.
+    /// (all hits, last-use times applied later); it must leave exactly what fetching it afresh leaves, also for
+    /// the accesses that follow.
     /// </summary>
     [Theory]
     [InlineData(new ulong[] { 0, 8 }, true)]           // lines of set 0 (two ways) and set 0 again: 2 lines, 2 ways
@@ -43,11 +43,11 @@ public sealed class InstructionCacheModelTests
         InstructionCacheModel shortcut = Small(), lineByLine = Small();
         void Run(InstructionCacheModel m, bool remember)
         {
-            long verified = -1;
+            var footprint = new InstructionCacheFootprint(batch);
             void FetchBatch()
             {
-                if (!remember) verified = -1; // never verified: every line is looked at
-                m.FetchLines(batch, ref verified);
+                if (!remember) footprint = new InstructionCacheFootprint(batch); // never verified: every line is looked at
+                m.FetchLines(footprint);
             }
             FetchBatch();
             if (!repeatAtOnce) m.InvalidateWrite(batch[0] << 4, 1);
@@ -313,6 +313,13 @@ public sealed class InstructionCacheModelTests
             cache[set, victim] = (line, time, true, true);
         }
 
+        public void Forget(ulong line)
+        {
+            int set = (int)(line % (ulong)sets);
+            for (int w = 0; w < ways; w++)
+                if (cache[set, w].Filled && cache[set, w].Line == line) cache[set, w] = default;
+        }
+
         public void Invalidate(ulong line)
         {
             int set = (int)(line % (ulong)sets);
@@ -325,45 +332,57 @@ public sealed class InstructionCacheModelTests
         }
     }
 
+    /// <summary>
+    /// Random batches (units), single fetches (interpreted blocks), code writes and forgotten ranges against the
+    /// reference: every count after every step. Lines crowd three of the eight sets, so batches conflict within
+    /// a set and evict each other, and each miss depends on exact recency.
+    /// </summary>
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    [InlineData(3)]
-    [InlineData(4)]
-    [InlineData(5)]
-    public void RandomFetchesAndBatches_MatchReferenceLru(int seed)
+    [InlineData(1, 2)]
+    [InlineData(2, 2)]
+    [InlineData(3, 2)]
+    [InlineData(4, 2)]
+    [InlineData(5, 2)]
+    [InlineData(6, 4)]
+    [InlineData(7, 4)]
+    [InlineData(8, 8)]
+    public void RandomFetchesAndBatches_MatchReferenceLru(int seed, int ways)
     {
-        // Lines crowd three of the eight sets, so batches conflict within a set and evict each other.
-        static ulong Line(Random random) => (ulong)(random.Next(0, 5) * 8 + random.Next(0, 3));
-        InstructionCacheModel m = Small(); // 8 sets x 2 ways of 16-byte lines
-        var reference = new ReferenceCache(8, 2);
+        ulong Line(Random random) => (ulong)(random.Next(0, 2 + ways + ways / 2) * 8 + random.Next(0, 3));
+        Assert.True(InstructionCacheModel.TryCreate(8 * ways * 16, 16, ways, out InstructionCacheModel? created, out string? error), error);
+        InstructionCacheModel m = created!; // 8 sets of 16-byte lines
+        var reference = new ReferenceCache(8, ways);
         var random = new Random(seed);
         var batches = new List<ulong[]>();
-        for (int b = 0; b < 6; b++)
-            batches.Add(Enumerable.Range(0, random.Next(1, 4)).Select(_ => Line(random)).Distinct().ToArray());
-        long[] verified = new long[batches.Count];
-        Array.Fill(verified, -1);
-        for (int step = 0; step < 4000; step++)
+        for (int b = 0; b < 8; b++)
+            batches.Add(Enumerable.Range(0, random.Next(1, 2 + ways)).Select(_ => Line(random)).Distinct().ToArray());
+        InstructionCacheFootprint[] footprints = batches.Select(b => new InstructionCacheFootprint(b)).ToArray();
+        for (int step = 0; step < 6000; step++)
         {
-            int what = random.Next(10);
-            if (what < 6)
+            int what = random.Next(20);
+            if (what < 13)
             {
                 int which = random.Next(batches.Count);
-                ulong[] batch = batches[which];
-                m.FetchLines(batch, ref verified[which]);
-                foreach (ulong line in batch) reference.Fetch(line);
+                m.FetchLines(footprints[which]);
+                foreach (ulong line in batches[which]) reference.Fetch(line);
             }
-            else if (what < 9)
+            else if (what < 18)
             {
                 ulong line = Line(random);
                 m.Fetch(line << 4, 1);
                 reference.Fetch(line);
             }
-            else
+            else if (what < 19)
             {
                 ulong line = Line(random);
                 m.InvalidateWrite(line << 4, 1);
                 reference.Invalidate(line);
+            }
+            else
+            {
+                ulong line = Line(random);
+                m.Forget(line << 4, 1);
+                reference.Forget(line);
             }
             Assert.Equal((reference.Hits, reference.Misses, reference.SmcMisses, reference.SmcInvalidations), (m.Hits, m.Misses, m.SmcMisses, m.SmcInvalidations));
         }
