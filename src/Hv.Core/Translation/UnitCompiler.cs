@@ -681,7 +681,6 @@ internal sealed unsafe class UnitCompiler
         {
             // The block ended at the size or page limit (or before an instruction only the translator knows):
             // the successor is static.
-            SetRip(last.NextIP);
             GoTo(last.NextIP, k);
             return;
         }
@@ -696,32 +695,38 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldfld, RipField);
             il.Emit(OpCodes.Ldc_I8, (long)successors[s]);
             il.Emit(OpCodes.Bne_Un, skip);
-            GoTo(successors[s], k);
+            GoTo(successors[s], k, ripInState: true);
             il.MarkLabel(skip);
         }
         il.Emit(OpCodes.Br, exit);
     }
 
     /// <summary>
-    /// Control goes to <paramref name="target"/> (state.Rip already holds it, the count is published): a region
-    /// block or the exit.
+    /// Control goes to <paramref name="target"/> (the count published): a region block, or the exit with RIP set
+    /// to it (unless <paramref name="ripInState"/>: the state holds it already). Inside the unit RIP is not
+    /// stored: nothing reads it before the unit leaves.
     /// </summary>
-    private void GoTo(ulong target, int fromBlock)
+    private void GoTo(ulong target, int fromBlock, bool ripInState = false)
     {
         int index = IndexOfBlock(target);
         if (index < 0)
         {
+            if (!ripInState) SetRip(target);
             il.Emit(OpCodes.Br, exit);
             return;
         }
         if (index <= fromBlock)
         {
             // A back edge: return to the dispatcher once the instruction budget is spent.
+            Label stay = il.DefineLabel();
             il.Emit(OpCodes.Ldloc, stats);
             il.Emit(OpCodes.Ldfld, TranslatedField);
             LoadCpu();
             il.Emit(OpCodes.Ldfld, TranslatedLimitField);
-            il.Emit(OpCodes.Bge, exit);
+            il.Emit(OpCodes.Blt, stay);
+            if (!ripInState) SetRip(target);
+            il.Emit(OpCodes.Br, exit);
+            il.MarkLabel(stay);
         }
         il.Emit(OpCodes.Br, blockLabels[index]);
     }
@@ -770,7 +775,7 @@ internal sealed unsafe class UnitCompiler
         il.MarkLabel(back);
         LoadRegisters();
         ExitIfInvalidated();
-        GoTo(returnAddress, k);
+        GoTo(returnAddress, k, ripInState: true);
     }
 
     /// <summary>
@@ -851,7 +856,6 @@ internal sealed unsafe class UnitCompiler
                 fused = null;
                 pending++;
                 FlushPending();
-                SetRip(ins.NearBranchTarget);
                 GoTo(ins.NearBranchTarget, k);
                 return true;
             case Mnemonic.Ja or Mnemonic.Jae or Mnemonic.Jb or Mnemonic.Jbe or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jg
@@ -864,10 +868,8 @@ internal sealed unsafe class UnitCompiler
                 pending++;
                 FlushPending();
                 il.Emit(OpCodes.Brfalse, notTaken);
-                SetRip(ins.NearBranchTarget);
                 GoTo(ins.NearBranchTarget, k);
                 il.MarkLabel(notTaken);
-                SetRip(ins.NextIP);
                 GoTo(ins.NextIP, k);
                 return true;
             }
@@ -882,7 +884,7 @@ internal sealed unsafe class UnitCompiler
                 ExitIfInvalidated(); // the push rewrote this unit's code
                 // A target inside the region (its entry too: recursion) is only a branch, and the RETs of this
                 // unit come back to the return address in line (see ReturnSites).
-                if (IndexOfBlock(target) >= 0) GoTo(target, k);
+                if (IndexOfBlock(target) >= 0) GoTo(target, k, ripInState: true);
                 else EmitTranslatedCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), returnAddress, k);
                 return true;
             }
@@ -938,7 +940,7 @@ internal sealed unsafe class UnitCompiler
                     il.Emit(OpCodes.Ldloc, tmpR);
                     il.Emit(OpCodes.Ldc_I8, (long)site);
                     il.Emit(OpCodes.Bne_Un, other);
-                    GoTo(site, k);
+                    GoTo(site, k, ripInState: true);
                     il.MarkLabel(other);
                 }
                 il.Emit(OpCodes.Br, exit);
