@@ -319,22 +319,21 @@ internal sealed unsafe class UnitCompiler
         }
         unit.ExitSites = sites;
         LocalBuilder index = il.DeclareLocal(typeof(int));
-        il.MarkLabel(fault); // [site]
-        il.Emit(OpCodes.Stloc, index);
-        LoadCpu();
-        LoadUnit();
-        il.Emit(OpCodes.Ldloc, index);
-        il.Emit(OpCodes.Call, AtFaultSiteMethod);
+        void Tail(Label tail, MethodInfo atSite) // [site] → atSite(cpu, unit, site)
+        {
+            il.MarkLabel(tail);
+            il.Emit(OpCodes.Stloc, index);
+            LoadCpu();
+            LoadUnit();
+            il.Emit(OpCodes.Ldloc, index);
+            il.Emit(OpCodes.Call, atSite);
+        }
+        Tail(fault, AtFaultSiteMethod);
         StoreRegisters();
         il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
         il.Emit(OpCodes.Ret);
-        il.MarkLabel(invalidated); // [site]
-        il.Emit(OpCodes.Stloc, index);
-        LoadCpu();
-        LoadUnit();
-        il.Emit(OpCodes.Ldloc, index);
-        il.Emit(OpCodes.Call, AtInvalidationSiteMethod);
+        Tail(invalidated, AtInvalidationSiteMethod);
         il.Emit(OpCodes.Br, exit);
     }
 

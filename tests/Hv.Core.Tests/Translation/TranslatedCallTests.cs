@@ -108,28 +108,26 @@ public sealed class TranslatedCallTests
     /// </summary>
     private static void EvenOdd(Assembler a, int depth)
     {
-        Label even = a.CreateLabel(), odd = a.CreateLabel(), yes = a.CreateLabel(), no = a.CreateLabel();
+        Label even = a.CreateLabel(), odd = a.CreateLabel();
         a.mov(edi, depth);
         a.call(even);
         a.hlt();
-        a.Label(ref even);
-        a.test(edi, edi);
-        a.jz(yes);
-        a.dec(edi);
-        a.call(odd);
-        a.ret();
-        a.Label(ref yes);
-        a.mov(eax, 1);
-        a.ret();
-        a.Label(ref odd);
-        a.test(edi, edi);
-        a.jz(no);
-        a.dec(edi);
-        a.call(even);
-        a.ret();
-        a.Label(ref no);
-        a.xor(eax, eax);
-        a.ret();
+        // f(n) = n == 0 ? atZero : other(n - 1)
+        void Function(ref Label self, Label other, int atZero)
+        {
+            Label zero = a.CreateLabel();
+            a.Label(ref self);
+            a.test(edi, edi);
+            a.jz(zero);
+            a.dec(edi);
+            a.call(other);
+            a.ret();
+            a.Label(ref zero);
+            a.mov(eax, atZero);
+            a.ret();
+        }
+        Function(ref even, odd, 1);
+        Function(ref odd, even, 0);
     }
 
     [Theory]
