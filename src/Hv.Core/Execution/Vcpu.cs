@@ -487,6 +487,8 @@ public sealed unsafe partial class Vcpu
 
     /// <summary>This vCPU's translated units (null in interpret mode).</summary>
     internal TranslationCache? TranslationCache => translationCache;
+
+    /// <summary>Feeds the unit's lines to the I-cache model (its footprint is made on its first entry).</summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void FetchUnit(Smc.InstructionCacheModel icache, TranslatedUnit unit) =>
         icache.FetchLines(unit.ICacheFootprint ?? NewFootprint(icache, unit));

@@ -70,11 +70,11 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     internal ulong ForwardSlot { get; }
 
     /// <summary>
-    /// Compiled for its first run (translate mode compiles every block the first time it runs): outside the unit's
-    /// own loops, memory accesses call the soft-TLB lookup out of line instead of inlining it, and SSE arithmetic
-    /// calls its handler instead of inlining a checked fast path, which gives the .NET JIT far fewer basic blocks
-    /// to compile. A baseline unit that gets hot is compiled again in full
-    /// (regrowing).
+    /// Compiled for its first run (translate mode compiles every block, alone, the first time it runs): outside
+    /// the unit's own loops, memory accesses call the soft-TLB lookup out of line instead of inlining it, and SSE
+    /// arithmetic calls its handler instead of inlining a checked fast path, which gives the .NET JIT far fewer
+    /// basic blocks to compile. A baseline unit that gets hot is compiled again in full, over the region around
+    /// it (regrowing).
     /// </summary>
     public bool Baseline { get; }
 
