@@ -153,8 +153,7 @@ internal sealed class FloatEmitter
             if (ins.Op1Kind == OpKind.Memory)
             {
                 simd.EmitReadOperand(in ins, aligned: true);
-                il.Emit(OpCodes.Ldloca, simd.VectorLocal);
-                il.Emit(OpCodes.Ldobj, type);
+                simd.LoadReadOperand(type);
             }
             else LoadXmm(ins.Op1Register, type);
             return;

@@ -24,8 +24,6 @@ internal sealed class SimdEmitter
     /// <summary>Two-operand "xmm = op(xmm, xmm/m128)" instructions: host method and the vector type it takes.</summary>
     private static readonly Dictionary<Mnemonic, (MethodInfo Method, Type Operand)> Binary = BuildBinary();
 
-    private static readonly MethodInfo TryRead128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead128))!;
-    private static readonly MethodInfo TryWrite128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite128))!;
     private static readonly FieldInfo FpuPointerField = typeof(FpuState).GetField(nameof(FpuState.pointer), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly FieldInfo FpuField = typeof(CpuState).GetField(nameof(CpuState.Fpu))!;
     private static readonly MethodInfo MoveMask = typeof(Sse2).GetMethod(nameof(Sse2.MoveMask), [typeof(Vector128<byte>)])!;
@@ -101,11 +99,7 @@ internal sealed class SimdEmitter
         else if (!ins.Op1Register.IsXMM()) return false;
         // [dst value, src value] → op → dst
         LoadXmm(ins.Op0Register, op.Operand);
-        if (ins.Op1Kind == OpKind.Memory)
-        {
-            il.Emit(OpCodes.Ldloca, vector!);
-            il.Emit(OpCodes.Ldobj, op.Operand);
-        }
+        if (ins.Op1Kind == OpKind.Memory) LoadReadOperand(op.Operand);
         else LoadXmm(ins.Op1Register, op.Operand);
         il.Emit(OpCodes.Call, op.Method);
         StoreXmm(ins.Op0Register, op.Method.ReturnType);
@@ -121,11 +115,7 @@ internal sealed class SimdEmitter
         if (ins.Op1Kind == OpKind.Memory) EmitReadOperand(in ins, aligned: true);
         else if (!ins.Op1Register.IsXMM()) return false;
         if (!pshufd) LoadXmm(ins.Op0Register, type);
-        if (ins.Op1Kind == OpKind.Memory)
-        {
-            il.Emit(OpCodes.Ldloca, vector!);
-            il.Emit(OpCodes.Ldobj, type);
-        }
+        if (ins.Op1Kind == OpKind.Memory) LoadReadOperand(type);
         else LoadXmm(ins.Op1Register, type);
         il.Emit(OpCodes.Ldc_I4, (int)ins.Immediate8);
         il.Emit(OpCodes.Conv_U1);
@@ -152,11 +142,9 @@ internal sealed class SimdEmitter
         if (ins.Op0Kind == OpKind.Memory && ins.Op1Register.IsXMM() && ins.MemorySize.GetSize() == 16)
         {
             EmitOperandAddress(in ins, aligned);
-            il.Emit(OpCodes.Ldloc, compiler.MemoryLocal);
             il.Emit(OpCodes.Ldloc, compiler.AddressLocal);
             LoadXmm(ins.Op1Register, V8);
-            il.Emit(OpCodes.Call, TryWrite128);
-            il.Emit(OpCodes.Brfalse, compiler.FaultStub());
+            compiler.EmitTryWrite128();
             return true;
         }
         return false;
@@ -181,19 +169,21 @@ internal sealed class SimdEmitter
         il.MarkLabel(ok);
     }
 
-    /// <summary>The local <see cref="EmitReadOperand"/> reads into.</summary>
-    internal LocalBuilder VectorLocal => vector!;
+    /// <summary>Pushes the operand <see cref="EmitReadOperand"/> read, as the vector type <paramref name="type"/>.</summary>
+    internal void LoadReadOperand(Type type)
+    {
+        il.Emit(OpCodes.Ldloc, vector!);
+        if (type != V8) il.Emit(OpCodes.Call, VectorCast.From(type));
+    }
 
     /// <summary>Reads the 16-byte memory operand into the vector local (IL stack empty before and after).</summary>
     internal void EmitReadOperand(in Instruction ins, bool aligned)
     {
         vector ??= il.DeclareLocal(V8);
         EmitOperandAddress(in ins, aligned);
-        il.Emit(OpCodes.Ldloc, compiler.MemoryLocal);
         il.Emit(OpCodes.Ldloc, compiler.AddressLocal);
-        il.Emit(OpCodes.Ldloca, vector);
-        il.Emit(OpCodes.Call, TryRead128);
-        il.Emit(OpCodes.Brfalse, compiler.FaultStub());
+        compiler.EmitTryRead128();
+        il.Emit(OpCodes.Stloc, vector);
     }
 
     /// <summary>Pushes the address of XMM register <paramref name="r"/> in the FXSAVE image (its home outside the unit).</summary>

@@ -1931,6 +1931,69 @@ internal sealed unsafe class UnitCompiler
         il.MarkLabel(done);
     }
 
+    private static readonly MethodInfo MissRead128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead128))!;
+    private static readonly MethodInfo MissWrite128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite128))!;
+    private LocalBuilder? vectorValue, vectorMiss;
+
+    /// <summary>
+    /// [address] → the 16 bytes there (a Vector128&lt;byte&gt;); a fault goes to a stub. As <see cref="EmitTryRead"/>:
+    /// the inline TLB probe, the lookup out of line on a miss (the out parameter has a local of its own, so the
+    /// value's local stays in a register).
+    /// </summary>
+    internal void EmitTryRead128()
+    {
+        vectorValue ??= il.DeclareLocal(Xmm);
+        vectorMiss ??= il.DeclareLocal(Xmm);
+        Label miss = il.DefineLabel(), done = il.DefineLabel();
+        il.Emit(OpCodes.Stloc, tlbAddress);
+        if (!accessesOutOfLine)
+        {
+            EmitTlbProbe(tlbRead, 16, miss);
+            il.Emit(OpCodes.Unaligned, (byte)1);
+            il.Emit(OpCodes.Ldobj, Xmm);
+            il.Emit(OpCodes.Stloc, vectorValue);
+            il.Emit(OpCodes.Br, done);
+        }
+        il.MarkLabel(miss);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldloca, vectorMiss);
+        il.Emit(OpCodes.Call, MissRead128);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+        il.Emit(OpCodes.Ldloc, vectorMiss);
+        il.Emit(OpCodes.Stloc, vectorValue);
+        il.MarkLabel(done);
+        il.Emit(OpCodes.Ldloc, vectorValue);
+    }
+
+    /// <summary>[address, 16-byte value] → stored; a fault goes to a stub. As <see cref="EmitTryWrite"/>.</summary>
+    internal void EmitTryWrite128()
+    {
+        vectorValue ??= il.DeclareLocal(Xmm);
+        Label miss = il.DefineLabel(), done = il.DefineLabel();
+        il.Emit(OpCodes.Stloc, vectorValue);
+        il.Emit(OpCodes.Stloc, tlbAddress);
+        if (!accessesOutOfLine)
+        {
+            EmitTlbProbe(tlbWrite, 16, miss);
+            il.Emit(OpCodes.Ldloc, vectorValue);
+            il.Emit(OpCodes.Unaligned, (byte)1);
+            il.Emit(OpCodes.Stobj, Xmm);
+            il.Emit(OpCodes.Br, done);
+        }
+        il.MarkLabel(miss);
+        // As EmitTryWrite: the slow path may reach the SMC engine, which names the storing instruction.
+        LoadCpu();
+        il.Emit(OpCodes.Ldc_I8, (long)currentIp);
+        il.Emit(OpCodes.Stfld, InstructionStartField);
+        il.Emit(OpCodes.Ldloc, memory);
+        il.Emit(OpCodes.Ldloc, tlbAddress);
+        il.Emit(OpCodes.Ldloc, vectorValue);
+        il.Emit(OpCodes.Call, MissWrite128);
+        il.Emit(OpCodes.Brfalse, FaultStub());
+        il.MarkLabel(done);
+    }
+
     /// <summary>
     /// The TLB lookup for the address in tlbAddress: on a hit (same page, access inside it) pushes the host
     /// address of the guest byte (unaligned loads and stores are fine on x86-64); otherwise branches to

@@ -24,7 +24,7 @@ public sealed class TranslatorDifferentialTests
     private static readonly AssemblerRegister16[] Regs16 = [ax, bx, cx, dx, si, r8w, r9w, r10w];
     private static readonly AssemblerRegister8[] Regs8 = [al, bl, cl, dl, sil, r8b, r9b, r10b];
     private static readonly AssemblerRegisterXMM[] Xmms = [xmm0, xmm1, xmm2, xmm3, xmm4, xmm5, xmm6, xmm7];
-    private const int KindCount = 95;
+    private const int KindCount = 96;
 
     private static readonly Gen<GenOp> OpGen =
         from kind in Gen.Int[0, KindCount - 1]
@@ -147,6 +147,8 @@ public sealed class TranslatorDifferentialTests
             case 93: asm.rol(a, (byte)(op.Imm | 1)); asm.mov(m64, b); asm.ror(Regs16[op.B], (byte)(op.Imm >> 4 | 1)); asm.movzx(a32, __byte_ptr[rdi + op.Slot * 8 + 7]); asm.xor(b, m64); break;
             // CF of a bit test read (directly or after moves) by CMOVcc, SETcc, SBB and a branch.
             case 94: asm.bt(a32, (byte)op.Imm); asm.mov(b, m64); asm.cmovae(a, b); asm.btc(b, a); asm.lea(a, __[a + 1]); asm.setb(Regs8[op.A]); asm.bts(m32, (byte)(op.Imm >> 8)); asm.sbb(b32, 0); asm.bt(b, a); asm.jae(skip); break;
+            // 16-byte loads and stores across the data region's page boundary (the inline probe must not take them).
+            case 95: asm.movdqu(Xmms[op.A], __xmmword_ptr[rdi + 0xFF9 + (op.Slot & 7)]); asm.paddd(Xmms[op.B], Xmms[op.A]); asm.movdqu(__xmmword_ptr[rdi + 0xFF3 + (op.Slot & 7)], Xmms[op.B]); asm.movdqa(Xmms[op.A], __xmmword_ptr[rdi + 0xFF0]); break;
             default: asm.sar(Regs8[op.A], cl); asm.jo(skip); asm.shr(Regs16[op.A], (byte)(op.Imm & 31)); asm.sbb(Regs16[op.B], __word_ptr[rdi + op.Slot * 8]); break;
         }
     }
