@@ -368,7 +368,8 @@ public sealed unsafe partial class Vcpu
             callee = found;
         }
         else stats.ChainedExits++;
-        return EnterCallee(callee!);
+        EnterCallee(caller, callee!);
+        return true;
     }
 
     /// <summary>Call-site slots of an indirect call: its first this many targets stick; more are looked up.</summary>
@@ -396,28 +397,36 @@ public sealed unsafe partial class Vcpu
             else if (slot.Start == target)
             {
                 stats.ChainedExits++;
-                return EnterCallee(slot);
+                EnterCallee(caller, slot);
+                return true;
             }
         }
         if (!translationCache!.TryGet(target, out TranslatedUnit? callee)) return false;
         if (free >= 0) caller.SetCallTarget(free, callee!);
-        return EnterCallee(callee!);
+        EnterCallee(caller, callee!);
+        return true;
     }
 
-    /// <summary>Runs the callee of a translated call as a nested host call (see <see cref="CallTranslated"/>).</summary>
+    /// <summary>
+    /// Runs the callee of a translated call as a nested host call (see <see cref="CallTranslated"/>). Then counts
+    /// the call: a caller that loops around its calls is regrown like a unit entered often (in sync mode the new
+    /// unit replaces it at once, and the running one leaves as it comes back from this call).
+    /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
-    private bool EnterCallee(TranslatedUnit callee)
+    private void EnterCallee(TranslatedUnit caller, TranslatedUnit callee)
     {
         stats.TranslatedCalls++;
-        if (callee.ForwardSlot != 0 && !TryForward(ref callee)) return true;
-        callee = PrepareEntry(callee);
-        long outer = RunningUnitId;
-        callDepth++;
-        RunningUnitId = callee.Id;
-        callee.Body(this);
-        RunningUnitId = outer;
-        callDepth--;
-        return true;
+        if (callee.ForwardSlot == 0 || TryForward(ref callee))
+        {
+            callee = PrepareEntry(callee);
+            long outer = RunningUnitId;
+            callDepth++;
+            RunningUnitId = callee.Id;
+            callee.Body(this);
+            RunningUnitId = outer;
+            callDepth--;
+        }
+        if (++caller.CallsMade == RetranslateEntries && !caller.Invalidated) Regrow(caller);
     }
 
     /// <summary>

@@ -90,6 +90,13 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// <summary>Times the dispatcher entered the unit.</summary>
     public long Entries;
 
+    /// <summary>
+    /// Translated calls this unit made (host calls into other units). A unit that loops around its calls is
+    /// entered once but calls often: it is regrown after as many calls as entries (see
+    /// <see cref="Execution.Vcpu.RetranslateEntries"/>), so that its warm callees can join its region.
+    /// </summary>
+    internal long CallsMade;
+
     internal readonly DecodedBlock[] Blocks;
 
     /// <summary>All instructions of all blocks, in block order (handlers take a reference into this array).</summary>

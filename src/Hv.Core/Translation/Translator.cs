@@ -112,12 +112,18 @@ internal sealed unsafe class Translator
         var region = new List<DecodedBlock> { entry };
         var seen = new HashSet<ulong> { entry.Start };
         int instructions = entry.Count;
-        Span<ulong> successors = stackalloc ulong[2];
+        Span<ulong> successors = stackalloc ulong[3];
         for (int i = 0; i < region.Count && region.Count < MaxRegionBlocks; i++)
         {
             int n = StaticSuccessors(region[i], successors);
-            // Calls come back (translated calls return into the caller's unit): grow over the return address.
-            if (overCalls && n == 0 && UnitCompiler.IsInlineCall(in region[i].Code[^1])) successors[n++] = region[i].Code[^1].NextIP;
+            ref readonly Instruction last = ref region[i].Code[^1];
+            // Calls come back (translated calls return into the caller's unit): grow over the return address,
+            // and then into a direct call's warm callee, whose CALL becomes a branch and whose RET comes back in line.
+            if (overCalls && n == 0 && UnitCompiler.IsInlineCall(in last))
+            {
+                successors[n++] = last.NextIP;
+                if (last.Op0Kind == OpKind.NearBranch64 && !IsForwardingStub(last.NearBranchTarget)) successors[n++] = last.NearBranchTarget;
+            }
             for (int s = 0; s < n; s++)
             {
                 if (!seen.Add(successors[s])) continue;
@@ -130,6 +136,14 @@ internal sealed unsafe class Translator
         }
         return region;
     }
+
+    /// <summary>
+    /// A PLT stub (a lone <c>jmp qword ptr [slot]</c>): calls into it stay translated calls, which take the jump
+    /// and enter the final function as the callee (<see cref="TranslatedUnit.ForwardSlot"/>), so its RET comes back
+    /// into the caller; inside the caller's region the jump would only leave the unit.
+    /// </summary>
+    private bool IsForwardingStub(ulong target) =>
+        blockAt(target) is { Count: 1 } b && b.Code[0] is { Mnemonic: Mnemonic.Jmp, Op0Kind: OpKind.Memory };
 
     /// <summary>Where control can go after a block without consulting registers or memory.</summary>
     internal static int StaticSuccessors(DecodedBlock block, Span<ulong> successors) => StaticSuccessors(in block.Code[^1], successors);

@@ -160,6 +160,44 @@ public sealed class TranslatedCallTests
         Assert.Equal(TestMachine.StackTop - 0x100, m.State[Gpr.Rsp]);
     }
 
+    /// <summary>
+    /// A loop calling a small function (two blocks) 5,000 times: once the loop's unit is regrown (after 256 calls,
+    /// as it loops inside itself and is entered only once), the warm callee is part of its region, the CALL is a
+    /// branch and the RET comes back in line, so almost no call is a host call. A call through a PLT stub stays a
+    /// translated call (see the PLT tests).
+    /// </summary>
+    [Theory]
+    [InlineData(ExecutionMode.Translate)]
+    [InlineData(ExecutionMode.Tiered)]
+    public void HotCallee_JoinsCallersRegion_CallsAndReturnsInLine(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), clamp = a.CreateLabel(), small = a.CreateLabel();
+            a.mov(ecx, 5000);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.mov(edi, ecx);
+            a.call(clamp);
+            a.add(rbx, rax);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref clamp); // rax = min(rdi, 1000)
+            a.mov(eax, edi);
+            a.cmp(edi, 1000);
+            a.jb(small);
+            a.mov(eax, 1000);
+            a.Label(ref small);
+            a.ret();
+        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program);
+        TestMachine m = RunToHalt(mode, Program);
+        Assert.Equal(999UL * 1000 / 2 + 4001UL * 1000, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+        Assert.True(m.Machine.Stats.TranslatedCalls <= 1000, $"translated calls: {m.Machine.Stats.TranslatedCalls}, units regrown: {m.Machine.Stats.UnitsRegrown}");
+    }
+
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
     public void RecursionDeeperThanNestingBound_AnyMode_SameResultAsInterpreter(ExecutionMode mode)
