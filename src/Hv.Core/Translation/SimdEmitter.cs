@@ -144,7 +144,7 @@ internal sealed class SimdEmitter
             EmitOperandAddress(in ins, aligned);
             il.Emit(OpCodes.Ldloc, compiler.AddressLocal);
             LoadXmm(ins.Op1Register, V8);
-            compiler.EmitTryWrite128();
+            compiler.EmitTryWrite(16);
             return true;
         }
         return false;
@@ -182,7 +182,7 @@ internal sealed class SimdEmitter
         vector ??= il.DeclareLocal(V8);
         EmitOperandAddress(in ins, aligned);
         il.Emit(OpCodes.Ldloc, compiler.AddressLocal);
-        compiler.EmitTryRead128();
+        compiler.EmitTryRead(16);
         il.Emit(OpCodes.Stloc, vector);
     }
 

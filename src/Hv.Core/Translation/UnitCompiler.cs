@@ -64,15 +64,18 @@ internal sealed unsafe class UnitCompiler
     private static readonly MethodInfo TryRead16 = typeof(UnitCompiler).GetMethod(nameof(MissRead16), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo TryRead32 = typeof(UnitCompiler).GetMethod(nameof(MissRead32), BindingFlags.Static | BindingFlags.NonPublic)!;
     private static readonly MethodInfo TryRead64 = typeof(UnitCompiler).GetMethod(nameof(MissRead64), BindingFlags.Static | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo TryRead128 = typeof(UnitCompiler).GetMethod(nameof(MissRead128), BindingFlags.Static | BindingFlags.NonPublic)!;
     // A store that missed the inline TLB probe goes straight to the memory's slow path (one call, no second probe):
     // that is where stores beside code, SMC, watchpoints and faults are sorted out.
-    private static readonly MethodInfo[] MissWrites = [WriteMiss(typeof(byte)), WriteMiss(typeof(ushort)), WriteMiss(typeof(uint)), WriteMiss(typeof(ulong))];
+    // Indexed by log2 of the access size (1, 2, 4, 8 and 16 bytes).
+    private static readonly MethodInfo[] MissWrites =
+        [WriteMiss(typeof(byte)), WriteMiss(typeof(ushort)), WriteMiss(typeof(uint)), WriteMiss(typeof(ulong)), WriteMiss(typeof(Vector128<byte>))];
 
     private static MethodInfo WriteMiss(Type value) =>
         typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWriteSlow), BindingFlags.Instance | BindingFlags.NonPublic)!.MakeGenericMethod(value);
     // A store with no inline probe (baseline units outside loops): probe and, on a miss, the slow path, in one call.
     private static readonly MethodInfo[] OutOfLineWrites =
-        [OutOfLineWrite(typeof(byte)), OutOfLineWrite(typeof(ushort)), OutOfLineWrite(typeof(uint)), OutOfLineWrite(typeof(ulong))];
+        [OutOfLineWrite(typeof(byte)), OutOfLineWrite(typeof(ushort)), OutOfLineWrite(typeof(uint)), OutOfLineWrite(typeof(ulong)), OutOfLineWrite(typeof(Vector128<byte>))];
 
     private static MethodInfo OutOfLineWrite(Type value) =>
         typeof(UnitCompiler).GetMethod(nameof(WriteOutOfLine), BindingFlags.Static | BindingFlags.NonPublic)!.MakeGenericMethod(value);
@@ -653,6 +656,7 @@ internal sealed unsafe class UnitCompiler
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead16(GuestMemory m, ulong a, out ushort v) => m.TryRead16(a, out v);
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead32(GuestMemory m, ulong a, out uint v) => m.TryRead32(a, out v);
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead64(GuestMemory m, ulong a, out ulong v) => m.TryRead64(a, out v);
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)] private static bool MissRead128(GuestMemory m, ulong a, out Vector128<byte> v) => m.TryRead128(a, out v);
 
     /// <summary>Runs an interpreter handler, turning a guest fault into false (and <see cref="GuestMemory.PendingFault"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)] // called from units from their first run: skip tier 0
@@ -1867,19 +1871,31 @@ internal sealed unsafe class UnitCompiler
     }
 
     /// <summary>
-    /// [address] on the stack → the loaded value (zero-extended to 64 bits). The soft-TLB hit path is plain IL
-    /// (nothing for the JIT to inline); a miss calls the out-of-line slow path, and a fault goes to a stub.
+    /// [address] on the stack → the loaded value: zero-extended to 64 bits, or a Vector128&lt;byte&gt; for
+    /// <paramref name="size"/> 16. The soft-TLB hit path is plain IL (nothing for the JIT to inline); a miss calls
+    /// the out-of-line slow path, and a fault goes to a stub. (The slow path's out parameter has a local of its
+    /// own, so the value's local is never address-taken and stays in a register.)
     /// </summary>
-    private void EmitTryRead(int size)
+    internal void EmitTryRead(int size)
     {
         Label miss = il.DefineLabel(), done = il.DefineLabel();
+        bool vector = size == 16;
+        LocalBuilder value = vector ? vectorValue ??= il.DeclareLocal(Xmm) : tlbValue;
         il.Emit(OpCodes.Stloc, tlbAddress);
         if (!accessesOutOfLine)
         {
             EmitTlbProbe(tlbRead, size, miss);
-            il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
-            il.Emit(OpCodes.Conv_U8);
-            il.Emit(OpCodes.Stloc, tlbValue);
+            if (vector)
+            {
+                il.Emit(OpCodes.Unaligned, (byte)1);
+                il.Emit(OpCodes.Ldobj, Xmm);
+            }
+            else
+            {
+                il.Emit(size switch { 1 => OpCodes.Ldind_U1, 2 => OpCodes.Ldind_U2, 4 => OpCodes.Ldind_U4, _ => OpCodes.Ldind_I8 });
+                il.Emit(OpCodes.Conv_U8);
+            }
+            il.Emit(OpCodes.Stloc, value);
             il.Emit(OpCodes.Br, done);
         }
         il.MarkLabel(miss);
@@ -1888,7 +1904,8 @@ internal sealed unsafe class UnitCompiler
             1 => (load8, TryRead8),
             2 => (load16, TryRead16),
             4 => (load32, TryRead32),
-            _ => (load64, TryRead64),
+            8 => (load64, TryRead64),
+            _ => (vectorMiss ??= il.DeclareLocal(Xmm), TryRead128),
         };
         il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, tlbAddress);
@@ -1896,23 +1913,33 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Call, method);
         il.Emit(OpCodes.Brfalse, FaultStub());
         il.Emit(OpCodes.Ldloc, local);
-        il.Emit(OpCodes.Conv_U8);
-        il.Emit(OpCodes.Stloc, tlbValue);
+        if (!vector) il.Emit(OpCodes.Conv_U8);
+        il.Emit(OpCodes.Stloc, value);
         il.MarkLabel(done);
-        il.Emit(OpCodes.Ldloc, tlbValue);
+        il.Emit(OpCodes.Ldloc, value);
     }
 
-    /// <summary>[address, value] on the stack → stored; a fault goes to a stub. Pages holding code have no write entry, so their stores take the slow path (SMC).</summary>
-    private void EmitTryWrite(int size)
+    /// <summary>
+    /// [address, value] on the stack → stored; a fault goes to a stub. The value is a ulong, or a
+    /// Vector128&lt;byte&gt; for <paramref name="size"/> 16. Pages holding code have no write entry, so their stores
+    /// take the slow path (SMC).
+    /// </summary>
+    internal void EmitTryWrite(int size)
     {
         Label miss = il.DefineLabel(), done = il.DefineLabel();
-        il.Emit(OpCodes.Stloc, tlbValue);
+        LocalBuilder value = size == 16 ? vectorValue ??= il.DeclareLocal(Xmm) : tlbValue;
+        il.Emit(OpCodes.Stloc, value);
         il.Emit(OpCodes.Stloc, tlbAddress);
         if (!accessesOutOfLine)
         {
             EmitTlbProbe(tlbWrite, size, miss);
-            il.Emit(OpCodes.Ldloc, tlbValue);
-            il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
+            il.Emit(OpCodes.Ldloc, value);
+            if (size == 16)
+            {
+                il.Emit(OpCodes.Unaligned, (byte)1);
+                il.Emit(OpCodes.Stobj, Xmm);
+            }
+            else il.Emit(size switch { 1 => OpCodes.Stind_I1, 2 => OpCodes.Stind_I2, 4 => OpCodes.Stind_I4, _ => OpCodes.Stind_I8 });
             il.Emit(OpCodes.Br, done);
         }
         il.MarkLabel(miss);
@@ -1923,7 +1950,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Stfld, InstructionStartField);
         il.Emit(OpCodes.Ldloc, memory);
         il.Emit(OpCodes.Ldloc, tlbAddress);
-        il.Emit(OpCodes.Ldloc, tlbValue);
+        il.Emit(OpCodes.Ldloc, value);
         int sizeIndex = System.Numerics.BitOperations.Log2((uint)size);
         if (size < 8) il.Emit(size switch { 1 => OpCodes.Conv_U1, 2 => OpCodes.Conv_U2, _ => OpCodes.Conv_U4 });
         il.Emit(OpCodes.Call, (accessesOutOfLine ? OutOfLineWrites : MissWrites)[sizeIndex]);
@@ -1931,68 +1958,8 @@ internal sealed unsafe class UnitCompiler
         il.MarkLabel(done);
     }
 
-    private static readonly MethodInfo MissRead128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryRead128))!;
-    private static readonly MethodInfo MissWrite128 = typeof(GuestMemory).GetMethod(nameof(GuestMemory.TryWrite128))!;
     private LocalBuilder? vectorValue, vectorMiss;
 
-    /// <summary>
-    /// [address] → the 16 bytes there (a Vector128&lt;byte&gt;); a fault goes to a stub. As <see cref="EmitTryRead"/>:
-    /// the inline TLB probe, the lookup out of line on a miss (the out parameter has a local of its own, so the
-    /// value's local stays in a register).
-    /// </summary>
-    internal void EmitTryRead128()
-    {
-        vectorValue ??= il.DeclareLocal(Xmm);
-        vectorMiss ??= il.DeclareLocal(Xmm);
-        Label miss = il.DefineLabel(), done = il.DefineLabel();
-        il.Emit(OpCodes.Stloc, tlbAddress);
-        if (!accessesOutOfLine)
-        {
-            EmitTlbProbe(tlbRead, 16, miss);
-            il.Emit(OpCodes.Unaligned, (byte)1);
-            il.Emit(OpCodes.Ldobj, Xmm);
-            il.Emit(OpCodes.Stloc, vectorValue);
-            il.Emit(OpCodes.Br, done);
-        }
-        il.MarkLabel(miss);
-        il.Emit(OpCodes.Ldloc, memory);
-        il.Emit(OpCodes.Ldloc, tlbAddress);
-        il.Emit(OpCodes.Ldloca, vectorMiss);
-        il.Emit(OpCodes.Call, MissRead128);
-        il.Emit(OpCodes.Brfalse, FaultStub());
-        il.Emit(OpCodes.Ldloc, vectorMiss);
-        il.Emit(OpCodes.Stloc, vectorValue);
-        il.MarkLabel(done);
-        il.Emit(OpCodes.Ldloc, vectorValue);
-    }
-
-    /// <summary>[address, 16-byte value] → stored; a fault goes to a stub. As <see cref="EmitTryWrite"/>.</summary>
-    internal void EmitTryWrite128()
-    {
-        vectorValue ??= il.DeclareLocal(Xmm);
-        Label miss = il.DefineLabel(), done = il.DefineLabel();
-        il.Emit(OpCodes.Stloc, vectorValue);
-        il.Emit(OpCodes.Stloc, tlbAddress);
-        if (!accessesOutOfLine)
-        {
-            EmitTlbProbe(tlbWrite, 16, miss);
-            il.Emit(OpCodes.Ldloc, vectorValue);
-            il.Emit(OpCodes.Unaligned, (byte)1);
-            il.Emit(OpCodes.Stobj, Xmm);
-            il.Emit(OpCodes.Br, done);
-        }
-        il.MarkLabel(miss);
-        // As EmitTryWrite: the slow path may reach the SMC engine, which names the storing instruction.
-        LoadCpu();
-        il.Emit(OpCodes.Ldc_I8, (long)currentIp);
-        il.Emit(OpCodes.Stfld, InstructionStartField);
-        il.Emit(OpCodes.Ldloc, memory);
-        il.Emit(OpCodes.Ldloc, tlbAddress);
-        il.Emit(OpCodes.Ldloc, vectorValue);
-        il.Emit(OpCodes.Call, MissWrite128);
-        il.Emit(OpCodes.Brfalse, FaultStub());
-        il.MarkLabel(done);
-    }
 
     /// <summary>
     /// The TLB lookup for the address in tlbAddress: on a hit (same page, access inside it) pushes the host
