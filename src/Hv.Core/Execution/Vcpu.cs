@@ -360,14 +360,15 @@ public sealed unsafe partial class Vcpu
     internal bool CallTranslated(TranslatedUnit caller, int site, ulong target)
     {
         if (!MayNest()) return false;
+        // A direct call: its slot only ever holds the unit at its one target (indirect calls use CallIndirect).
         TranslatedUnit? callee = caller.CallTargets![site];
-        if (callee is null || callee.Invalidated || callee.Start != target)
+        if (callee is null || callee.Invalidated)
         {
-            if (!translationCache!.TryGet(target, out TranslatedUnit? found)) return false;
-            if (callee is null || callee.Invalidated) caller.SetCallTarget(site, found!);
-            callee = found;
+            if (!translationCache!.TryGet(target, out callee)) return false;
+            caller.SetCallTarget(site, callee!);
         }
         else stats.ChainedExits++;
+        System.Diagnostics.Debug.Assert(callee!.Start == target);
         EnterCallee(caller, callee!);
         return true;
     }
