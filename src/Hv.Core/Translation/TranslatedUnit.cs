@@ -18,9 +18,7 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     {
         Start = start;
         Baseline = baseline;
-        ForwardSlot = instructions is [{ Mnemonic: Mnemonic.Jmp, Op0Kind: OpKind.Memory, MemoryIndex: Register.None } jump]
-            && jump.MemorySize.GetSize() == 8 && jump.SegmentPrefix == Register.None
-            && jump.MemoryBase is Register.RIP or Register.None ? jump.MemoryDisplacement64 : 0;
+        ForwardSlot = ForwardSlotOf(instructions);
         Blocks = blocks;
         Instructions = instructions;
         blockOffsets = new int[blocks.Length];
@@ -68,6 +66,12 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// <see cref="Execution.Vcpu.CallTranslated"/>), so that the callee's RET comes back into the caller.
     /// </summary>
     internal ulong ForwardSlot { get; }
+
+    /// <summary>The <see cref="ForwardSlot"/> of code that is only <paramref name="code"/>: the slot's address, or 0.</summary>
+    internal static ulong ForwardSlotOf(ReadOnlySpan<Instruction> code) =>
+        code is [{ Mnemonic: Mnemonic.Jmp, Op0Kind: OpKind.Memory, MemoryIndex: Register.None } jump]
+            && jump.MemorySize.GetSize() == 8 && jump.SegmentPrefix == Register.None
+            && jump.MemoryBase is Register.RIP or Register.None ? jump.MemoryDisplacement64 : 0;
 
     /// <summary>
     /// Compiled for its first run (translate mode compiles every block, alone, the first time it runs): outside

@@ -138,12 +138,11 @@ internal sealed unsafe class Translator
     }
 
     /// <summary>
-    /// A PLT stub (a lone <c>jmp qword ptr [slot]</c>): calls into it stay translated calls, which take the jump
-    /// and enter the final function as the callee (<see cref="TranslatedUnit.ForwardSlot"/>), so its RET comes back
-    /// into the caller; inside the caller's region the jump would only leave the unit.
+    /// A PLT stub (<see cref="TranslatedUnit.ForwardSlot"/>): calls into it stay translated calls, which take the
+    /// jump and enter the final function as the callee, so its RET comes back into the caller; inside the
+    /// caller's region the jump would only leave the unit.
     /// </summary>
-    private bool IsForwardingStub(ulong target) =>
-        blockAt(target) is { Count: 1 } b && b.Code[0] is { Mnemonic: Mnemonic.Jmp, Op0Kind: OpKind.Memory };
+    private bool IsForwardingStub(ulong target) => blockAt(target) is { } b && TranslatedUnit.ForwardSlotOf(b.Code) != 0;
 
     /// <summary>Where control can go after a block without consulting registers or memory.</summary>
     internal static int StaticSuccessors(DecodedBlock block, Span<ulong> successors) => StaticSuccessors(in block.Code[^1], successors);
