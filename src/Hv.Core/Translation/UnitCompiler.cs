@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using System.Reflection.Emit;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using Hv.Core.Cpu;
 using Hv.Core.Decoding;
@@ -120,6 +121,8 @@ internal sealed unsafe class UnitCompiler
     private readonly LocalBuilder tlbRead, tlbWrite, tlbEntry, tlbAddress, tlbValue;
     private readonly LocalBuilder gprs;
     private readonly LocalBuilder state, stats, memory, address, tmpA, tmpB, tmpR, source, carry, load8, load16, load32, load64, flagBits, shiftCount;
+    /// <summary>A 16-byte access's value, and its slow path's out parameter (declared by the first such access).</summary>
+    private LocalBuilder? vectorValue, vectorMiss;
     /// <summary>Stubs that leave the unit from the middle of a block: the site they record, and their kind.</summary>
     private readonly List<(Label Stub, UnitExitSite Site, (FlagOp Op, int Size)? Flags, bool Fault)> exitStubs = [];
     private ulong currentIp;
@@ -736,12 +739,11 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>
     /// The call itself, after the push (RIP = target, count published): enters the callee's unit as a nested
-    /// host call (<see cref="Vcpu.CallTranslated"/>, or <see cref="Vcpu.CallIndirect"/> for an indirect call). When it
-    /// comes back with the guest at
-    /// <paramref name="returnAddress"/> (at once, or after <see cref="Vcpu.FollowToReturn"/> followed a callee
-    /// that left its unit) and this unit intact, execution goes on here; anything else (no unit to call, a
-    /// longjmp, a signal, a thread switch, SMC on this unit) leaves for the dispatcher with the state as the
-    /// guest left it.
+    /// host call (<see cref="Vcpu.CallTranslated"/>, or <see cref="Vcpu.CallIndirect"/> for an indirect call).
+    /// When it comes back with the guest at <paramref name="returnAddress"/> (at once, or after
+    /// <see cref="Vcpu.FollowToReturn"/> followed a callee that left its unit) and this unit intact, execution
+    /// goes on here; anything else (no unit to call, a longjmp, a signal, a thread switch, SMC on this unit)
+    /// leaves for the dispatcher with the state as the guest left it.
     /// </summary>
     private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k, bool indirect = false)
     {
@@ -798,7 +800,9 @@ internal sealed unsafe class UnitCompiler
     /// <summary>
     /// Per block: can it run more than once per entry into the unit, i.e. does it lie between the target and
     /// the source of a branch back to an earlier block (or the same one)? Blocks are laid out in the order
-    /// the region grew, which is the order <see cref="GoTo"/> calls back edges by.
+    /// the region grew, which is the order <see cref="GoTo"/> calls back edges by. The edges are those the unit's
+    /// code takes: static successors, a call's return address (a translated call continues there), a direct
+    /// call's target in the unit (a branch), and a RET's return sites in the unit (<see cref="ReturnSites"/>).
     /// </summary>
     private bool[] BlocksInLoops()
     {
@@ -808,14 +812,22 @@ internal sealed unsafe class UnitCompiler
         {
             ref readonly Instruction last = ref unit.BlockCode(j)[^1];
             int n = Translator.StaticSuccessors(in last, successors);
-            if (IsInlineCall(in last)) successors[n++] = last.NextIP; // a translated call continues here
-            for (int s = 0; s < n; s++)
-            {
-                int i = IndexOfBlock(successors[s]);
-                if (i >= 0 && i <= j) inLoop.AsSpan(i, j - i + 1).Fill(true);
-            }
+            if (IsInlineCall(in last)) successors[n++] = last.NextIP;
+            if (last.Mnemonic == Mnemonic.Call && last.Op0Kind == OpKind.NearBranch64) successors[n++] = last.NearBranchTarget;
+            MarkBackEdges(inLoop, j, successors[..n]);
+            if (last.Mnemonic == Mnemonic.Ret) MarkBackEdges(inLoop, j, CollectionsMarshal.AsSpan(ReturnSites()));
         }
         return inLoop;
+    }
+
+    /// <summary>Marks the blocks from each earlier (or the same) target up to block <paramref name="from"/> as in a loop.</summary>
+    private void MarkBackEdges(bool[] inLoop, int from, ReadOnlySpan<ulong> targets)
+    {
+        foreach (ulong target in targets)
+        {
+            int i = IndexOfBlock(target);
+            if (i >= 0 && i <= from) inLoop.AsSpan(i, from - i + 1).Fill(true);
+        }
     }
 
     /// <summary>At most this many return addresses are tested in line at a RET (the rest leave the unit).</summary>
@@ -1957,9 +1969,6 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Brfalse, FaultStub());
         il.MarkLabel(done);
     }
-
-    private LocalBuilder? vectorValue, vectorMiss;
-
 
     /// <summary>
     /// The TLB lookup for the address in tlbAddress: on a hit (same page, access inside it) pushes the host
