@@ -44,22 +44,35 @@ public sealed class TranslatedCallTests
     }
 
     /// <summary>
+    /// The driver most programs here share: rbx = 0, then <paramref name="body"/> <paramref name="rounds"/> times
+    /// (ECX counts them down, to 1 in the last round), then HLT. Functions the body calls follow it.
+    /// </summary>
+    private static void CountedLoop(Assembler a, int rounds, Action body)
+    {
+        Label loop = a.CreateLabel();
+        a.mov(ecx, rounds);
+        a.xor(ebx, ebx);
+        a.Label(ref loop);
+        body();
+        a.dec(ecx);
+        a.jnz(loop);
+        a.hlt();
+    }
+
+    /// <summary>
     /// <paramref name="rounds"/> times rax = 1 + 2 + … + <paramref name="depth"/>, one call level per term (deeper
     /// than the host nesting bound if asked); rbx sums the rounds. The deepest call sets rax = 0 and then runs
     /// <paramref name="atBottom"/>, given the label of the ADD that follows the recursive call.
     /// </summary>
     private static void DeepSum(Assembler a, int depth, int rounds = 1, Action<Assembler, Label>? atBottom = null)
     {
-        Label loop = a.CreateLabel(), sum = a.CreateLabel(), after = a.CreateLabel(), bottom = a.CreateLabel();
-        a.mov(ecx, rounds);
-        a.xor(ebx, ebx);
-        a.Label(ref loop);
-        a.mov(edi, depth);
-        a.call(sum);
-        a.add(rbx, rax);
-        a.dec(ecx);
-        a.jnz(loop);
-        a.hlt();
+        Label sum = a.CreateLabel(), after = a.CreateLabel(), bottom = a.CreateLabel();
+        CountedLoop(a, rounds, () =>
+        {
+            a.mov(edi, depth);
+            a.call(sum);
+            a.add(rbx, rax);
+        });
         a.Label(ref sum);
         a.test(edi, edi);
         a.jz(bottom);
@@ -173,16 +186,13 @@ public sealed class TranslatedCallTests
     {
         static void Program(Assembler a)
         {
-            Label loop = a.CreateLabel(), clamp = a.CreateLabel(), small = a.CreateLabel();
-            a.mov(ecx, 5000);
-            a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.mov(edi, ecx);
-            a.call(clamp);
-            a.add(rbx, rax);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
+            Label clamp = a.CreateLabel(), small = a.CreateLabel();
+            CountedLoop(a, 5000, () =>
+            {
+                a.mov(edi, ecx);
+                a.call(clamp);
+                a.add(rbx, rax);
+            });
             a.Label(ref clamp); // rax = min(rdi, 1000)
             a.mov(eax, edi);
             a.cmp(edi, 1000);
@@ -300,17 +310,14 @@ public sealed class TranslatedCallTests
     {
         static void Program(Assembler a)
         {
-            Label loop = a.CreateLabel(), patch = a.CreateLabel(), patched = a.CreateLabel();
-            a.mov(ecx, 50);
-            a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.call(patch);
-            a.Label(ref patched);
-            a.mov(eax, 0x11111111); // imm32 rewritten by the callee with ecx
-            a.add(rbx, rax);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
+            Label patch = a.CreateLabel(), patched = a.CreateLabel();
+            CountedLoop(a, 50, () =>
+            {
+                a.call(patch);
+                a.Label(ref patched);
+                a.mov(eax, 0x11111111); // imm32 rewritten by the callee with ecx
+                a.add(rbx, rax);
+            });
             a.Label(ref patch);
             a.lea(rdi, __[patched]);
             a.mov(__dword_ptr[rdi + 1], ecx);
@@ -323,9 +330,9 @@ public sealed class TranslatedCallTests
     }
 
     /// <summary>
-    /// Recursion (a unit calling its own entry, which translated code does directly) whose deepest call rewrites,
-    /// once the function is hot, the opcode right after the recursive call (ADD into SUB): every caller waiting
-    /// on the host stack is in the unit just invalidated and must run the new instruction, as the interpreter does.
+    /// Recursion (a unit calling its own entry, a branch inside the unit) whose deepest call rewrites, once the
+    /// function is hot, the opcode right after the recursive call (ADD into SUB): every pending frame returns to
+    /// code of the unit just invalidated and must run the new instruction, as the interpreter does.
     /// </summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
@@ -376,7 +383,7 @@ public sealed class TranslatedCallTests
 
         void Program(Assembler a)
         {
-            Label loop = a.CreateLabel(), skip = a.CreateLabel(), stub = a.CreateLabel(), slot = a.CreateLabel(),
+            Label skip = a.CreateLabel(), stub = a.CreateLabel(), slot = a.CreateLabel(),
                 slot2 = a.CreateLabel(), f = a.CreateLabel(), g = a.CreateLabel();
             a.lea(rsi, __[slot]);
             a.lea(rdx, __[stub]);
@@ -385,19 +392,16 @@ public sealed class TranslatedCallTests
             a.lea(rax, __[f]);
             a.mov(__qword_ptr[rsi], rax);
             a.mov(__qword_ptr[r8], r9);
-            a.mov(ecx, 600);
-            a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.mov(edi, ecx);
-            a.call(stub);
-            a.add(rbx, rax);
-            a.cmp(ecx, 300);
-            a.jne(skip);
-            retarget(a);
-            a.Label(ref skip);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
+            CountedLoop(a, 600, () =>
+            {
+                a.mov(edi, ecx);
+                a.call(stub);
+                a.add(rbx, rax);
+                a.cmp(ecx, 300);
+                a.jne(skip);
+                retarget(a);
+                a.Label(ref skip);
+            });
             a.Label(ref stub);
             a.jmp(__qword_ptr[slot]);
             a.Label(ref f);
@@ -458,7 +462,7 @@ public sealed class TranslatedCallTests
     /// </summary>
     private static void JumpTableCalls(Assembler a, bool recursive)
     {
-        Label loop = a.CreateLabel(), f = a.CreateLabel(), zero = a.CreateLabel();
+        Label f = a.CreateLabel(), zero = a.CreateLabel();
         Label[] cases = [a.CreateLabel(), a.CreateLabel(), a.CreateLabel(), a.CreateLabel()];
         a.mov(rsi, (long)TestMachine.DataBase);
         for (int i = 0; i < cases.Length; i++)
@@ -466,15 +470,12 @@ public sealed class TranslatedCallTests
             a.lea(rax, __[cases[i]]);
             a.mov(__qword_ptr[rsi + 8 * i], rax);
         }
-        a.mov(ecx, recursive ? 100 : 600);
-        a.xor(ebx, ebx);
-        a.Label(ref loop);
-        if (recursive) a.mov(edi, 12); else a.mov(edi, ecx);
-        a.call(f);
-        a.add(rbx, rax);
-        a.dec(ecx);
-        a.jnz(loop);
-        a.hlt();
+        CountedLoop(a, recursive ? 100 : 600, () =>
+        {
+            if (recursive) a.mov(edi, 12); else a.mov(edi, ecx);
+            a.call(f);
+            a.add(rbx, rax);
+        });
         a.Label(ref f);
         if (recursive)
         {
@@ -547,18 +548,15 @@ public sealed class TranslatedCallTests
     {
         static void Program(Assembler a)
         {
-            Label loop = a.CreateLabel(), addOne = a.CreateLabel(), addHundred = a.CreateLabel();
-            a.mov(ecx, 60);
-            a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.lea(rax, __[addOne]);
-            a.lea(rdx, __[addHundred]);
-            a.test(ecx, 1);
-            a.cmovz(rax, rdx);
-            a.call(rax);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
+            Label addOne = a.CreateLabel(), addHundred = a.CreateLabel();
+            CountedLoop(a, 60, () =>
+            {
+                a.lea(rax, __[addOne]);
+                a.lea(rdx, __[addHundred]);
+                a.test(ecx, 1);
+                a.cmovz(rax, rdx);
+                a.call(rax);
+            });
             a.Label(ref addOne);
             a.add(rbx, 1);
             a.ret();
@@ -587,25 +585,21 @@ public sealed class TranslatedCallTests
         {
             var functions = new Label[targets];
             for (int j = 0; j < targets; j++) functions[j] = a.CreateLabel();
-            Label loop = a.CreateLabel();
             a.mov(rdi, (long)TestMachine.DataBase);
             for (int j = 0; j < targets; j++)
             {
                 a.lea(rax, __[functions[j]]);
                 a.mov(__qword_ptr[rdi + 8 * j], rax);
             }
-            a.xor(ebx, ebx);
             a.xor(esi, esi); // the table index
-            a.mov(ecx, 3000);
-            a.Label(ref loop);
-            a.call(__qword_ptr[rdi + rsi * 8]);
-            a.inc(esi);
-            a.cmp(esi, targets);
-            a.mov(edx, 0);
-            a.cmove(esi, edx);
-            a.dec(ecx);
-            a.jnz(loop);
-            a.hlt();
+            CountedLoop(a, 3000, () =>
+            {
+                a.call(__qword_ptr[rdi + rsi * 8]);
+                a.inc(esi);
+                a.cmp(esi, targets);
+                a.mov(edx, 0);
+                a.cmove(esi, edx);
+            });
             for (int j = 0; j < targets; j++)
             {
                 a.Label(ref functions[j]);
