@@ -50,6 +50,12 @@ public sealed unsafe class DecodedBlock : IChained<DecodedBlock>
     /// <summary>How many times the block was entered (drives tiering).</summary>
     public int Executions;
 
+    /// <summary>
+    /// For a block ending in an indirect CALL: the first target translated code saw it enter (0: none yet). A
+    /// regrown region takes that callee in behind a guard, like a direct call's (a comparator passed to qsort).
+    /// </summary>
+    internal ulong IndirectCallTarget;
+
     internal readonly Instruction[] Instructions;
     internal readonly delegate*<Vcpu, ref Instruction, void>[] Handlers;
 

@@ -404,6 +404,8 @@ public sealed unsafe partial class Vcpu
         }
         if (!translationCache!.TryGet(target, out TranslatedUnit? callee)) return false;
         if (free >= 0) caller.SetCallTarget(free, callee!);
+        // The site's first target: a regrown region takes it in (Translator.GrowRegion).
+        if (caller.CallSiteBlocks![site] is { IndirectCallTarget: 0 } block) block.IndirectCallTarget = target;
         EnterCallee(caller, callee!);
         return true;
     }
@@ -475,7 +477,13 @@ public sealed unsafe partial class Vcpu
         CountEntry(callee);
         stats.TranslatedInstructions++;
         state.Rip = target;
-        if (!translationCache!.TryGet(target, out TranslatedUnit? final)) return false;
+        TranslatedUnit? final = callee.CallTargets![0];
+        if (final is null || final.Invalidated || final.Start != target)
+        {
+            if (!translationCache!.TryGet(target, out final)) return false;
+            callee.SetCallTarget(0, final!);
+        }
+        else stats.ChainedExits++;
         callee = final!;
         return true;
     }

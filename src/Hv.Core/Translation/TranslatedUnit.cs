@@ -19,6 +19,7 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         Start = start;
         Baseline = baseline;
         ForwardSlot = ForwardSlotOf(instructions);
+        if (ForwardSlot != 0) CallTargets = new TranslatedUnit?[1]; // the unit it forwarded to last (no call sites of its own)
         Blocks = blocks;
         Instructions = instructions;
         blockOffsets = new int[blocks.Length];
@@ -27,7 +28,27 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         {
             blockOffsets[k] = at;
             sourceRevisions[k] = blocks[k].Revision;
+            ulong target = blocks[k].IndirectCallTarget;
+            if (target != 0 && instructions[at + blocks[k].Count - 1].Mnemonic == Mnemonic.Call && StartsBlock(blocks, target))
+                (InlineCallTargets ??= new ulong[blocks.Length])[k] = target;
         }
+    }
+
+    /// <summary>
+    /// Per block (null: none): the target of the indirect CALL closing it that the unit enters in line, as a
+    /// branch behind a compare, because region growth took that callee in (see
+    /// <see cref="DecodedBlock.IndirectCallTarget"/>); 0 for other blocks. Read here, on the vCPU thread, so
+    /// that a compile on another thread sees the same choice as the region's.
+    /// </summary>
+    internal readonly ulong[]? InlineCallTargets;
+
+    /// <summary>The target block <paramref name="k"/>'s indirect CALL enters in line, or 0.</summary>
+    internal ulong InlineCallTarget(int k) => InlineCallTargets?[k] ?? 0;
+
+    private static bool StartsBlock(DecodedBlock[] blocks, ulong address)
+    {
+        foreach (DecodedBlock b in blocks) if (b.Start == address) return true;
+        return false;
     }
 
     private readonly int[] blockOffsets;
@@ -63,7 +84,8 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// For a unit that is only <c>jmp qword ptr [slot]</c> — a PLT stub, through which static glibc calls its
     /// ifunc-selected string and memory functions — the guest address of the slot, else 0. A translated call into
     /// such a unit takes the jump itself and goes on into the unit at the slot's target (see
-    /// <see cref="Execution.Vcpu.CallTranslated"/>), so that the callee's RET comes back into the caller.
+    /// <see cref="Execution.Vcpu.CallTranslated"/>), so that the callee's RET comes back into the caller. The unit
+    /// at the slot's target is kept in <see cref="CallTargets"/>[0], so that the next call needs no lookup.
     /// </summary>
     internal ulong ForwardSlot { get; }
 
@@ -154,6 +176,12 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// entry is the call's target, without a trip through the dispatcher.
     /// </summary>
     internal TranslatedUnit?[]? CallTargets;
+
+    /// <summary>
+    /// By call site number: the block an indirect call site closes (null for direct calls), on which
+    /// <see cref="Execution.Vcpu.CallIndirect"/> notes the site's first target.
+    /// </summary>
+    internal DecodedBlock?[]? CallSiteBlocks;
 
     /// <summary>Units whose <see cref="CallTargets"/> name this one: back links, so that its death clears them.</summary>
     private List<TranslatedUnit>? callers;

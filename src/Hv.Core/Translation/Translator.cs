@@ -118,12 +118,17 @@ internal sealed unsafe class Translator
             int n = StaticSuccessors(region[i], successors);
             ref readonly Instruction last = ref region[i].Code[^1];
             // Calls come back (translated calls return into the caller's unit): grow over the return address,
-            // and then into a direct call's warm callee, whose CALL becomes a branch and whose RET comes back in line.
+            // and then into the warm callee (a direct call's, or the first an indirect call entered), whose CALL
+            // becomes a branch (behind a compare if indirect) and whose RET comes back in line.
             if (overCalls && n == 0 && UnitCompiler.IsInlineCall(in last))
             {
                 successors[n++] = last.NextIP;
-                if (last.Op0Kind == OpKind.NearBranch64 && !IsForwardingStub(last.NearBranchTarget)) successors[n++] = last.NearBranchTarget;
+                ulong callee = last.Op0Kind == OpKind.NearBranch64 ? last.NearBranchTarget : region[i].IndirectCallTarget;
+                if (callee != 0 && !IsForwardingStub(callee)) successors[n++] = callee;
             }
+            // A jump to a PLT stub is a tail call: a unit with calls of its own in line calls it (see
+            // UnitCompiler.EmitTailCall) so that its RET comes back in line.
+            if (overCalls && n == 1 && last.Mnemonic == Mnemonic.Jmp && IsForwardingStub(successors[0])) n = 0;
             for (int s = 0; s < n; s++)
             {
                 if (!seen.Add(successors[s])) continue;

@@ -158,6 +158,9 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Call sites numbered so far (indexes into <see cref="TranslatedUnit.CallTargets"/>).</summary>
     private int callSites;
 
+    /// <summary>The indirect call sites (site number, block closed by the call), for <see cref="TranslatedUnit.CallSiteBlocks"/>.</summary>
+    private readonly List<(int Site, int Block)> indirectCallSites = [];
+
     /// <summary>Index of the current instruction in <see cref="TranslatedUnit.Instructions"/>.</summary>
     private int currentIndex;
     private readonly Label[] blockLabels;
@@ -298,7 +301,12 @@ internal sealed unsafe class UnitCompiler
         il.MarkLabel(leave);
         il.Emit(OpCodes.Ret);
         EmitExitStubs();
-        if (callSites > 0) unit.CallTargets = new TranslatedUnit?[callSites];
+        if (callSites > 0)
+        {
+            unit.CallTargets = new TranslatedUnit?[callSites];
+            unit.CallSiteBlocks = new DecodedBlock?[callSites];
+            foreach ((int site, int block) in indirectCallSites) unit.CallSiteBlocks[site] = unit.Blocks[block];
+        }
     }
 
     /// <summary>
@@ -747,13 +755,7 @@ internal sealed unsafe class UnitCompiler
     /// </summary>
     private void EmitTranslatedCall(Action pushTarget, ulong returnAddress, int k, bool indirect = false)
     {
-        StoreRegisters();
-        LoadCpu();
-        LoadUnit();
-        il.Emit(OpCodes.Ldc_I4, callSites);
-        callSites += indirect ? Vcpu.IndirectCallWays : 1;
-        pushTarget();
-        il.Emit(OpCodes.Call, indirect ? CallIndirectMethod : CallTranslatedMethod);
+        EmitHostCall(pushTarget, k, indirect);
         if (IndexOfBlock(returnAddress) < 0)
         {
             // The unit does not go on at the return address (a baseline block, say): whatever the call did, the
@@ -782,6 +784,62 @@ internal sealed unsafe class UnitCompiler
         ExitIfInvalidated();
         GoTo(returnAddress, k, ripInState: true);
     }
+
+    /// <summary>
+    /// Stores the registers and enters the unit at the target <paramref name="pushTarget"/> pushes through call
+    /// site number callSites (see <see cref="Vcpu.CallTranslated"/>); leaves the call's bool on the IL stack.
+    /// </summary>
+    private void EmitHostCall(Action pushTarget, int k, bool indirect)
+    {
+        StoreRegisters();
+        LoadCpu();
+        LoadUnit();
+        il.Emit(OpCodes.Ldc_I4, callSites);
+        if (indirect) indirectCallSites.Add((callSites, k));
+        callSites += indirect ? Vcpu.IndirectCallWays : 1;
+        pushTarget();
+        il.Emit(OpCodes.Call, indirect ? CallIndirectMethod : CallTranslatedMethod);
+    }
+
+    /// <summary>
+    /// A JMP out of a unit that has return sites (<see cref="ReturnSites"/>), RIP set to <paramref name="target"/>:
+    /// a tail call (msort ends with <c>jmp memcpy</c>), whose RET pops a return address of this unit's frames.
+    /// It runs as a nested host call, and wherever the guest is when it comes back goes on as after a RET: in
+    /// line at a return site, else out to the dispatcher.
+    /// </summary>
+    private void EmitTailCall(ulong target, int k)
+    {
+        EmitHostCall(() => il.Emit(OpCodes.Ldc_I8, (long)target), k, indirect: false);
+        il.Emit(OpCodes.Brfalse, leave);
+        LoadRegisters();
+        ExitIfInvalidated();
+        EmitReturnSiteDispatch(() =>
+        {
+            il.Emit(OpCodes.Ldloc, state);
+            il.Emit(OpCodes.Ldfld, RipField);
+        }, k);
+    }
+
+    /// <summary>
+    /// After a RET (or a tail call) with the guest at the address <paramref name="loadAddress"/> pushes (RIP in
+    /// the state): a branch to the return site it names (<see cref="ReturnSites"/>), else the unit leaves.
+    /// </summary>
+    private void EmitReturnSiteDispatch(Action loadAddress, int k)
+    {
+        foreach (ulong site in ReturnSites())
+        {
+            Label other = il.DefineLabel();
+            loadAddress();
+            il.Emit(OpCodes.Ldc_I8, (long)site);
+            il.Emit(OpCodes.Bne_Un, other);
+            GoTo(site, k, ripInState: true);
+            il.MarkLabel(other);
+        }
+        il.Emit(OpCodes.Br, exit);
+    }
+
+    /// <summary>A JMP to <paramref name="target"/> that <see cref="EmitTailCall"/> compiles.</summary>
+    private bool IsTailCall(ulong target) => IndexOfBlock(target) < 0 && ReturnSites().Count > 0;
 
     /// <summary>
     /// CALLs <see cref="TryEmitTerminator"/> handles (direct, or through a 64-bit register or memory operand):
@@ -813,9 +871,10 @@ internal sealed unsafe class UnitCompiler
             ref readonly Instruction last = ref unit.BlockCode(j)[^1];
             int n = Translator.StaticSuccessors(in last, successors);
             if (IsInlineCall(in last)) successors[n++] = last.NextIP;
-            if (last.Mnemonic == Mnemonic.Call && last.Op0Kind == OpKind.NearBranch64) successors[n++] = last.NearBranchTarget;
+            if (CallTargetInUnit(j) is not 0 and ulong callee) successors[n++] = callee;
             MarkBackEdges(inLoop, j, successors[..n]);
-            if (last.Mnemonic == Mnemonic.Ret) MarkBackEdges(inLoop, j, CollectionsMarshal.AsSpan(ReturnSites()));
+            if (last.Mnemonic == Mnemonic.Ret || last.Mnemonic == Mnemonic.Jmp && last.Op0Kind == OpKind.NearBranch64 && IsTailCall(last.NearBranchTarget))
+                MarkBackEdges(inLoop, j, CollectionsMarshal.AsSpan(ReturnSites()));
         }
         return inLoop;
     }
@@ -848,11 +907,22 @@ internal sealed unsafe class UnitCompiler
         for (int k = 0; k < unit.Blocks.Length && returnSites.Count < MaxReturnSites; k++)
         {
             ref readonly Instruction last = ref unit.BlockCode(k)[^1];
-            if (last.Mnemonic == Mnemonic.Call && last.Op0Kind == OpKind.NearBranch64 && IndexOfBlock(last.NearBranchTarget) >= 0
-                && IndexOfBlock(last.NextIP) >= 0 && !returnSites.Contains(last.NextIP))
+            if (CallTargetInUnit(k) != 0 && IndexOfBlock(last.NextIP) >= 0 && !returnSites.Contains(last.NextIP))
                 returnSites.Add(last.NextIP);
         }
         return returnSites;
+    }
+
+    /// <summary>
+    /// Where the CALL closing block <paramref name="k"/> branches inside the unit: a direct call's target that is
+    /// a block of the unit, or the callee an indirect call enters in line (<see cref="TranslatedUnit.InlineCallTargets"/>); else 0.
+    /// </summary>
+    private ulong CallTargetInUnit(int k)
+    {
+        ref readonly Instruction last = ref unit.BlockCode(k)[^1];
+        if (last.Mnemonic != Mnemonic.Call) return 0;
+        if (last.Op0Kind == OpKind.NearBranch64) return IndexOfBlock(last.NearBranchTarget) >= 0 ? last.NearBranchTarget : 0;
+        return unit.InlineCallTarget(k);
     }
 
     private int IndexOfBlock(ulong start)
@@ -871,7 +941,12 @@ internal sealed unsafe class UnitCompiler
                 fused = null;
                 pending++;
                 FlushPending();
-                GoTo(ins.NearBranchTarget, k);
+                if (IsTailCall(ins.NearBranchTarget))
+                {
+                    SetRip(ins.NearBranchTarget);
+                    EmitTailCall(ins.NearBranchTarget, k);
+                }
+                else GoTo(ins.NearBranchTarget, k);
                 return true;
             case Mnemonic.Ja or Mnemonic.Jae or Mnemonic.Jb or Mnemonic.Jbe or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jg
                 or Mnemonic.Jge or Mnemonic.Jl or Mnemonic.Jle or Mnemonic.Js or Mnemonic.Jns or Mnemonic.Jo or Mnemonic.Jno
@@ -926,6 +1001,17 @@ internal sealed unsafe class UnitCompiler
                 if (ins.Mnemonic == Mnemonic.Call)
                 {
                     ExitIfInvalidated(); // the push rewrote this unit's code
+                    // The callee the region took in (see TranslatedUnit.InlineCallTargets) is a branch when the
+                    // target is it, and its RET comes back in line (see ReturnSites); any other is a call.
+                    if (unit.InlineCallTarget(k) is not 0 and ulong inline)
+                    {
+                        Label other = il.DefineLabel();
+                        il.Emit(OpCodes.Ldloc, source);
+                        il.Emit(OpCodes.Ldc_I8, (long)inline);
+                        il.Emit(OpCodes.Bne_Un, other);
+                        GoTo(inline, k, ripInState: true);
+                        il.MarkLabel(other);
+                    }
                     EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k, indirect: true);
                 }
                 else il.Emit(OpCodes.Br, exit);
@@ -949,16 +1035,7 @@ internal sealed unsafe class UnitCompiler
                 FlushPending();
                 // Back to a call made inside this unit: a branch. Anywhere else: leave (to the caller's unit, whose
                 // host frame this one is, or to the dispatcher).
-                foreach (ulong site in ReturnSites())
-                {
-                    Label other = il.DefineLabel();
-                    il.Emit(OpCodes.Ldloc, tmpR);
-                    il.Emit(OpCodes.Ldc_I8, (long)site);
-                    il.Emit(OpCodes.Bne_Un, other);
-                    GoTo(site, k, ripInState: true);
-                    il.MarkLabel(other);
-                }
-                il.Emit(OpCodes.Br, exit);
+                EmitReturnSiteDispatch(() => il.Emit(OpCodes.Ldloc, tmpR), k);
                 return true;
             }
             default:
