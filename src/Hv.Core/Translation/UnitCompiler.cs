@@ -701,18 +701,40 @@ internal sealed unsafe class UnitCompiler
         // A fallback branch (or syscall) left RIP in the state: dispatch on it.
         Span<ulong> successors = stackalloc ulong[2];
         int n = Translator.StaticSuccessors(in unit.BlockCode(k)[^1], successors);
-        for (int s = 0; s < n; s++)
+        EmitDispatch(LoadStateRip, successors[..n], k);
+    }
+
+    /// <summary>
+    /// Goes on at the guest address <paramref name="loadAddress"/> pushes (RIP in the state already): a branch to
+    /// whichever of <paramref name="targets"/> it is, if that is a block of the unit; else the unit leaves.
+    /// </summary>
+    private void EmitDispatch(Action loadAddress, ReadOnlySpan<ulong> targets, int k)
+    {
+        foreach (ulong target in targets)
         {
-            if (IndexOfBlock(successors[s]) < 0) continue;
-            Label skip = il.DefineLabel();
-            il.Emit(OpCodes.Ldloc, state);
-            il.Emit(OpCodes.Ldfld, RipField);
-            il.Emit(OpCodes.Ldc_I8, (long)successors[s]);
-            il.Emit(OpCodes.Bne_Un, skip);
-            GoTo(successors[s], k, ripInState: true);
-            il.MarkLabel(skip);
+            if (IndexOfBlock(target) >= 0) EmitBranchIfAt(loadAddress, target, k);
         }
         il.Emit(OpCodes.Br, exit);
+    }
+
+    /// <summary>
+    /// Branches to <paramref name="target"/>, a block of the unit, if the address <paramref name="loadAddress"/>
+    /// pushes is it (RIP in the state already); else falls through.
+    /// </summary>
+    private void EmitBranchIfAt(Action loadAddress, ulong target, int k)
+    {
+        Label other = il.DefineLabel();
+        loadAddress();
+        il.Emit(OpCodes.Ldc_I8, (long)target);
+        il.Emit(OpCodes.Bne_Un, other);
+        GoTo(target, k, ripInState: true);
+        il.MarkLabel(other);
+    }
+
+    private void LoadStateRip()
+    {
+        il.Emit(OpCodes.Ldloc, state);
+        il.Emit(OpCodes.Ldfld, RipField);
     }
 
     /// <summary>
@@ -813,29 +835,7 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Brfalse, leave);
         LoadRegisters();
         ExitIfInvalidated();
-        EmitReturnSiteDispatch(() =>
-        {
-            il.Emit(OpCodes.Ldloc, state);
-            il.Emit(OpCodes.Ldfld, RipField);
-        }, k);
-    }
-
-    /// <summary>
-    /// After a RET (or a tail call) with the guest at the address <paramref name="loadAddress"/> pushes (RIP in
-    /// the state): a branch to the return site it names (<see cref="ReturnSites"/>), else the unit leaves.
-    /// </summary>
-    private void EmitReturnSiteDispatch(Action loadAddress, int k)
-    {
-        foreach (ulong site in ReturnSites())
-        {
-            Label other = il.DefineLabel();
-            loadAddress();
-            il.Emit(OpCodes.Ldc_I8, (long)site);
-            il.Emit(OpCodes.Bne_Un, other);
-            GoTo(site, k, ripInState: true);
-            il.MarkLabel(other);
-        }
-        il.Emit(OpCodes.Br, exit);
+        EmitDispatch(LoadStateRip, CollectionsMarshal.AsSpan(ReturnSites()), k);
     }
 
     /// <summary>A JMP to <paramref name="target"/> that <see cref="EmitTailCall"/> compiles.</summary>
@@ -1003,15 +1003,7 @@ internal sealed unsafe class UnitCompiler
                     ExitIfInvalidated(); // the push rewrote this unit's code
                     // The callee the region took in (see TranslatedUnit.InlineCallTargets) is a branch when the
                     // target is it, and its RET comes back in line (see ReturnSites); any other is a call.
-                    if (unit.InlineCallTarget(k) is not 0 and ulong inline)
-                    {
-                        Label other = il.DefineLabel();
-                        il.Emit(OpCodes.Ldloc, source);
-                        il.Emit(OpCodes.Ldc_I8, (long)inline);
-                        il.Emit(OpCodes.Bne_Un, other);
-                        GoTo(inline, k, ripInState: true);
-                        il.MarkLabel(other);
-                    }
+                    if (unit.InlineCallTarget(k) is not 0 and ulong inline) EmitBranchIfAt(() => il.Emit(OpCodes.Ldloc, source), inline, k);
                     EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k, indirect: true);
                 }
                 else il.Emit(OpCodes.Br, exit);
@@ -1035,7 +1027,7 @@ internal sealed unsafe class UnitCompiler
                 FlushPending();
                 // Back to a call made inside this unit: a branch. Anywhere else: leave (to the caller's unit, whose
                 // host frame this one is, or to the dispatcher).
-                EmitReturnSiteDispatch(() => il.Emit(OpCodes.Ldloc, tmpR), k);
+                EmitDispatch(() => il.Emit(OpCodes.Ldloc, tmpR), CollectionsMarshal.AsSpan(ReturnSites()), k);
                 return true;
             }
             default:
