@@ -51,10 +51,19 @@ public sealed unsafe class DecodedBlock : IChained<DecodedBlock>
     public int Executions;
 
     /// <summary>
-    /// For a block ending in an indirect CALL: the first target translated code saw it enter (0: none yet). A
-    /// regrown region takes that callee in behind a guard, like a direct call's (a comparator passed to qsort).
+    /// For a block ending in an indirect CALL: the targets translated code saw it enter, by the call site's slot
+    /// they filled first (see <see cref="Vcpu.CallIndirect"/>; null or 0: none yet). A regrown region takes those
+    /// callees in, each behind a compare, as it does a direct call's (a comparator passed to qsort, a table of
+    /// operations).
     /// </summary>
-    internal ulong IndirectCallTarget;
+    internal ulong[]? IndirectCallTargets;
+
+    /// <summary>Notes that the call closing the block entered <paramref name="target"/> through slot <paramref name="way"/> (the first such target stays).</summary>
+    internal void NoteIndirectCallTarget(int way, ulong target)
+    {
+        ulong[] targets = IndirectCallTargets ??= new ulong[Vcpu.IndirectCallWays];
+        if (targets[way] == 0) targets[way] = target;
+    }
 
     internal readonly Instruction[] Instructions;
     internal readonly delegate*<Vcpu, ref Instruction, void>[] Handlers;

@@ -403,9 +403,11 @@ public sealed unsafe partial class Vcpu
             }
         }
         if (!translationCache!.TryGet(target, out TranslatedUnit? callee)) return false;
-        if (free >= 0) caller.SetCallTarget(free, callee!);
-        // The site's first target: a regrown region takes it in (Translator.GrowRegion).
-        if (caller.CallSiteBlocks![site] is { IndirectCallTarget: 0 } block) block.IndirectCallTarget = target;
+        if (free >= 0)
+        {
+            caller.SetCallTarget(free, callee!);
+            caller.CallSiteBlocks![site]!.NoteIndirectCallTarget(free - site, target); // a regrown region takes it in
+        }
         EnterCallee(caller, callee!);
         return true;
     }

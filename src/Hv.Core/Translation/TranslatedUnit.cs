@@ -28,22 +28,24 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
         {
             blockOffsets[k] = at;
             sourceRevisions[k] = blocks[k].Revision;
-            ulong target = blocks[k].IndirectCallTarget;
-            if (target != 0 && instructions[at + blocks[k].Count - 1].Mnemonic == Mnemonic.Call && StartsBlock(blocks, target))
-                (InlineCallTargets ??= new ulong[blocks.Length])[k] = target;
+            if (blocks[k].IndirectCallTargets is { } seen && instructions[at + blocks[k].Count - 1].Mnemonic == Mnemonic.Call)
+            {
+                ulong[] inUnit = Array.FindAll(seen, target => target != 0 && StartsBlock(blocks, target));
+                if (inUnit.Length > 0) (inlineCallTargets ??= new ulong[blocks.Length][])[k] = inUnit;
+            }
         }
     }
 
     /// <summary>
-    /// Per block (null: none): the target of the indirect CALL closing it that the unit enters in line, as a
-    /// branch behind a compare, because region growth took that callee in (see
-    /// <see cref="DecodedBlock.IndirectCallTarget"/>); 0 for other blocks. Read here, on the vCPU thread, so
-    /// that a compile on another thread sees the same choice as the region's.
+    /// Per block (null: none): the targets of the indirect CALL closing it that the unit enters in line, each as
+    /// a branch behind a compare, because region growth took those callees in (see
+    /// <see cref="DecodedBlock.IndirectCallTargets"/>). Copied here, on the vCPU thread, so that a compile on
+    /// another thread sees the same choice as the region's.
     /// </summary>
-    internal readonly ulong[]? InlineCallTargets;
+    private readonly ulong[][]? inlineCallTargets;
 
-    /// <summary>The target block <paramref name="k"/>'s indirect CALL enters in line, or 0.</summary>
-    internal ulong InlineCallTarget(int k) => InlineCallTargets?[k] ?? 0;
+    /// <summary>The targets block <paramref name="k"/>'s indirect CALL enters in line (none for other blocks).</summary>
+    internal ReadOnlySpan<ulong> InlineCallTargets(int k) => inlineCallTargets?[k];
 
     private static bool StartsBlock(DecodedBlock[] blocks, ulong address)
     {

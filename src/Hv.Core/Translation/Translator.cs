@@ -112,7 +112,7 @@ internal sealed unsafe class Translator
         var region = new List<DecodedBlock> { entry };
         var seen = new HashSet<ulong> { entry.Start };
         int instructions = entry.Count;
-        Span<ulong> successors = stackalloc ulong[3];
+        Span<ulong> successors = stackalloc ulong[1 + Execution.Vcpu.IndirectCallWays];
         for (int i = 0; i < region.Count && region.Count < MaxRegionBlocks; i++)
         {
             int n = StaticSuccessors(region[i], successors);
@@ -123,8 +123,10 @@ internal sealed unsafe class Translator
             if (overCalls && n == 0 && UnitCompiler.IsInlineCall(in last))
             {
                 successors[n++] = last.NextIP;
-                ulong callee = last.Op0Kind == OpKind.NearBranch64 ? last.NearBranchTarget : region[i].IndirectCallTarget;
-                if (callee != 0 && !IsForwardingStub(callee)) successors[n++] = callee;
+                if (last.Op0Kind == OpKind.NearBranch64) successors[n++] = last.NearBranchTarget;
+                else if (region[i].IndirectCallTargets is { } entered)
+                    foreach (ulong target in entered) if (target != 0) successors[n++] = target;
+                n = 1 + RemoveForwardingStubs(successors[1..n]);
             }
             // A jump to a PLT stub is a tail call: a unit with calls of its own in line calls it (see
             // UnitCompiler.EmitTailCall) so that its RET comes back in line.
@@ -140,6 +142,14 @@ internal sealed unsafe class Translator
             }
         }
         return region;
+    }
+
+    /// <summary>Moves the callees that are not PLT stubs (see <see cref="IsForwardingStub"/>) to the front; returns how many.</summary>
+    private int RemoveForwardingStubs(Span<ulong> callees)
+    {
+        int kept = 0;
+        foreach (ulong callee in callees) if (!IsForwardingStub(callee)) callees[kept++] = callee;
+        return kept;
     }
 
     /// <summary>

@@ -866,13 +866,14 @@ internal sealed unsafe class UnitCompiler
     {
         var inLoop = new bool[unit.Blocks.Length];
         Span<ulong> successors = stackalloc ulong[3];
+        Span<ulong> callees = stackalloc ulong[Vcpu.IndirectCallWays];
         for (int j = 0; j < unit.Blocks.Length; j++)
         {
             ref readonly Instruction last = ref unit.BlockCode(j)[^1];
             int n = Translator.StaticSuccessors(in last, successors);
             if (IsInlineCall(in last)) successors[n++] = last.NextIP;
-            if (CallTargetInUnit(j) is not 0 and ulong callee) successors[n++] = callee;
             MarkBackEdges(inLoop, j, successors[..n]);
+            MarkBackEdges(inLoop, j, callees[..CallTargetsInUnit(j, callees)]);
             if (last.Mnemonic == Mnemonic.Ret || last.Mnemonic == Mnemonic.Jmp && last.Op0Kind == OpKind.NearBranch64 && IsTailCall(last.NearBranchTarget))
                 MarkBackEdges(inLoop, j, CollectionsMarshal.AsSpan(ReturnSites()));
         }
@@ -904,25 +905,34 @@ internal sealed unsafe class UnitCompiler
     {
         if (returnSites is not null) return returnSites;
         returnSites = [];
+        Span<ulong> callees = stackalloc ulong[Vcpu.IndirectCallWays];
         for (int k = 0; k < unit.Blocks.Length && returnSites.Count < MaxReturnSites; k++)
         {
             ref readonly Instruction last = ref unit.BlockCode(k)[^1];
-            if (CallTargetInUnit(k) != 0 && IndexOfBlock(last.NextIP) >= 0 && !returnSites.Contains(last.NextIP))
+            if (CallTargetsInUnit(k, callees) > 0 && IndexOfBlock(last.NextIP) >= 0 && !returnSites.Contains(last.NextIP))
                 returnSites.Add(last.NextIP);
         }
         return returnSites;
     }
 
     /// <summary>
-    /// Where the CALL closing block <paramref name="k"/> branches inside the unit: a direct call's target that is
-    /// a block of the unit, or the callee an indirect call enters in line (<see cref="TranslatedUnit.InlineCallTargets"/>); else 0.
+    /// Where the CALL closing block <paramref name="k"/> may branch inside the unit: a direct call's target that
+    /// is a block of the unit, or the callees an indirect call enters in line (<see cref="TranslatedUnit.InlineCallTargets"/>).
     /// </summary>
-    private ulong CallTargetInUnit(int k)
+    /// <returns>How many targets were written to <paramref name="into"/> (room for <see cref="Vcpu.IndirectCallWays"/>).</returns>
+    private int CallTargetsInUnit(int k, Span<ulong> into)
     {
         ref readonly Instruction last = ref unit.BlockCode(k)[^1];
         if (last.Mnemonic != Mnemonic.Call) return 0;
-        if (last.Op0Kind == OpKind.NearBranch64) return IndexOfBlock(last.NearBranchTarget) >= 0 ? last.NearBranchTarget : 0;
-        return unit.InlineCallTarget(k);
+        if (last.Op0Kind != OpKind.NearBranch64)
+        {
+            ReadOnlySpan<ulong> inline = unit.InlineCallTargets(k);
+            inline.CopyTo(into);
+            return inline.Length;
+        }
+        if (IndexOfBlock(last.NearBranchTarget) < 0) return 0;
+        into[0] = last.NearBranchTarget;
+        return 1;
     }
 
     private int IndexOfBlock(ulong start)
@@ -1001,9 +1011,9 @@ internal sealed unsafe class UnitCompiler
                 if (ins.Mnemonic == Mnemonic.Call)
                 {
                     ExitIfInvalidated(); // the push rewrote this unit's code
-                    // The callee the region took in (see TranslatedUnit.InlineCallTargets) is a branch when the
+                    // A callee the region took in (see TranslatedUnit.InlineCallTargets) is a branch when the
                     // target is it, and its RET comes back in line (see ReturnSites); any other is a call.
-                    if (unit.InlineCallTarget(k) is not 0 and ulong inline) EmitBranchIfAt(() => il.Emit(OpCodes.Ldloc, source), inline, k);
+                    foreach (ulong callee in unit.InlineCallTargets(k)) EmitBranchIfAt(() => il.Emit(OpCodes.Ldloc, source), callee, k);
                     EmitTranslatedCall(() => il.Emit(OpCodes.Ldloc, source), ins.NextIP, k, indirect: true);
                 }
                 else il.Emit(OpCodes.Br, exit);
