@@ -625,6 +625,51 @@ public sealed class TranslatedCallTests
         Assert.True(trips < 4 * 2000, $"lookups + chained exits: {trips}");
     }
 
+    /// <summary>
+    /// A hot indirect callee entered in line (see the test above) is rewritten by its caller when ECX reaches
+    /// 2,000 of 3,000 (its ADD becomes a SUB): the caller's unit holds a copy of the callee, so it must die and
+    /// every later call must run the new instruction, as in the interpreter; the regrown unit takes the new
+    /// callee in again.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void HotIndirectCallee_RewrittenByCaller_RunsNewInstruction(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label callee = a.CreateLabel(), keep = a.CreateLabel();
+            CountedLoop(a, 3000, () =>
+            {
+                a.cmp(ecx, 2000);
+                a.jne(keep);
+                a.lea(rdi, __[callee]);
+                a.mov(__byte_ptr[rdi + 1], 0x29); // 48 01 F3 (add rbx, rsi) becomes 48 29 F3 (sub rbx, rsi)
+                a.Label(ref keep);
+                a.mov(esi, ecx);
+                a.lea(rdx, __[callee]);
+                a.call(rdx);
+            });
+            a.Label(ref callee);
+            a.add(rbx, rsi);
+            a.ret();
+        }
+        TestMachine Run(ExecutionMode mode)
+        {
+            var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
+            Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
+            Assert.Equal(StopKind.Halted, m.Run().Kind);
+            return m;
+        }
+        TestMachine expected = Run(ExecutionMode.Interpret), m = Run(mode);
+        ulong sum = 0;
+        for (ulong c = 3000; c >= 1; c--) sum = c > 2000 ? sum + c : sum - c;
+        Assert.Equal(sum, m.State[Gpr.Rbx]);
+        AssertSameAsInterpreter(expected, m);
+        if (mode == ExecutionMode.Interpret) return;
+        Assert.True(m.Machine.Stats.UnitsInvalidated >= 1, $"units invalidated: {m.Machine.Stats.UnitsInvalidated}");
+        Assert.True(m.Machine.Stats.TranslatedCalls < 1000, $"translated calls: {m.Machine.Stats.TranslatedCalls}"); // in line before and after
+    }
+
     /// <summary>An indirect call whose target changes every time calls the right function each time.</summary>
     [Theory]
     [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
