@@ -225,10 +225,13 @@ internal sealed unsafe class UnitCompiler
         blockLabels = new Label[unit.Blocks.Length];
         for (int i = 0; i < blockLabels.Length; i++) blockLabels[i] = il.DefineLabel();
         deferrable = new bool[unit.Instructions.Length];
+        var deadAtStart = new bool[unit.Blocks.Length];
+        for (int k = 0; k < unit.Blocks.Length; k++) deadAtStart[k] = FlagsDeadAtStart(unit.BlockCode(k));
         for (int k = 0, g = 0; k < unit.Blocks.Length; k++)
         {
             ReadOnlySpan<Instruction> code = unit.BlockCode(k);
-            for (int i = 0; i < code.Length; i++, g++) deferrable[g] = FlagsSeenOnlyByFaults(code, i);
+            for (int i = 0; i < code.Length; i++, g++)
+                deferrable[g] = FlagsSeenOnlyByFaults(code, i) || FlagsSeenOnlyWhereTheUnitLeaves(code, i, deadAtStart);
         }
     }
 
@@ -277,6 +280,7 @@ internal sealed unsafe class UnitCompiler
         for (int k = 0; k < unit.Blocks.Length; k++)
         {
             il.MarkLabel(blockLabels[k]);
+            Debug.Assert(deferred is null, "deferred flags end with their block");
             accessesOutOfLine = inLoop is not null && !inLoop[k];
             fused = null;
             pending = 0;
@@ -696,6 +700,7 @@ internal sealed unsafe class UnitCompiler
             // The block ended at the size or page limit (or before an instruction only the translator knows):
             // the successor is static.
             GoTo(last.NextIP, k);
+            deferred = null;
             return;
         }
         // A fallback branch (or syscall) left RIP in the state: dispatch on it.
@@ -748,6 +753,7 @@ internal sealed unsafe class UnitCompiler
         if (index < 0)
         {
             if (!ripInState) SetRip(target);
+            RecordDeferredFlags();
             il.Emit(OpCodes.Br, exit);
             return;
         }
@@ -761,6 +767,7 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldfld, TranslatedLimitField);
             il.Emit(OpCodes.Blt, stay);
             if (!ripInState) SetRip(target);
+            RecordDeferredFlags();
             il.Emit(OpCodes.Br, exit);
             il.MarkLabel(stay);
         }
@@ -945,24 +952,31 @@ internal sealed unsafe class UnitCompiler
     /// <summary>Inline JCC/JMP/CALL/RET at the end of block <paramref name="k"/>.</summary>
     private bool TryEmitTerminator(in Instruction ins, int k)
     {
+        if (!IsDirectJump(in ins)) FlushDeferredFlags(); // only direct jumps record them where the unit leaves
         switch (ins.Mnemonic)
         {
             case Mnemonic.Jmp when ins.Op0Kind == OpKind.NearBranch64:
+            {
+                bool tailCall = IsTailCall(ins.NearBranchTarget);
+                if (tailCall) FlushDeferredFlags(); // the callee sees them
                 fused = null;
                 pending++;
                 FlushPending();
-                if (IsTailCall(ins.NearBranchTarget))
+                if (tailCall)
                 {
                     SetRip(ins.NearBranchTarget);
                     EmitTailCall(ins.NearBranchTarget, k);
                 }
                 else GoTo(ins.NearBranchTarget, k);
+                deferred = null;
                 return true;
+            }
             case Mnemonic.Ja or Mnemonic.Jae or Mnemonic.Jb or Mnemonic.Jbe or Mnemonic.Je or Mnemonic.Jne or Mnemonic.Jg
                 or Mnemonic.Jge or Mnemonic.Jl or Mnemonic.Jle or Mnemonic.Js or Mnemonic.Jns or Mnemonic.Jo or Mnemonic.Jno
                 or Mnemonic.Jp or Mnemonic.Jnp when ins.Op0Kind == OpKind.NearBranch64:
             {
                 Label notTaken = il.DefineLabel();
+                Debug.Assert(deferred is null || fused is { } producer && producer == deferred && CanFuse(producer.Op, ins.ConditionCode), "the branch must not read deferred flags from the state");
                 EmitCondition(ins.ConditionCode);
                 fused = null;
                 pending++;
@@ -971,6 +985,7 @@ internal sealed unsafe class UnitCompiler
                 GoTo(ins.NearBranchTarget, k);
                 il.MarkLabel(notTaken);
                 GoTo(ins.NextIP, k);
+                deferred = null;
                 return true;
             }
             case Mnemonic.Call when ins.Op0Kind == OpKind.NearBranch64:
@@ -1090,6 +1105,15 @@ internal sealed unsafe class UnitCompiler
         deferred = null;
     }
 
+    /// <summary>
+    /// On a path that leaves the unit from a block end (see <see cref="FlagsSeenOnlyWhereTheUnitLeaves"/>):
+    /// records the deferred flags there, keeping them deferred for the block's other paths.
+    /// </summary>
+    private void RecordDeferredFlags()
+    {
+        if (deferred is { } f) EmitDeferredFlags(f);
+    }
+
     /// <summary>Records deferred flags: a rotate's CF/OF from flagBits, or an ALU producer's from tmpA/tmpB/tmpR.</summary>
     private void EmitDeferredFlags((FlagOp Op, int Size) f)
     {
@@ -1135,6 +1159,63 @@ internal sealed unsafe class UnitCompiler
         }
         return false;
     }
+
+    /// <summary>
+    /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded across the end of
+    /// its block? Yes if the rest of the block keeps the fused operands and reads no flags except through the
+    /// closing JCC's fused condition (or ends with a JMP or at a size limit), and every successor in the unit
+    /// overwrites the flags before anything can see them (<see cref="FlagsDeadAtStart"/>): then only the paths
+    /// that leave the unit see them, and those record them (<see cref="RecordDeferredFlags"/>), as fault stubs do.
+    /// </summary>
+    private bool FlagsSeenOnlyWhereTheUnitLeaves(ReadOnlySpan<Instruction> code, int i, bool[] deadAtStart)
+    {
+        if (!IsInlineFlagProducer(in code[i])) return false;
+        ref readonly Instruction last = ref code[^1];
+        for (int j = i + 1; j < code.Length; j++)
+        {
+            ref readonly Instruction next = ref code[j];
+            if (j == code.Length - 1 && IsDirectJump(in next))
+            {
+                if (next.ConditionCode != ConditionCode.None && !CanFuse(ProducerOp(in code[i]), next.ConditionCode)) return false;
+                break;
+            }
+            if ((next.RflagsRead & StatusFlags) != 0 || !KeepsFusedCondition(in next)) return false;
+        }
+        if (last.FlowControl == FlowControl.Next && BlockDecoder.ExitsToDispatcher(in last)) return false;
+        Span<ulong> successors = stackalloc ulong[2];
+        int n = Translator.StaticSuccessors(in last, successors);
+        if (n == 0) return false;
+        foreach (ulong successor in successors[..n])
+            if (IndexOfBlock(successor) is >= 0 and int index && !deadAtStart[index]) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// Are the status flags dead where this block starts: does it overwrite all six before anything reads them
+    /// (a partial writer reads the rest), with nothing before that, the writer included, able to fault or leave?
+    /// </summary>
+    private static bool FlagsDeadAtStart(ReadOnlySpan<Instruction> code)
+    {
+        foreach (ref readonly Instruction ins in code)
+        {
+            if ((ins.RflagsRead & StatusFlags) != 0 || MayFault(in ins) || ins.FlowControl != FlowControl.Next) return false;
+            if (WritesAllStatusFlags(in ins)) return true;
+            if (((ins.RflagsModified | ins.RflagsUndefined) & StatusFlags) != 0) return false;
+        }
+        return false;
+    }
+
+    /// <summary>A JCC or JMP to an address in the instruction.</summary>
+    private static bool IsDirectJump(in Instruction ins) =>
+        ins.Op0Kind == OpKind.NearBranch64 && ins.FlowControl is FlowControl.ConditionalBranch or FlowControl.UnconditionalBranch && ins.Mnemonic != Mnemonic.Call;
+
+    /// <summary>The lazy-flag operation an inline ADD/SUB/CMP/logic instruction records.</summary>
+    private static FlagOp ProducerOp(in Instruction ins) => ins.Mnemonic switch
+    {
+        Mnemonic.Add => FlagOp.Add,
+        Mnemonic.Sub or Mnemonic.Cmp => FlagOp.Sub,
+        _ => FlagOp.Logic,
+    };
 
     private bool TryEmitInlineCore(in Instruction ins, bool flagsLive)
     {
@@ -2214,8 +2295,18 @@ internal sealed unsafe class UnitCompiler
         il.Emit(OpCodes.Call, ConditionMethod);
     }
 
+    /// <summary>Can a JCC/SETcc/CMOVcc test <paramref name="cc"/> from the operands of an inline producer of <paramref name="op"/> (<see cref="TryEmitFusedCondition"/>)?</summary>
+    private static bool CanFuse(FlagOp op, ConditionCode cc) => cc switch
+    {
+        ConditionCode.e or ConditionCode.ne or ConditionCode.s or ConditionCode.ns => true,
+        ConditionCode.b or ConditionCode.ae => op == FlagOp.Sub,
+        ConditionCode.a or ConditionCode.be or ConditionCode.l or ConditionCode.ge or ConditionCode.g or ConditionCode.le => op is FlagOp.Sub or FlagOp.Logic,
+        _ => false,
+    };
+
     private bool TryEmitFusedCondition(FlagOp op, int size, ConditionCode cc)
     {
+        if (!CanFuse(op, cc)) return false;
         switch (op, cc)
         {
             case (_, ConditionCode.e):
@@ -2315,14 +2406,17 @@ internal sealed unsafe class UnitCompiler
             ref readonly Instruction next = ref code[j];
             if ((next.RflagsRead & StatusFlags) != 0) return true;
             if (MayFault(in next) || j == code.Length - 1 && next.FlowControl != FlowControl.Next) return true;
-            if ((next.RflagsModified & StatusFlags) == StatusFlags
-                && (next.RflagsUndefined == RflagsBits.None || WritesEveryStatusFlag(in next))) return false;
+            if (WritesAllStatusFlags(in next)) return false;
             // An inline INC/DEC right after an inline ADD/SUB/logic takes CF from it directly.
             if (j == i + 1 && next.Mnemonic is Mnemonic.Inc or Mnemonic.Dec && next.Op0Kind == OpKind.Register
                 && IsInlineGpr(next.Op0Register) && IsInlineFlagProducer(in code[i])) continue;
         }
         return true;
     }
+
+    /// <summary>Does the instruction set all six status flags (none left as they were, none left undefined by Hv)?</summary>
+    private static bool WritesAllStatusFlags(in Instruction ins) =>
+        (ins.RflagsModified & StatusFlags) == StatusFlags && (ins.RflagsUndefined == RflagsBits.None || WritesEveryStatusFlag(in ins));
 
     /// <summary>
     /// Instructions that leave some status flags architecturally undefined but for which Hv (interpreter and

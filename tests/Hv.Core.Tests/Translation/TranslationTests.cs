@@ -145,6 +145,45 @@ public sealed class TranslationTests
     }
 
     /// <summary>
+    /// A compare closes the loop's block before its JMP back, and the loop's first block overwrites the flags
+    /// before anything reads them, so translated code records the compare's flags only where the unit leaves:
+    /// when the instruction budget stops the loop at that back edge. They must be exactly the interpreter's (a
+    /// borrow and a negative result, unlike the flags the SUB at the top leaves).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void CompareFlagsSeenOnlyWhereTheUnitLeaves_AreThoseOfTheInterpreter(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), done = a.CreateLabel();
+            a.mov(ecx, 3000);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.sub(ecx, 1); // writes every flag first thing: the compare's are dead where the loop starts
+            a.jz(done);
+            a.lea(rsi, __[rbx + rcx * 2 + 1]);
+            a.add(rbx, rcx);
+            a.cmp(rbx, rsi); // rbx - rsi = -(rcx + 1)
+            a.jmp(loop);
+            a.Label(ref done);
+            a.hlt();
+        }
+        // 2 + 6n instructions stop right after the n-th JMP back.
+        foreach (long limit in new[] { 2 + 6 * 100, 2 + 6 * 1_000, 1_001, long.MaxValue })
+        {
+            var expected = new TestMachine(ExecutionMode.Interpret).Load(Program);
+            var actual = new TestMachine(mode).Load(Program);
+            StopKind stop = expected.Run(limit).Kind;
+            Assert.Equal(stop, actual.Run(limit).Kind);
+            Assert.Equal(expected.State.Rip, actual.State.Rip);
+            Assert.Equal(expected.State.Gpr, actual.State.Gpr);
+            Assert.Equal(expected.State.RFlags, actual.State.RFlags);
+            Assert.Equal(expected.Machine.Stats.GuestInstructions, actual.Machine.Stats.GuestInstructions);
+        }
+    }
+
+    /// <summary>
     /// SUB's flags are seen only if the XOR's load faults; in between, a store rewrites an opcode of this very
     /// code (mov eax/mov edx, alternately), so translated code leaves the unit right after it: that exit, too,
     /// must publish the SUB's flags, which the fault (in the third iteration) then shows.
