@@ -523,8 +523,17 @@ public sealed unsafe partial class Vcpu
     /// when the unit is regrown).
     /// </summary>
     private DecodedBlock? TryGetBlock(ulong address) =>
-        codeCache.TryGet(address, out DecodedBlock? block) && block!.Executions >= Math.Max(1, hotThreshold / 4)
-        && breakpoints?.Contains(address) != true ? block : null;
+        codeCache.TryGet(address, out DecodedBlock? block) && IsWarm(block!) && breakpoints?.Contains(address) != true ? block : null;
+
+    /// <summary>
+    /// Has the block run often enough to join a region? Tiered mode counts a block's runs until it is
+    /// translated. Translate mode translates every block on its first run, so there it counts the entries of the
+    /// unit at the block (its baseline unit, or a region grown from it): a region grown over every block that
+    /// ever ran would fill up with start-up and error paths before it reached its hot callees.
+    /// </summary>
+    private bool IsWarm(DecodedBlock block) => baselineFirst
+        ? translationCache!.TryPeek(block.Start, out TranslatedUnit? unit) && unit!.Entries >= RetranslateEntries / 4
+        : block.Executions >= Math.Max(1, hotThreshold / 4);
 
     private DecodedBlock Lookup(ulong rip)
     {

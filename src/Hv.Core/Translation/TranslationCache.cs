@@ -54,6 +54,9 @@ internal sealed class TranslationCache
         return false;
     }
 
+    /// <summary>The unit at <paramref name="address"/>, for region selection: not a lookup of execution (not counted).</summary>
+    public bool TryPeek(ulong address, out TranslatedUnit? unit) => units.TryGetValue(address, out unit);
+
     private static int Slot(ulong address) => (int)((address ^ (address >> 12)) & (FastSlots - 1));
 
     /// <summary>

@@ -87,6 +87,62 @@ public sealed class TranslationTests
         else Assert.DoesNotContain(added, u => u.Baseline);
     }
 
+    /// <summary>
+    /// A loop whose first round takes a detour (a block that runs once) and then calls a function every round.
+    /// Translate mode has translated every block that ran, the detour too; when the loop's unit is regrown, only
+    /// blocks whose own units were entered often join it (as tiered mode takes only blocks run a quarter of its
+    /// hot threshold): the callee and the return address do, the detour does not. Every mode computes the
+    /// interpreter's result.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(TestMachine.AllModes), MemberType = typeof(TestMachine))]
+    public void RegrownRegion_TakesWarmBlocksOnly(ExecutionMode mode)
+    {
+        static void Program(Assembler a)
+        {
+            Label loop = a.CreateLabel(), f = a.CreateLabel(), back = a.CreateLabel(), detour = a.CreateLabel();
+            a.mov(ecx, 2000);
+            a.xor(ebx, ebx);
+            a.Label(ref loop);
+            a.cmp(ecx, 2000);
+            a.je(detour);
+            a.Label(ref back);
+            a.mov(edi, ecx);
+            a.call(f);
+            a.dec(ecx);
+            a.jnz(loop);
+            a.hlt();
+            a.Label(ref detour); // the first round only
+            a.add(rbx, 7);
+            a.jmp(back);
+            a.Label(ref f);
+            a.lea(rbx, __[rbx + rdi * 2]);
+            a.ret();
+        }
+        var added = new List<TranslatedUnit>();
+        TestMachine Run(ExecutionMode mode)
+        {
+            var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
+            if (m.Machine.Cpu.TranslationCache is { } cache)
+            {
+                Action<TranslatedUnit>? engine = cache.UnitAdded; // the SMC engine protects the new unit's code
+                cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+            }
+            Assert.Equal(StopKind.Halted, m.Run().Kind);
+            return m;
+        }
+        TestMachine expected = Run(ExecutionMode.Interpret);
+        added.Clear();
+        TestMachine m = Run(mode);
+        Assert.Equal(7UL + 2000 * 2001, m.State[Gpr.Rbx]);
+        Assert.Equal(expected.State.Gpr, m.State.Gpr);
+        if (mode != ExecutionMode.Translate) return; // tiered mode's tests run at a hot threshold of 2: every block that ran is warm
+        TranslatedUnit grown = added.FindLast(u => !u.Baseline && u.SourceBlocks.Count > 2)!;
+        Assert.NotNull(grown);
+        Assert.Contains(grown.SourceBlocks, b => b.Instructions[^1].Mnemonic == Mnemonic.Ret); // the callee
+        Assert.DoesNotContain(grown.SourceBlocks, b => b.Instructions[0] is { Mnemonic: Mnemonic.Add, Immediate32: 7 }); // the detour
+    }
+
     public static TheoryData<ExecutionMode, bool> ModesWithAndWithoutBackground()
     {
         var data = new TheoryData<ExecutionMode, bool>();
