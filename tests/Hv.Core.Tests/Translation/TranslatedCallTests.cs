@@ -89,9 +89,13 @@ public sealed class TranslatedCallTests
         a.ret();
     }
 
-    private static TestMachine RunToHalt(ExecutionMode mode, Action<Assembler> program)
+    /// <param name="mode">The execution mode.</param>
+    /// <param name="program">The guest code.</param>
+    /// <param name="writableCode">Make the code page writable first (code that patches itself, PLT slots beside it).</param>
+    private static TestMachine RunToHalt(ExecutionMode mode, Action<Assembler> program, bool writableCode = false)
     {
         var m = new TestMachine(mode, backgroundTranslation: false).Load(program);
+        if (writableCode) Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
         Assert.Equal(StopKind.Halted, m.Run().Kind);
         return m;
     }
@@ -323,9 +327,7 @@ public sealed class TranslatedCallTests
             a.mov(__dword_ptr[rdi + 1], ecx);
             a.ret();
         }
-        var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
-        Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
-        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        TestMachine m = RunToHalt(mode, Program, writableCode: true);
         Assert.Equal((ulong)(50 * 51 / 2), m.State[Gpr.Rbx]);
     }
 
@@ -349,14 +351,8 @@ public sealed class TranslatedCallTests
             b.mov(__byte_ptr[rsi + 1], 0x29);
             b.Label(ref done);
         });
-        static TestMachine Run(ExecutionMode mode)
-        {
-            var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
-            Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
-            Assert.Equal(StopKind.Halted, m.Run().Kind);
-            return m;
-        }
-        TestMachine expected = Run(ExecutionMode.Interpret), m = Run(mode);
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program, writableCode: true);
+        TestMachine m = RunToHalt(mode, Program, writableCode: true);
         Assert.Equal(unchecked((ulong)-55L), m.State[Gpr.Rax]); // 0 - 1 - 2 - … - 10
         Assert.Equal(20UL * 55, m.State[Gpr.Rbx]); // 30 rounds of +55 (ADD), 10 of -55 (SUB)
         AssertSameAsInterpreter(expected, m);
@@ -609,13 +605,8 @@ public sealed class TranslatedCallTests
             a.Label(ref slot);
             a.dq(0);
         }
-        TestMachine expected = new TestMachine(ExecutionMode.Interpret, backgroundTranslation: false).Load(Program);
-        TestMachine m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
-        foreach (TestMachine t in new[] { expected, m })
-        {
-            Assert.True(t.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
-            Assert.Equal(StopKind.Halted, t.Run().Kind);
-        }
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program, writableCode: true);
+        TestMachine m = RunToHalt(mode, Program, writableCode: true);
         Assert.Equal(2000UL * (36 + 7), m.State[Gpr.Rbx]);
         AssertSameAsInterpreter(expected, m);
         if (mode == ExecutionMode.Interpret) return;
@@ -653,14 +644,8 @@ public sealed class TranslatedCallTests
             a.add(rbx, rsi);
             a.ret();
         }
-        TestMachine Run(ExecutionMode mode)
-        {
-            var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
-            Assert.True(m.Memory.Protect(TestMachine.CodeBase, 0x1000, PagePermissions.All));
-            Assert.Equal(StopKind.Halted, m.Run().Kind);
-            return m;
-        }
-        TestMachine expected = Run(ExecutionMode.Interpret), m = Run(mode);
+        TestMachine expected = RunToHalt(ExecutionMode.Interpret, Program, writableCode: true);
+        TestMachine m = RunToHalt(mode, Program, writableCode: true);
         ulong sum = 0;
         for (ulong c = 3000; c >= 1; c--) sum = c > 2000 ? sum + c : sum - c;
         Assert.Equal(sum, m.State[Gpr.Rbx]);
