@@ -48,6 +48,8 @@ internal sealed unsafe class UnitCompiler
     private static readonly FieldInfo PageDataField = typeof(PhysicalPage).GetField(nameof(PhysicalPage.Data))!;
     private static readonly FieldInfo InvalidatedField = typeof(TranslatedUnit).GetField(nameof(TranslatedUnit.Invalidated))!;
     private static readonly MethodInfo CallTranslatedMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallTranslated), BindingFlags.Instance | BindingFlags.NonPublic)!;
+    private static readonly MethodInfo RotateLeft32Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.RotateLeft), [typeof(uint), typeof(int)])!;
+    private static readonly MethodInfo RotateLeft64Method = typeof(System.Numerics.BitOperations).GetMethod(nameof(System.Numerics.BitOperations.RotateLeft), [typeof(ulong), typeof(int)])!;
     private static readonly MethodInfo CallIndirectMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.CallIndirect), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo FollowToReturnMethod = typeof(Vcpu).GetMethod(nameof(Vcpu.FollowToReturn), BindingFlags.Instance | BindingFlags.NonPublic)!;
     private static readonly MethodInfo RunHandlerMethod = typeof(UnitCompiler).GetMethod(nameof(RunHandler), BindingFlags.Static | BindingFlags.NonPublic)!;
@@ -1470,16 +1472,12 @@ internal sealed unsafe class UnitCompiler
                     il.Emit(OpCodes.Ldc_I4, count);
                     il.Emit(OpCodes.Shr);
                     break;
-                default: // rotates: (x << c) | (x >> (bits - c)), or the mirror image for ROR
+                default: // rotates: the JIT's intrinsic (one ROL/ROR instruction) at the operand's width
                     int left = ins.Mnemonic == Mnemonic.Rol ? count : bits - count;
-                    il.Emit(OpCodes.Stloc, tmpA);
-                    il.Emit(OpCodes.Ldloc, tmpA);
+                    if (size == 4) il.Emit(OpCodes.Conv_U4);
                     il.Emit(OpCodes.Ldc_I4, left);
-                    il.Emit(OpCodes.Shl);
-                    il.Emit(OpCodes.Ldloc, tmpA);
-                    il.Emit(OpCodes.Ldc_I4, bits - left);
-                    il.Emit(OpCodes.Shr_Un);
-                    il.Emit(OpCodes.Or);
+                    il.Emit(OpCodes.Call, size == 4 ? RotateLeft32Method : RotateLeft64Method);
+                    if (size == 4) il.Emit(OpCodes.Conv_U8);
                     break;
             }
         }
