@@ -978,7 +978,6 @@ internal sealed unsafe class UnitCompiler
                 or Mnemonic.Jp or Mnemonic.Jnp when ins.Op0Kind == OpKind.NearBranch64:
             {
                 Label notTaken = il.DefineLabel();
-                Debug.Assert(deferred is null || fused is { } producer && producer == deferred && CanFuse(producer.Op, ins.ConditionCode), "the branch must not read deferred flags from the state");
                 EmitCondition(ins.ConditionCode);
                 fused = null;
                 pending++;
@@ -1143,8 +1142,9 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>
     /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded? Yes if, before
-    /// the block ends, a <see cref="IsDeferralEnd"/> instruction overwrites them and everything in between reads
-    /// no flags and keeps the fused operands (<see cref="KeepsFusedCondition"/>): then only a fault (or an exit
+    /// the block ends, a <see cref="IsDeferralEnd"/> instruction overwrites them and everything in between keeps
+    /// the fused operands (<see cref="KeepsFusedCondition"/>) and reads no flags but through them (SETcc, CMOVcc:
+    /// <see cref="ReadsFusedCondition"/>): then only a fault (or an exit
     /// after a store into this unit) could see them, and those paths record them from tmpA/tmpB/tmpR.
     /// </summary>
     private static bool FlagsSeenOnlyByFaults(ReadOnlySpan<Instruction> code, int i)
@@ -1155,7 +1155,7 @@ internal sealed unsafe class UnitCompiler
         for (int j = i + 1; j < code.Length - 1; j++) // the last instruction ends the block: flags are seen there
         {
             ref readonly Instruction next = ref code[j];
-            if ((next.RflagsRead & StatusFlags) != 0) return false;
+            if ((next.RflagsRead & StatusFlags) != 0 && (rotate || !ReadsFusedCondition(in next, in code[i]))) return false;
             if (IsDeferralEnd(in next)) return true;
             if (!KeepsFusedCondition(in next) && !(rotate && IsChainedRotate(in next))) return false;
         }
@@ -1164,8 +1164,8 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>
     /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded across the end of
-    /// its block? Yes if the rest of the block keeps the fused operands and reads no flags except through the
-    /// closing JCC's fused condition (or ends with a JMP or at a size limit), and every successor in the unit
+    /// its block? Yes if the rest of the block keeps the fused operands and reads no flags but through them
+    /// (SETcc, CMOVcc, the closing JCC; or it ends with a JMP or at a size limit), and every successor in the unit
     /// overwrites the flags before anything can see them (<see cref="FlagsDeadAtStart"/>): then only the paths
     /// that leave the unit see them, and those record them (<see cref="RecordDeferredFlags"/>), as fault stubs do.
     /// </summary>
@@ -1181,7 +1181,7 @@ internal sealed unsafe class UnitCompiler
                 if (next.ConditionCode != ConditionCode.None && !CanFuse(ProducerOp(in code[i]), next.ConditionCode)) return false;
                 break;
             }
-            if ((next.RflagsRead & StatusFlags) != 0 || !KeepsFusedCondition(in next)) return false;
+            if ((next.RflagsRead & StatusFlags) != 0 && !ReadsFusedCondition(in next, in code[i]) || !KeepsFusedCondition(in next)) return false;
         }
         if (last.FlowControl == FlowControl.Next && BlockDecoder.ExitsToDispatcher(in last)) return false;
         Span<ulong> successors = stackalloc ulong[2];
@@ -1206,6 +1206,13 @@ internal sealed unsafe class UnitCompiler
         }
         return false;
     }
+
+    /// <summary>
+    /// A SETcc or CMOVcc whose condition is computed from the operands of the inline <paramref name="producer"/>
+    /// (see <see cref="TryEmitFusedCondition"/>), not from the recorded flags.
+    /// </summary>
+    private static bool ReadsFusedCondition(in Instruction ins, in Instruction producer) =>
+        ins.ConditionCode != ConditionCode.None && ins.FlowControl == FlowControl.Next && CanFuse(ProducerOp(in producer), ins.ConditionCode);
 
     /// <summary>A JCC or JMP to an address in the instruction.</summary>
     private static bool IsDirectJump(in Instruction ins) =>
@@ -2288,6 +2295,7 @@ internal sealed unsafe class UnitCompiler
             }
         }
         else if (fused is { } f && TryEmitFusedCondition(f.Op, f.Size, cc)) return;
+        Debug.Assert(deferred is null, "deferred flags are not in the state yet");
         il.Emit(OpCodes.Ldloc, state);
         il.Emit(OpCodes.Ldc_I4, (int)cc);
         il.Emit(OpCodes.Call, ConditionMethod);
