@@ -30,7 +30,7 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
             sourceRevisions[k] = blocks[k].Revision;
             if (blocks[k].IndirectCallTargets is { } seen && instructions[at + blocks[k].Count - 1].Mnemonic == Mnemonic.Call)
             {
-                ulong[] inUnit = Array.FindAll(seen, target => target != 0 && StartsBlock(blocks, target));
+                ulong[] inUnit = Array.FindAll(seen, target => target != 0 && IndexOfBlock(target) >= 0);
                 if (inUnit.Length > 0) (inlineCallTargets ??= new ulong[blocks.Length][])[k] = inUnit;
             }
         }
@@ -47,10 +47,11 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// <summary>The targets block <paramref name="k"/>'s indirect CALL enters in line (none for other blocks).</summary>
     internal ReadOnlySpan<ulong> InlineCallTargets(int k) => inlineCallTargets?[k];
 
-    private static bool StartsBlock(DecodedBlock[] blocks, ulong address)
+    /// <summary>The index of the block of the unit that starts at <paramref name="start"/>, or -1.</summary>
+    internal int IndexOfBlock(ulong start)
     {
-        foreach (DecodedBlock b in blocks) if (b.Start == address) return true;
-        return false;
+        for (int i = 0; i < Blocks.Length; i++) if (Blocks[i].Start == start) return i;
+        return -1;
     }
 
     private readonly int[] blockOffsets;

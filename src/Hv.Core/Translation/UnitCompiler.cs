@@ -944,12 +944,7 @@ internal sealed unsafe class UnitCompiler
         return 1;
     }
 
-    private int IndexOfBlock(ulong start)
-    {
-        DecodedBlock[] blocks = unit.Blocks;
-        for (int i = 0; i < blocks.Length; i++) if (blocks[i].Start == start) return i;
-        return -1;
-    }
+    private int IndexOfBlock(ulong start) => unit.IndexOfBlock(start);
 
     /// <summary>Inline JCC/JMP/CALL/RET at the end of block <paramref name="k"/>.</summary>
     private bool TryEmitTerminator(in Instruction ins, int k)
