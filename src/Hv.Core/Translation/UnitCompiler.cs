@@ -367,20 +367,22 @@ internal sealed unsafe class UnitCompiler
 
     /// <summary>A fault stub's tail: the completed instructions counted, the faulting one's address published.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static void AtFaultSite(Vcpu cpu, TranslatedUnit unit, int site)
-    {
-        UnitExitSite s = unit.ExitSites![site];
-        cpu.stats.TranslatedInstructions += s.Completed;
-        cpu.instructionStart = s.Ip;
-    }
+    private static void AtFaultSite(Vcpu cpu, TranslatedUnit unit, int site) => cpu.instructionStart = CountSite(cpu, unit, site);
 
     /// <summary>An invalidation exit's tail: the completed instructions counted, RIP set after the store (0: set already).</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static void AtInvalidationSite(Vcpu cpu, TranslatedUnit unit, int site)
     {
+        ulong rip = CountSite(cpu, unit, site);
+        if (rip != 0) cpu.State.Rip = rip;
+    }
+
+    /// <summary>Counts exit site <paramref name="site"/>'s completed instructions; returns its address.</summary>
+    private static ulong CountSite(Vcpu cpu, TranslatedUnit unit, int site)
+    {
         UnitExitSite s = unit.ExitSites![site];
         cpu.stats.TranslatedInstructions += s.Completed;
-        if (s.Ip != 0) cpu.State.Rip = s.Ip;
+        return s.Ip;
     }
 
     // ---------------------------------------------------------------- registers
