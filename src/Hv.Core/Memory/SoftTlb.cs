@@ -23,10 +23,10 @@ public sealed class SoftTlb
 
     /// <summary>
     /// The slot of virtual page <paramref name="vpn"/>: its low <see cref="IndexBits"/> bits, with all but bit 0
-    /// mixed with the next bits of the page number. Plain low bits would put the stack's top page and the first mmap below the stack (both
-    /// just under a round address) in one slot, thrashing it; bit 0 is kept as it is, so consecutive pages never
-    /// share a slot (translated code relies on that to check "hit and inside one page" with one compare).
-    /// Translated code computes the same function in IL (UnitCompiler.EmitTlbProbe).
+    /// mixed with the next bits of the page number. Plain low bits would put the stack's top page and the first
+    /// mmap below the stack (both just under a round address) in one slot, thrashing it; bit 0 is kept as it is,
+    /// so consecutive pages never share a slot (translated code relies on that to check "hit and inside one page"
+    /// with one compare). Translated code computes the same function in IL (UnitCompiler.EmitTlbProbe).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     internal static int Index(ulong vpn) => (int)((vpn ^ ((vpn >> IndexBits) << 1)) & IndexMask);

@@ -182,7 +182,7 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
 
     /// <summary>
     /// By call site number: the block an indirect call site closes (null for direct calls), on which
-    /// <see cref="Execution.Vcpu.CallIndirect"/> notes the site's first target.
+    /// <see cref="Execution.Vcpu.CallIndirect"/> notes the target that fills each of the site's slots.
     /// </summary>
     internal DecodedBlock?[]? CallSiteBlocks;
 

@@ -118,8 +118,8 @@ internal sealed unsafe class Translator
             int n = StaticSuccessors(region[i], successors);
             ref readonly Instruction last = ref region[i].Code[^1];
             // Calls come back (translated calls return into the caller's unit): grow over the return address,
-            // and then into the warm callee (a direct call's, or the first an indirect call entered), whose CALL
-            // becomes a branch (behind a compare if indirect) and whose RET comes back in line.
+            // and then into the warm callees (a direct call's, or those an indirect call's slots entered first),
+            // whose CALL becomes a branch (behind a compare if indirect) and whose RET comes back in line.
             if (overCalls && n == 0 && UnitCompiler.IsInlineCall(in last))
             {
                 successors[n++] = last.NextIP;

@@ -907,8 +907,9 @@ internal sealed unsafe class UnitCompiler
     private List<ulong>? returnSites;
 
     /// <summary>
-    /// Return addresses of the unit's direct calls into its own blocks (recursion, or a local function), where
-    /// they are blocks of the unit too: such a call is a branch, and a RET that pops one of them branches back.
+    /// Return addresses of the unit's calls that branch inside it (<see cref="CallTargetsInUnit"/>: recursion, a
+    /// local function, a callee taken in), where they are blocks of the unit too: a RET that pops one of them
+    /// branches back.
     /// Nothing is lost whichever frame the address belongs to: any RET may go on at whatever address it popped,
     /// and a return address in the unit is only a block start like any other.
     /// </summary>
