@@ -49,13 +49,8 @@ public sealed class TranslatedCallTests
     /// </summary>
     private static void CountedLoop(Assembler a, int rounds, Action body)
     {
-        Label loop = a.CreateLabel();
-        a.mov(ecx, rounds);
         a.xor(ebx, ebx);
-        a.Label(ref loop);
-        body();
-        a.dec(ecx);
-        a.jnz(loop);
+        GuestLoops.CountDown(a, rounds, _ => body());
         a.hlt();
     }
 

@@ -100,17 +100,16 @@ public sealed class TranslationTests
     {
         static void Program(Assembler a)
         {
-            Label loop = a.CreateLabel(), f = a.CreateLabel(), back = a.CreateLabel(), detour = a.CreateLabel();
-            a.mov(ecx, 2000);
+            Label f = a.CreateLabel(), back = a.CreateLabel(), detour = a.CreateLabel();
             a.xor(ebx, ebx);
-            a.Label(ref loop);
-            a.cmp(ecx, 2000);
-            a.je(detour);
-            a.Label(ref back);
-            a.mov(edi, ecx);
-            a.call(f);
-            a.dec(ecx);
-            a.jnz(loop);
+            GuestLoops.CountDown(a, 2000, b =>
+            {
+                b.cmp(ecx, 2000);
+                b.je(detour);
+                b.Label(ref back);
+                b.mov(edi, ecx);
+                b.call(f);
+            });
             a.hlt();
             a.Label(ref detour); // the first round only
             a.add(rbx, 7);
