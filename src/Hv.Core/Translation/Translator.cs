@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
-using System.Reflection.Emit;
-using System.Runtime.CompilerServices;
 using Hv.Core.Decoding;
 using Hv.Core.Diagnostics;
 using Hv.Core.Interpretation;
@@ -27,6 +24,9 @@ internal sealed unsafe class Translator
     private readonly ILogger logger;
     private readonly Func<ulong, DecodedBlock?> blockAt;
 
+    /// <summary>Holds the baseline units this translator compiles (translate mode's first compiles).</summary>
+    private readonly BaselineAssemblies baselines = new();
+
     /// <param name="stats">Counters.</param>
     /// <param name="logger">The engine's logger.</param>
     /// <param name="blockAt">Returns the decoded block at an address if it is worth adding to a region, else null.</param>
@@ -47,7 +47,7 @@ internal sealed unsafe class Translator
     public TranslatedUnit Translate(DecodedBlock entry, bool baseline = false)
     {
         TranslatedUnit unit = CreateUnit(baseline ? [entry] : SelectRegion(entry), baseline);
-        Compile(unit, out long ticks);
+        Compile(unit, out long ticks, baselines);
         Account(unit, ticks);
         return unit;
     }
@@ -61,14 +61,14 @@ internal sealed unsafe class Translator
     public DecodedBlock[] SelectRegion(DecodedBlock entry, bool overCalls = false) => [.. GrowRegion(entry, overCalls)];
 
     /// <summary>
-    /// Emits IL for <paramref name="unit"/> (from its own copy of the instructions) and has the .NET JIT compile it now. Touches no engine state, so
-    /// it may run on any thread; <paramref name="ticks"/> is the time it took.
+    /// Emits IL for <paramref name="unit"/> (from its own copy of the instructions) and has the .NET JIT compile it
+    /// now. Touches no engine state, so it may run on any thread (a baseline unit, which needs
+    /// <paramref name="baselines"/>, only on the vCPU's); <paramref name="ticks"/> is the time it took.
     /// </summary>
-    public static void Compile(TranslatedUnit unit, out long ticks)
+    public static void Compile(TranslatedUnit unit, out long ticks, BaselineAssemblies? baselines = null)
     {
         long t0 = Stopwatch.GetTimestamp();
-        unit.Body = UnitCompiler.Compile(unit, out DynamicMethod method);
-        JitNow(method);
+        unit.Body = UnitCompiler.Compile(unit, baselines);
         ticks = Stopwatch.GetTimestamp() - t0;
     }
 
@@ -79,31 +79,6 @@ internal sealed unsafe class Translator
         stats.RegionsTranslated++;
         stats.TranslateTicks += ticks;
         EngineLog.RegionTranslated(logger, unit.Start, unit.Blocks.Length, unit.InstructionCount);
-    }
-
-    private static readonly MethodInfo? DynamicMethodDescriptor =
-        typeof(DynamicMethod).GetMethod("GetMethodDescriptor", BindingFlags.Instance | BindingFlags.NonPublic, Type.EmptyTypes);
-
-    /// <summary>
-    /// A DynamicMethod is JIT-compiled on its first call; that is ~0.5 ms, and it should be paid here (on the
-    /// translating thread, inside translate_time_ms), not by the vCPU on first entry. The runtime has no public
-    /// way to do that for dynamic methods, so this asks for the method handle the runtime keeps internally; if a
-    /// future runtime lacks it, the JIT simply happens on first call as before.
-    /// </summary>
-    private static void JitNow(DynamicMethod method)
-    {
-        if (DynamicMethodDescriptor is null) return;
-        try
-        {
-            if (DynamicMethodDescriptor.Invoke(method, null) is RuntimeMethodHandle handle) RuntimeHelpers.PrepareMethod(handle);
-        }
-        catch (TargetInvocationException)
-        {
-            // Not supported by this runtime: the first call compiles it.
-        }
-        catch (NotSupportedException)
-        {
-        }
     }
 
     /// <summary>Follows direct branches and fall-throughs from the entry block, breadth first, within the limits.</summary>

@@ -195,10 +195,10 @@ internal sealed unsafe class UnitCompiler
     internal LocalBuilder MemoryLocal => memory;
     internal LocalBuilder AddressLocal => address;
 
-    private UnitCompiler(TranslatedUnit unit, DynamicMethod method)
+    private UnitCompiler(TranslatedUnit unit, ILGenerator generator)
     {
         this.unit = unit;
-        il = method.GetILGenerator();
+        il = generator;
         state = il.DeclareLocal(typeof(CpuState));
         gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
         stats = il.DeclareLocal(typeof(HvStats));
@@ -238,16 +238,46 @@ internal sealed unsafe class UnitCompiler
     }
 
     /// <summary>
-    /// Compiles <paramref name="unit"/> into its body delegate. The method takes (unit, cpu) and the delegate is
-    /// closed over the unit: invoking it passes its arguments straight through (an open static delegate would
-    /// go through a shuffle thunk on every unit entry).
+    /// Compiles <paramref name="unit"/> into its body delegate, JIT-compiled now. The method takes (unit, cpu) and
+    /// the delegate is closed over the unit: invoking it passes its arguments straight through (an open static
+    /// delegate would go through a shuffle thunk on every unit entry). A baseline unit goes to
+    /// <paramref name="baselines"/> (MinOpts); any other is a DynamicMethod, which the JIT optimizes in full.
     /// </summary>
-    public static UnitBody Compile(TranslatedUnit unit, out DynamicMethod method)
+    public static UnitBody Compile(TranslatedUnit unit, BaselineAssemblies? baselines)
     {
-        method = new DynamicMethod($"unit_{unit.Start:x}", typeof(void), [typeof(TranslatedUnit), typeof(Vcpu)],
-            typeof(UnitCompiler).Module, skipVisibility: true);
-        new UnitCompiler(unit, method).EmitUnit();
-        return (UnitBody)method.CreateDelegate(typeof(UnitBody), unit);
+        string name = $"unit_{unit.Start:x}";
+        if (unit.Baseline && baselines is not null)
+            return baselines.Compile(unit, name, il => new UnitCompiler(unit, il).EmitUnit());
+        var method = new DynamicMethod(name, typeof(void), [typeof(TranslatedUnit), typeof(Vcpu)], typeof(UnitCompiler).Module, skipVisibility: true);
+        new UnitCompiler(unit, method.GetILGenerator()).EmitUnit();
+        var body = (UnitBody)method.CreateDelegate(typeof(UnitBody), unit);
+        JitNow(method);
+        return body;
+    }
+
+    private static readonly MethodInfo? DynamicMethodDescriptor =
+        typeof(DynamicMethod).GetMethod("GetMethodDescriptor", BindingFlags.Instance | BindingFlags.NonPublic, Type.EmptyTypes);
+
+    /// <summary>
+    /// A DynamicMethod is JIT-compiled on its first call; that is ~0.5 ms, and it should be paid here (on the
+    /// translating thread, inside translate_time_ms), not by the vCPU on first entry. The runtime has no public
+    /// way to do that for dynamic methods, so this asks for the method handle the runtime keeps internally; if a
+    /// future runtime lacks it, the JIT simply happens on first call as before.
+    /// </summary>
+    private static void JitNow(DynamicMethod method)
+    {
+        if (DynamicMethodDescriptor is null) return;
+        try
+        {
+            if (DynamicMethodDescriptor.Invoke(method, null) is RuntimeMethodHandle handle) RuntimeHelpers.PrepareMethod(handle);
+        }
+        catch (TargetInvocationException)
+        {
+            // Not supported by this runtime: the first call compiles it.
+        }
+        catch (NotSupportedException)
+        {
+        }
     }
 
     /// <summary>Pushes the vCPU (the method's second argument).</summary>
@@ -267,17 +297,21 @@ internal sealed unsafe class UnitCompiler
     private void EmitUnit()
     {
         AllocateRegisters();
+        bool[]? inLoop = unit.Baseline ? BlocksInLoops() : null;
         LoadFromCpu(VcpuStateField, state);
         LoadFromCpu(VcpuStatsField, stats);
         LoadFromCpu(VcpuMemoryField, memory);
-        // The TLB arrays never change for a GuestMemory: hits need no call.
-        LoadFromCpu(VcpuReadTlbField, tlbRead);
-        LoadFromCpu(VcpuWriteTlbField, tlbWrite);
+        if (inLoop is null || Array.IndexOf(inLoop, true) >= 0)
+        {
+            // The TLB arrays never change for a GuestMemory: hits need no call. (A baseline unit without loops
+            // probes the TLB out of line only.)
+            LoadFromCpu(VcpuReadTlbField, tlbRead);
+            LoadFromCpu(VcpuWriteTlbField, tlbWrite);
+        }
         simd.EmitPrologue();
         EmitRegisterFileAddress();
         LoadRegisters();
 
-        bool[]? inLoop = unit.Baseline ? BlocksInLoops() : null;
         int g = 0;
         for (int k = 0; k < unit.Blocks.Length; k++)
         {
@@ -326,6 +360,7 @@ internal sealed unsafe class UnitCompiler
     {
         if (exitStubs.Count == 0) return;
         Label fault = il.DefineLabel(), invalidated = il.DefineLabel();
+        bool anyFault = false, anyInvalidation = false;
         var sites = new UnitExitSite[exitStubs.Count];
         for (int i = 0; i < sites.Length; i++)
         {
@@ -336,6 +371,8 @@ internal sealed unsafe class UnitCompiler
             if (flags is { } f) EmitDeferredFlags(f);
             il.Emit(OpCodes.Ldc_I4, i);
             il.Emit(OpCodes.Br, isFault ? fault : invalidated);
+            anyFault |= isFault;
+            anyInvalidation |= !isFault;
         }
         unit.ExitSites = sites;
         LocalBuilder index = il.DeclareLocal(typeof(int));
@@ -348,13 +385,19 @@ internal sealed unsafe class UnitCompiler
             il.Emit(OpCodes.Ldloc, index);
             il.Emit(OpCodes.Call, atSite);
         }
-        Tail(fault, AtFaultSiteMethod);
-        StoreRegisters();
-        il.Emit(OpCodes.Ldloc, memory);
-        il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
-        il.Emit(OpCodes.Ret);
-        Tail(invalidated, AtInvalidationSiteMethod);
-        il.Emit(OpCodes.Br, exit);
+        if (anyFault)
+        {
+            Tail(fault, AtFaultSiteMethod);
+            StoreRegisters();
+            il.Emit(OpCodes.Ldloc, memory);
+            il.Emit(OpCodes.Call, ThrowPendingFaultMethod);
+            il.Emit(OpCodes.Ret);
+        }
+        if (anyInvalidation)
+        {
+            Tail(invalidated, AtInvalidationSiteMethod);
+            il.Emit(OpCodes.Br, exit);
+        }
     }
 
     /// <summary>A label to branch to when the current instruction's memory access fails.</summary>
@@ -1163,8 +1206,8 @@ internal sealed unsafe class UnitCompiler
     /// <summary>
     /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded across the end of
     /// its block? Yes if the rest of the block keeps the fused operands and reads no flags but through them
-    /// (SETcc, CMOVcc, the closing JCC; or it ends with a JMP or at a size limit), and every successor in the unit
-    /// overwrites the flags before anything can see them (<see cref="FlagsDeadAtStart"/>): then only the paths
+    /// (SETcc, CMOVcc, the closing JCC; or it ends with a JMP or at a size limit), some successor is in the unit,
+    /// and every successor in the unit overwrites the flags before anything can see them (<see cref="FlagsDeadAtStart"/>): then only the paths
     /// that leave the unit see them, and those record them (<see cref="RecordDeferredFlags"/>), as fault stubs do.
     /// </summary>
     private bool FlagsSeenOnlyWhereTheUnitLeaves(ReadOnlySpan<Instruction> code, int i, bool[] deadAtStart)
@@ -1184,10 +1227,15 @@ internal sealed unsafe class UnitCompiler
         if (last.FlowControl == FlowControl.Next && BlockDecoder.ExitsToDispatcher(in last)) return false;
         Span<ulong> successors = stackalloc ulong[2];
         int n = Translator.StaticSuccessors(in last, successors);
-        if (n == 0) return false;
+        bool staysInUnit = false;
         foreach (ulong successor in successors[..n])
-            if (IndexOfBlock(successor) is >= 0 and int index && !deadAtStart[index]) return false;
-        return true;
+        {
+            if (IndexOfBlock(successor) is not (>= 0 and int index)) continue;
+            if (!deadAtStart[index]) return false;
+            staysInUnit = true;
+        }
+        // With every successor outside the unit, deferring would only record the flags once per way out.
+        return staysInUnit;
     }
 
     /// <summary>

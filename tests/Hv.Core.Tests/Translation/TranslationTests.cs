@@ -85,6 +85,41 @@ public sealed class TranslationTests
             Assert.All(added.FindAll(u => !u.Baseline), u => Assert.Contains(added, v => v.Baseline && v.Start == u.Start));
         }
         else Assert.DoesNotContain(added, u => u.Baseline);
+        // Baseline units are compiled with MinOpts (see BaselineAssemblies), full units with full optimization.
+        Assert.All(added, u => Assert.Equal(u.Baseline, IsMinOpts(u)));
+    }
+
+    private static bool IsMinOpts(TranslatedUnit unit) =>
+        (unit.Body.Method.MethodImplementationFlags & System.Reflection.MethodImplAttributes.NoOptimization) != 0;
+
+    /// <summary>
+    /// Baseline units live in collectible assemblies (see <see cref="BaselineAssemblies"/>): once the machine that
+    /// compiled them is gone, the runtime unloads their code.
+    /// </summary>
+    [Fact]
+    public void BaselineUnits_OfADroppedMachine_AreCollected()
+    {
+        WeakReference assembly = RunAndDrop();
+        for (int i = 0; i < 20 && assembly.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+        }
+        Assert.False(assembly.IsAlive, "the baseline units' assembly is still loaded");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference RunAndDrop()
+    {
+        var m = new TestMachine(ExecutionMode.Translate).Load(GuestLoops.CountingLoop);
+        TranslatedUnit? baseline = null;
+        TranslationCache cache = m.Machine.Cpu.TranslationCache!;
+        Action<TranslatedUnit>? engine = cache.UnitAdded;
+        cache.UnitAdded = u => { engine?.Invoke(u); baseline ??= u; };
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+        Assert.True(baseline is { Baseline: true } && IsMinOpts(baseline));
+        Assert.True(baseline!.Body.Method.Module.Assembly.IsCollectible);
+        return new WeakReference(baseline.Body.Method.Module.Assembly);
     }
 
     /// <summary>
