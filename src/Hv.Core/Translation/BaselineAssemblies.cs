@@ -6,7 +6,8 @@ using Hv.Core.Execution;
 namespace Hv.Core.Translation;
 
 /// <summary>
-/// Where baseline units' code lives (see <see cref="TranslatedUnit.Baseline"/>): static methods marked
+/// Where the code of baseline units without loops lives (see <see cref="TranslatedUnit.Baseline"/> and
+/// <see cref="UnitCompiler.Compile"/>): static methods marked
 /// <see cref="MethodImplAttributes.NoOptimization"/> in collectible dynamic assemblies, which the .NET JIT compiles
 /// with MinOpts. A DynamicMethod is always compiled with full optimization, and the runtime offers no way to ask
 /// otherwise; translate mode compiles every block the first time it runs, mostly code that runs a handful of
@@ -29,21 +30,18 @@ internal sealed class BaselineAssemblies
     /// <summary>The assembly new units go to (for tests: it must become collectable once its units are dead).</summary>
     internal Assembly? CurrentAssembly => module?.Assembly;
 
-    /// <summary>
-    /// Defines the method for <paramref name="unit"/>, lets <paramref name="emit"/> write its IL, has the JIT
-    /// compile it now (inside the translation time, not on the unit's first entry) and returns the body
-    /// delegate, closed over the unit as <see cref="UnitCompiler"/>'s DynamicMethods are.
-    /// </summary>
-    public UnitBody Compile(TranslatedUnit unit, string name, Action<ILGenerator> emit)
+    /// <summary>Defines the method of a new unit named <paramref name="name"/>, to be emitted and then completed.</summary>
+    public BaselineMethod Define(string name)
     {
-        if (module is null || unitsInModule == UnitsPerAssembly) module = DefineAssembly();
+        if (module is null || unitsInModule == UnitsPerAssembly)
+        {
+            module = DefineAssembly();
+            unitsInModule = 0;
+        }
         TypeBuilder type = module.DefineType($"Unit{unitsInModule++}", TypeAttributes.NotPublic | TypeAttributes.Sealed | TypeAttributes.Abstract);
         MethodBuilder builder = type.DefineMethod(name, MethodAttributes.Assembly | MethodAttributes.Static, typeof(void), [typeof(TranslatedUnit), typeof(Vcpu)]);
         builder.SetImplementationFlags(MethodImplAttributes.NoOptimization);
-        emit(builder.GetILGenerator());
-        MethodInfo method = type.CreateType().GetMethod(name, BindingFlags.NonPublic | BindingFlags.Static)!;
-        RuntimeHelpers.PrepareMethod(method.MethodHandle);
-        return method.CreateDelegate<UnitBody>(unit);
+        return new BaselineMethod(type, builder);
     }
 
     /// <summary>
@@ -56,5 +54,23 @@ internal sealed class BaselineAssemblies
         ConstructorInfo ignoreAccess = typeof(IgnoresAccessChecksToAttribute).GetConstructor([typeof(string)])!;
         assembly.SetCustomAttribute(new CustomAttributeBuilder(ignoreAccess, [typeof(BaselineAssemblies).Assembly.GetName().Name!]));
         return assembly.DefineDynamicModule("Hv.BaselineUnits");
+    }
+}
+
+/// <summary>A baseline unit's method while its IL is emitted (see <see cref="BaselineAssemblies.Define"/>).</summary>
+internal readonly record struct BaselineMethod(TypeBuilder Type, MethodBuilder Builder)
+{
+    /// <summary>Where the unit's IL goes.</summary>
+    public ILGenerator IL => Builder.GetILGenerator();
+
+    /// <summary>
+    /// Creates the type, has the JIT compile the method now (inside the translation time, not on the unit's first
+    /// entry) and returns the body delegate, closed over <paramref name="unit"/> as the DynamicMethods' are.
+    /// </summary>
+    public UnitBody Complete(TranslatedUnit unit)
+    {
+        MethodInfo method = Type.CreateType().GetMethod(Builder.Name, BindingFlags.NonPublic | BindingFlags.Static)!;
+        RuntimeHelpers.PrepareMethod(method.MethodHandle);
+        return method.CreateDelegate<UnitBody>(unit);
     }
 }

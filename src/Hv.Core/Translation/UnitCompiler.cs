@@ -187,6 +187,9 @@ internal sealed unsafe class UnitCompiler
     /// <summary>The <see cref="deferred"/> value of a rotate: FlagOp.None, as its bits are eager.</summary>
     private static readonly (FlagOp Op, int Size) RotateDeferred = (FlagOp.None, 0);
 
+    /// <summary>For a baseline unit, per block: can it run more than once per entry (<see cref="BlocksInLoops"/>)?</summary>
+    private readonly bool[]? inLoop;
+
     /// <summary>Per instruction of the unit: may its flags be deferred (see <see cref="deferred"/>)?</summary>
     private readonly bool[] deferrable;
 
@@ -195,10 +198,15 @@ internal sealed unsafe class UnitCompiler
     internal LocalBuilder MemoryLocal => memory;
     internal LocalBuilder AddressLocal => address;
 
-    private UnitCompiler(TranslatedUnit unit, ILGenerator generator)
+    /// <param name="unit">The unit to compile.</param>
+    /// <param name="generator">
+    /// Gives the IL generator, told whether the unit is a baseline unit without loops (see <see cref="inLoop"/>).
+    /// </param>
+    private UnitCompiler(TranslatedUnit unit, Func<bool, ILGenerator> generator)
     {
         this.unit = unit;
-        il = generator;
+        inLoop = unit.Baseline ? BlocksInLoops() : null;
+        il = generator(inLoop is not null && Array.IndexOf(inLoop, true) < 0);
         state = il.DeclareLocal(typeof(CpuState));
         gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
         stats = il.DeclareLocal(typeof(HvStats));
@@ -240,17 +248,24 @@ internal sealed unsafe class UnitCompiler
     /// <summary>
     /// Compiles <paramref name="unit"/> into its body delegate, JIT-compiled now. The method takes (unit, cpu) and
     /// the delegate is closed over the unit: invoking it passes its arguments straight through (an open static
-    /// delegate would go through a shuffle thunk on every unit entry). A baseline unit goes to
-    /// <paramref name="baselines"/> (MinOpts); any other is a DynamicMethod, which the JIT optimizes in full.
+    /// delegate would go through a shuffle thunk on every unit entry). A baseline unit without a loop goes to
+    /// <paramref name="baselines"/> (MinOpts: it runs briefly per entry, until regrown if it gets hot); any other
+    /// is a DynamicMethod, which the JIT optimizes in full (a loop in MinOpts code could run long before the
+    /// regrown unit replaces it: busybox gzip in translate mode took 3.9 s instead of 3.3).
     /// </summary>
     public static UnitBody Compile(TranslatedUnit unit, BaselineAssemblies? baselines)
     {
         string name = $"unit_{unit.Start:x}";
-        if (unit.Baseline && baselines is not null)
-            return baselines.Compile(unit, name, il => new UnitCompiler(unit, il).EmitUnit());
-        var method = new DynamicMethod(name, typeof(void), [typeof(TranslatedUnit), typeof(Vcpu)], typeof(UnitCompiler).Module, skipVisibility: true);
-        new UnitCompiler(unit, method.GetILGenerator()).EmitUnit();
-        var body = (UnitBody)method.CreateDelegate(typeof(UnitBody), unit);
+        DynamicMethod? method = null;
+        BaselineMethod? minOpts = null;
+        new UnitCompiler(unit, straightLine =>
+        {
+            if (straightLine && baselines is not null) return (minOpts = baselines.Define(name)).Value.IL;
+            method = new DynamicMethod(name, typeof(void), [typeof(TranslatedUnit), typeof(Vcpu)], typeof(UnitCompiler).Module, skipVisibility: true);
+            return method.GetILGenerator();
+        }).EmitUnit();
+        if (minOpts is { } baseline) return baseline.Complete(unit);
+        var body = (UnitBody)method!.CreateDelegate(typeof(UnitBody), unit);
         JitNow(method);
         return body;
     }
@@ -297,7 +312,6 @@ internal sealed unsafe class UnitCompiler
     private void EmitUnit()
     {
         AllocateRegisters();
-        bool[]? inLoop = unit.Baseline ? BlocksInLoops() : null;
         LoadFromCpu(VcpuStateField, state);
         LoadFromCpu(VcpuStatsField, stats);
         LoadFromCpu(VcpuMemoryField, memory);

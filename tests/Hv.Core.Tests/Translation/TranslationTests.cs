@@ -85,8 +85,33 @@ public sealed class TranslationTests
             Assert.All(added.FindAll(u => !u.Baseline), u => Assert.Contains(added, v => v.Baseline && v.Start == u.Start));
         }
         else Assert.DoesNotContain(added, u => u.Baseline);
-        // Baseline units are compiled with MinOpts (see BaselineAssemblies), full units with full optimization.
+        // f and the loop's blocks are baseline units without loops of their own: MinOpts (see BaselineAssemblies).
         Assert.All(added, u => Assert.Equal(u.Baseline, IsMinOpts(u)));
+    }
+
+    /// <summary>
+    /// Translate mode's first compiles: a block that runs once per entry is compiled with MinOpts, a block that
+    /// branches back to itself with full optimization, as its loop may run long before the unit is regrown.
+    /// Every later unit is fully optimized.
+    /// </summary>
+    [Fact]
+    public void BaselineUnits_AreMinOptsUnlessTheyLoop()
+    {
+        var m = new TestMachine(ExecutionMode.Translate).Load(GuestLoops.CountingLoop);
+        var added = new List<TranslatedUnit>();
+        TranslationCache cache = m.Machine.Cpu.TranslationCache!;
+        Action<TranslatedUnit>? engine = cache.UnitAdded;
+        cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+
+        // mov rcx; xor; add; dec; jnz loop (the first round), then the loop (add; dec; jnz to itself), then hlt.
+        TranslatedUnit entry = added[0], loop = added[1];
+        Assert.True(entry.Baseline && loop.Baseline);
+        Assert.True(loop.Start > entry.Start, "the loop's unit starts after mov rcx, 1000; xor eax, eax");
+        Assert.True(IsMinOpts(entry));
+        Assert.False(IsMinOpts(loop));
+        Assert.All(added, u => Assert.True(u.Baseline || !IsMinOpts(u)));
+        Assert.Equal(500500UL, m.State[Gpr.Rax]);
     }
 
     private static bool IsMinOpts(TranslatedUnit unit) =>
