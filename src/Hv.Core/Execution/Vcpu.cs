@@ -234,7 +234,14 @@ public sealed unsafe partial class Vcpu
     private TranslatedUnit Regrow(TranslatedUnit unit)
     {
         DecodedBlock entry = unit.Blocks[0];
-        if (entry.Invalidated || background is not null && inFlight.Contains(entry)) return unit;
+        if (entry.Invalidated) return unit;
+        if (background is not null && inFlight.Contains(entry))
+        {
+            // Its entry is being compiled into another region right now: try again later (entries or calls come
+            // back to the threshold, pushed back by as many), else a hot unit could stay as it is for good.
+            unit.RegrowAt += RetranslateEntries;
+            return unit;
+        }
         DecodedBlock[] region = translator!.SelectRegion(entry, overCalls: true);
         // Nothing new: compiling it again would be wasted (unless only a baseline unit exists yet).
         if (region.Length <= unit.Blocks.Length && !unit.Baseline) return unit;
@@ -284,6 +291,9 @@ public sealed unsafe partial class Vcpu
     /// <summary>Waits until the background translator has compiled everything requested (tests, benchmarks).</summary>
     internal void WaitForBackgroundTranslations() => background?.WaitForAll();
 
+    /// <summary>Tests: the background translator (null without background translation), to hold its compiles.</summary>
+    internal BackgroundTranslator? BackgroundTranslator => background;
+
     private void Interpret(DecodedBlock block, CpuState state, HvStats stats)
     {
         icache?.Fetch(block.Start, (int)(block.End - block.Start));
@@ -329,7 +339,7 @@ public sealed unsafe partial class Vcpu
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private TranslatedUnit PrepareEntry(TranslatedUnit unit)
     {
-        if (unit.Entries == RetranslateEntries) unit = Regrow(unit);
+        if (unit.Entries == unit.RegrowAt) unit = Regrow(unit);
         CountEntry(unit);
         return unit;
     }
@@ -431,7 +441,7 @@ public sealed unsafe partial class Vcpu
             RunningUnitId = outer;
             callDepth--;
         }
-        if (++caller.CallsMade == RetranslateEntries && !caller.Invalidated) Regrow(caller);
+        if (++caller.CallsMade == caller.RegrowAt && !caller.Invalidated) Regrow(caller);
     }
 
     /// <summary>

@@ -25,6 +25,7 @@ internal sealed class BackgroundTranslator : IThreadPoolWorkItem
     private int workerActive; // 1 while a worker is queued or draining
     private int ready;        // completed but not yet taken
     private int outstanding;  // requested but not yet taken (vCPU thread only)
+    private readonly ManualResetEventSlim released = new(initialState: true);
 
     /// <summary>True when at least one compiled unit waits to be taken (one volatile read: fine on the hot path).</summary>
     public bool HasCompleted => Volatile.Read(ref ready) != 0;
@@ -59,12 +60,22 @@ internal sealed class BackgroundTranslator : IThreadPoolWorkItem
         while (Volatile.Read(ref ready) < outstanding) spin.SpinOnce();
     }
 
+    /// <summary>
+    /// Tests: keeps requested regions uncompiled (in flight) until <see cref="Release"/>, to reproduce a slow
+    /// compile at a chosen point. <see cref="WaitForAll"/> must not be called meanwhile.
+    /// </summary>
+    internal void Hold() => released.Reset();
+
+    /// <summary>Tests: lets the worker compile again (see <see cref="Hold"/>).</summary>
+    internal void Release() => released.Set();
+
     void IThreadPoolWorkItem.Execute()
     {
         while (true)
         {
             while (requests.TryDequeue(out TranslatedUnit? unit))
             {
+                released.Wait();
                 completed.Enqueue(Compile(unit));
                 Interlocked.Increment(ref ready);
             }

@@ -126,6 +126,13 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
     /// </summary>
     internal long CallsMade;
 
+    /// <summary>
+    /// The count of <see cref="Entries"/> or <see cref="CallsMade"/> at which the unit is regrown:
+    /// <see cref="Execution.Vcpu.RetranslateEntries"/>, pushed back while its entry is being compiled into another
+    /// region in the background.
+    /// </summary>
+    internal long RegrowAt = Execution.Vcpu.RetranslateEntries;
+
     internal readonly DecodedBlock[] Blocks;
 
     /// <summary>All instructions of all blocks, in block order (handlers take a reference into this array).</summary>

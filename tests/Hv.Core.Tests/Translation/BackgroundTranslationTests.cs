@@ -1,6 +1,7 @@
 using Hv.Core.Cpu;
 using Hv.Core.Execution;
 using Hv.Core.Tests.Support;
+using Hv.Core.Translation;
 using Iced.Intel;
 using static Iced.Intel.AssemblerRegisters;
 
@@ -114,5 +115,52 @@ public sealed class BackgroundTranslationTests
         Assert.Equal(250500UL - 500UL, m.State[Gpr.Rax]); // evens 2..1000 summed, minus one per odd
         Assert.True(m.Machine.Stats.UnitsRegrown >= 1);
         Assert.Equal(0, m.Machine.Stats.UnitsInvalidated);
+    }
+
+    /// <summary>
+    /// A unit that turns hot while its entry block is being compiled into another unit's region is regrown at a
+    /// later threshold. T's unit (test; jz L) turns hot first and its region, L included, is held in flight; L's
+    /// own unit turns hot in the same round and again at 512 and 768 entries. Once T's region is installed, L's
+    /// baseline unit still runs on odd rounds, entered through the dispatcher after "jmp rdx", and must be regrown
+    /// (it used to stay a baseline unit for good).
+    /// </summary>
+    [Fact]
+    public void Run_TranslateModeUnitHotWhileItsEntryIsInFlight_IsRegrownLater()
+    {
+        var m = new TestMachine(ExecutionMode.Translate).Load(a =>
+        {
+            Label l = a.CreateLabel(), done = a.CreateLabel();
+            a.mov(ecx, 4000);
+            a.xor(eax, eax);
+            a.Label(ref l);
+            a.add(rax, rcx);
+            a.dec(ecx);
+            a.jz(done);
+            a.test(ecx, 1);
+            a.jz(l);          // even rounds: a direct back edge
+            a.lea(rdx, __[l]);
+            a.jmp(rdx);       // odd rounds: an indirect one
+            a.Label(ref done);
+        });
+        var added = new List<TranslatedUnit>();
+        TranslationCache cache = m.Machine.Cpu.TranslationCache!;
+        Action<TranslatedUnit>? engine = cache.UnitAdded;
+        cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+        BackgroundTranslator worker = m.Machine.Cpu.BackgroundTranslator!;
+        const int PerRound = 6; // add, dec, jz, test, jz, and lea, jmp on odd rounds
+
+        worker.Hold();
+        Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 1000 * PerRound).Kind); // T's region requested, held
+        Assert.Equal(1, m.Machine.Stats.UnitsRegrown);
+        worker.Release();
+        m.Machine.Cpu.WaitForBackgroundTranslations();
+        Assert.Equal(StopKind.InstructionLimit, m.Run(limit: 500 * PerRound).Kind); // T's region installed, L regrown
+        Assert.Equal(2, m.Machine.Stats.UnitsRegrown);
+        m.Machine.Cpu.WaitForBackgroundTranslations();
+        Assert.Equal(StopKind.Halted, m.Run().Kind);
+
+        ulong l = added.Find(u => u.Baseline && u.SourceBlocks[0].Instructions[0].Mnemonic == Mnemonic.Add)!.Start;
+        Assert.Contains(added, u => u.Start == l && !u.Baseline);
+        Assert.Equal(4000UL * 4001 / 2, m.State[Gpr.Rax]);
     }
 }
