@@ -27,9 +27,6 @@ internal sealed class BaselineAssemblies
     private ModuleBuilder? module;
     private int unitsInModule;
 
-    /// <summary>The assembly new units go to (for tests: it must become collectable once its units are dead).</summary>
-    internal Assembly? CurrentAssembly => module?.Assembly;
-
     /// <summary>Defines the method of a new unit named <paramref name="name"/>, to be emitted and then completed.</summary>
     public BaselineMethod Define(string name)
     {

@@ -2,6 +2,7 @@ using Hv.Core;
 using Hv.Core.Cpu;
 using Hv.Core.Execution;
 using Hv.Core.Memory;
+using Hv.Core.Translation;
 using Iced.Intel;
 
 namespace Hv.Core.Tests.Support;
@@ -31,6 +32,21 @@ public sealed class TestMachine
     public Machine Machine { get; }
     public CpuState State => Machine.Cpu.State;
     public AddressSpace Memory => Machine.AddressSpace;
+
+    /// <summary>
+    /// The units the translation cache will take in from now on, in order (none in interpret mode). The SMC
+    /// engine's own callback, which protects each new unit's code, still runs first.
+    /// </summary>
+    public List<TranslatedUnit> RecordUnitsAdded()
+    {
+        var added = new List<TranslatedUnit>();
+        if (Machine.Cpu.TranslationCache is { } cache)
+        {
+            Action<TranslatedUnit>? engine = cache.UnitAdded;
+            cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+        }
+        return added;
+    }
 
     /// <summary>Every execution mode, for [MemberData].</summary>
     public static TheoryData<ExecutionMode> AllModes => new() { ExecutionMode.Interpret, ExecutionMode.Translate, ExecutionMode.Tiered };

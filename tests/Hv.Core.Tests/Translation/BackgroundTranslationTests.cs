@@ -142,10 +142,7 @@ public sealed class BackgroundTranslationTests
             a.jmp(rdx);       // odd rounds: an indirect one
             a.Label(ref done);
         });
-        var added = new List<TranslatedUnit>();
-        TranslationCache cache = m.Machine.Cpu.TranslationCache!;
-        Action<TranslatedUnit>? engine = cache.UnitAdded;
-        cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+        List<TranslatedUnit> added = m.RecordUnitsAdded();
         BackgroundTranslator worker = m.Machine.Cpu.BackgroundTranslator!;
         const int PerRound = 6; // add, dec, jz, test, jz, and lea, jmp on odd rounds
 

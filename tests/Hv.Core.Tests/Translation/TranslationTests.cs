@@ -59,12 +59,7 @@ public sealed class TranslationTests
             a.ret();
             a.Label(ref done);
         });
-        var added = new List<TranslatedUnit>();
-        if (m.Machine.Cpu.TranslationCache is { } cache)
-        {
-            Action<TranslatedUnit>? engine = cache.UnitAdded; // the SMC engine protects the new unit's code
-            cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
-        }
+        List<TranslatedUnit> added = m.RecordUnitsAdded();
 
         if (background)
         {
@@ -98,10 +93,7 @@ public sealed class TranslationTests
     public void BaselineUnits_AreMinOptsUnlessTheyLoop()
     {
         var m = new TestMachine(ExecutionMode.Translate).Load(GuestLoops.CountingLoop);
-        var added = new List<TranslatedUnit>();
-        TranslationCache cache = m.Machine.Cpu.TranslationCache!;
-        Action<TranslatedUnit>? engine = cache.UnitAdded;
-        cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
+        List<TranslatedUnit> added = m.RecordUnitsAdded();
         Assert.Equal(StopKind.Halted, m.Run().Kind);
 
         // mov rcx; xor; add; dec; jnz loop (the first round), then the loop (add; dec; jnz to itself), then hlt.
@@ -137,13 +129,11 @@ public sealed class TranslationTests
     private static WeakReference RunAndDrop()
     {
         var m = new TestMachine(ExecutionMode.Translate).Load(GuestLoops.CountingLoop);
-        TranslatedUnit? baseline = null;
-        TranslationCache cache = m.Machine.Cpu.TranslationCache!;
-        Action<TranslatedUnit>? engine = cache.UnitAdded;
-        cache.UnitAdded = u => { engine?.Invoke(u); baseline ??= u; };
+        List<TranslatedUnit> added = m.RecordUnitsAdded();
         Assert.Equal(StopKind.Halted, m.Run().Kind);
-        Assert.True(baseline is { Baseline: true } && IsMinOpts(baseline));
-        Assert.True(baseline!.Body.Method.Module.Assembly.IsCollectible);
+        TranslatedUnit baseline = added[0];
+        Assert.True(baseline.Baseline && IsMinOpts(baseline));
+        Assert.True(baseline.Body.Method.Module.Assembly.IsCollectible);
         return new WeakReference(baseline.Body.Method.Module.Assembly);
     }
 
@@ -178,20 +168,15 @@ public sealed class TranslationTests
             a.lea(rbx, __[rbx + rdi * 2]);
             a.ret();
         }
-        var added = new List<TranslatedUnit>();
+        List<TranslatedUnit> added = [];
         TestMachine Run(ExecutionMode mode)
         {
             var m = new TestMachine(mode, backgroundTranslation: false).Load(Program);
-            if (m.Machine.Cpu.TranslationCache is { } cache)
-            {
-                Action<TranslatedUnit>? engine = cache.UnitAdded; // the SMC engine protects the new unit's code
-                cache.UnitAdded = u => { engine?.Invoke(u); added.Add(u); };
-            }
+            added = m.RecordUnitsAdded();
             Assert.Equal(StopKind.Halted, m.Run().Kind);
             return m;
         }
         TestMachine expected = Run(ExecutionMode.Interpret);
-        added.Clear();
         TestMachine m = Run(mode);
         Assert.Equal(7UL + 2000 * 2001, m.State[Gpr.Rbx]);
         Assert.Equal(expected.State.Gpr, m.State.Gpr);
