@@ -128,8 +128,8 @@ public sealed class TranslatedUnit : IChained<TranslatedUnit>
 
     /// <summary>
     /// The count of <see cref="Entries"/> or <see cref="CallsMade"/> at which the unit is regrown:
-    /// <see cref="Execution.Vcpu.RetranslateEntries"/>, pushed back while its entry is being compiled into another
-    /// region in the background.
+    /// <see cref="Execution.Vcpu.RetranslateEntries"/>; for a baseline unit, pushed back while its entry is being
+    /// compiled into another region in the background.
     /// </summary>
     internal long RegrowAt = Execution.Vcpu.RetranslateEntries;
 
