@@ -198,6 +198,9 @@ internal sealed unsafe class UnitCompiler
     /// <summary>For a baseline unit, per block: can it run more than once per entry (<see cref="BlocksInLoops"/>)?</summary>
     private readonly bool[]? inLoop;
 
+    /// <summary>A baseline unit none of whose blocks is in a loop: every memory access goes out of line.</summary>
+    private readonly bool straightLineBaseline;
+
     /// <summary>Per instruction of the unit: may its flags be deferred (see <see cref="deferred"/>)?</summary>
     private readonly bool[] deferrable;
 
@@ -208,13 +211,14 @@ internal sealed unsafe class UnitCompiler
 
     /// <param name="unit">The unit to compile.</param>
     /// <param name="generator">
-    /// Gives the IL generator, told whether the unit is a baseline unit without loops (see <see cref="inLoop"/>).
+    /// Gives the IL generator, told whether the unit is a baseline unit without loops (<see cref="straightLineBaseline"/>).
     /// </param>
     private UnitCompiler(TranslatedUnit unit, Func<bool, ILGenerator> generator)
     {
         this.unit = unit;
         inLoop = unit.Baseline ? BlocksInLoops() : null;
-        il = generator(inLoop is not null && Array.IndexOf(inLoop, true) < 0);
+        straightLineBaseline = inLoop is not null && Array.IndexOf(inLoop, true) < 0;
+        il = generator(straightLineBaseline);
         state = il.DeclareLocal(typeof(CpuState));
         gprs = il.DeclareLocal(typeof(ulong).MakeByRefType());
         stats = il.DeclareLocal(typeof(HvStats));
@@ -323,7 +327,7 @@ internal sealed unsafe class UnitCompiler
         LoadFromCpu(VcpuStateField, state);
         LoadFromCpu(VcpuStatsField, stats);
         LoadFromCpu(VcpuMemoryField, memory);
-        if (inLoop is null || Array.IndexOf(inLoop, true) >= 0)
+        if (!straightLineBaseline)
         {
             // The TLB arrays never change for a GuestMemory: hits need no call. (A baseline unit without loops
             // probes the TLB out of line only.)
@@ -1229,8 +1233,9 @@ internal sealed unsafe class UnitCompiler
     /// May the flags of instruction <paramref name="i"/> (an inline ADD/SUB/logic) go unrecorded across the end of
     /// its block? Yes if the rest of the block keeps the fused operands and reads no flags but through them
     /// (SETcc, CMOVcc, the closing JCC; or it ends with a JMP or at a size limit), some successor is in the unit,
-    /// and every successor in the unit overwrites the flags before anything can see them (<see cref="FlagsDeadAtStart"/>): then only the paths
-    /// that leave the unit see them, and those record them (<see cref="RecordDeferredFlags"/>), as fault stubs do.
+    /// and every successor in the unit overwrites the flags before anything can see them
+    /// (<see cref="FlagsDeadAtStart"/>): then only the paths that leave the unit see them, and those record them
+    /// (<see cref="RecordDeferredFlags"/>), as fault stubs do.
     /// </summary>
     private bool FlagsSeenOnlyWhereTheUnitLeaves(ReadOnlySpan<Instruction> code, int i, bool[] deadAtStart)
     {
